@@ -1,0 +1,177 @@
+//! The media model: broadcast → tracks → groups (GOPs) → frames.
+//!
+//! A *broadcast* is one published stream (`live/NAME`). It carries one or
+//! more *tracks* (a video track, an audio track). Each track is a sequence of
+//! *groups*: a group starts at a keyframe (an H.264 IDR / H.265 IRAP picture,
+//! or any audio frame) and holds every frame up to the next one, so a
+//! subscriber that joins at a group boundary can decode from there. A *frame*
+//! is one access unit with its presentation and decoding timestamps.
+//!
+//! Timestamps are integers in the track's [`Timescale`] (ticks per second):
+//! 90 kHz for video (the MPEG-TS system clock, ISO/IEC 13818-1 §2.4.3.7) and
+//! the sample rate for audio, so that AAC frame durations (1024 samples) are
+//! exact. They are unwrapped (never jump back at the 33-bit PTS wrap) and
+//! signed so that a composition offset (pts − dts) can be expressed.
+
+use bytes::Bytes;
+
+/// Ticks per second of a track's media clock.
+///
+/// A value type so that timestamps are never silently mixed between clocks:
+/// convert with [`Timescale::convert`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timescale(pub u32);
+
+impl Timescale {
+    /// The MPEG-TS system clock for PTS/DTS: 90 000 ticks per second.
+    pub const MPEG_TS: Timescale = Timescale(90_000);
+
+    /// Converts `ticks` of `self` into ticks of `to`, rounding to nearest.
+    ///
+    /// Uses 128-bit intermediates, so no overflow for any `i64` input.
+    pub fn convert(self, ticks: i64, to: Timescale) -> i64 {
+        if self == to {
+            return ticks;
+        }
+        let num = ticks as i128 * to.0 as i128;
+        let den = self.0 as i128;
+        let half = den / 2;
+        let r = if num >= 0 {
+            (num + half) / den
+        } else {
+            (num - half) / den
+        };
+        r as i64
+    }
+
+    /// Converts `ticks` of this timescale into a [`std::time::Duration`];
+    /// negative values give zero.
+    pub fn to_duration(self, ticks: i64) -> std::time::Duration {
+        if ticks <= 0 || self.0 == 0 {
+            return std::time::Duration::ZERO;
+        }
+        let nanos = ticks as u128 * 1_000_000_000u128 / self.0 as u128;
+        std::time::Duration::from_nanos(nanos as u64)
+    }
+
+    /// Converts a [`std::time::Duration`] into ticks of this timescale
+    /// (truncating).
+    pub fn from_duration(self, d: std::time::Duration) -> i64 {
+        (d.as_nanos() * self.0 as u128 / 1_000_000_000u128) as i64
+    }
+}
+
+/// Video codecs the pipeline understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VideoCodec {
+    /// H.264 / AVC (ITU-T H.264, ISO/IEC 14496-10); sample entry `avc1`.
+    H264,
+    /// H.265 / HEVC (ITU-T H.265, ISO/IEC 23008-2); sample entry `hvc1`.
+    H265,
+}
+
+/// Audio codecs the pipeline understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AudioCodec {
+    /// MPEG-4 AAC (ISO/IEC 14496-3); sample entry `mp4a`.
+    Aac,
+    /// Opus (RFC 6716); sample entry `Opus` (Encapsulation of Opus in ISOBMFF).
+    Opus,
+}
+
+/// Parameters of a video track, known once the first parameter sets were
+/// parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoParams {
+    /// The codec.
+    pub codec: VideoCodec,
+    /// Coded picture width in pixels, after SPS cropping.
+    pub width: u32,
+    /// Coded picture height in pixels, after SPS cropping.
+    pub height: u32,
+    /// Nominal frame rate as `(numerator, denominator)` frames per second,
+    /// from the SPS VUI timing info when present.
+    pub frame_rate: Option<(u32, u32)>,
+    /// RFC 6381 `CODECS` string, e.g. `avc1.64001f` or `hvc1.1.6.L93.B0`.
+    pub codec_string: String,
+    /// The decoder configuration record, i.e. the *payload* of the `avcC`
+    /// box (AVCDecoderConfigurationRecord, ISO/IEC 14496-15 §5.3.3.1) or of
+    /// the `hvcC` box (HEVCDecoderConfigurationRecord, §8.3.3.1).
+    pub decoder_config: Bytes,
+}
+
+/// Parameters of an audio track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioParams {
+    /// The codec.
+    pub codec: AudioCodec,
+    /// Output sample rate in Hz; also the track's [`Timescale`].
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: u8,
+    /// Samples per frame: 1024 for AAC-LC, 960 (20 ms at 48 kHz) typical for Opus.
+    pub samples_per_frame: u32,
+    /// RFC 6381 `CODECS` string, e.g. `mp4a.40.2` or `opus`.
+    pub codec_string: String,
+    /// Decoder configuration: the AudioSpecificConfig (ISO/IEC 14496-3
+    /// §1.6.2.1) for AAC, the `dOps` payload for Opus.
+    pub decoder_config: Bytes,
+}
+
+/// What a track carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackParams {
+    /// A video track.
+    Video(VideoParams),
+    /// An audio track.
+    Audio(AudioParams),
+}
+
+impl TrackParams {
+    /// The track's media clock: 90 kHz for video, the sample rate for audio.
+    pub fn timescale(&self) -> Timescale {
+        match self {
+            TrackParams::Video(_) => Timescale::MPEG_TS,
+            TrackParams::Audio(a) => Timescale(a.sample_rate),
+        }
+    }
+
+    /// The RFC 6381 codec string of the track.
+    pub fn codec_string(&self) -> &str {
+        match self {
+            TrackParams::Video(v) => &v.codec_string,
+            TrackParams::Audio(a) => &a.codec_string,
+        }
+    }
+
+    /// True for a video track.
+    pub fn is_video(&self) -> bool {
+        matches!(self, TrackParams::Video(_))
+    }
+}
+
+/// One access unit.
+///
+/// `data` is in the sample format of the ISO base media file format, ready to
+/// be placed in an `mdat`: for H.264/H.265 a sequence of NAL units each
+/// prefixed by a 4-byte big-endian length (ISO/IEC 14496-15 §4.3, with
+/// `lengthSizeMinusOne = 3`), with access unit delimiters and in-band
+/// parameter sets removed; for AAC one raw_data_block without ADTS header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Presentation timestamp in the track's timescale.
+    pub pts: i64,
+    /// Decoding timestamp in the track's timescale; `pts - dts` is the
+    /// composition offset (positive with B-frames).
+    pub dts: i64,
+    /// Duration in the track's timescale when the source knows it (audio);
+    /// `None` for video, where it is the distance to the next frame's `dts`.
+    pub duration: Option<u32>,
+    /// True when decoding can start at this frame (IDR/IRAP, every audio
+    /// frame). Starts a new group.
+    pub keyframe: bool,
+    /// The payload, see the type docs for its format.
+    pub data: Bytes,
+}

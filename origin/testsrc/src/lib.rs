@@ -1,0 +1,1 @@
+//! Demo live source.
