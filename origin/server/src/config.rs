@@ -1,0 +1,274 @@
+//! Origin configuration: a TOML file, environment overrides and flags.
+//!
+//! Every key has a documented default, so an empty file (or none) gives a
+//! working origin on loopback. Precedence, highest first: command-line flag,
+//! environment variable (`LIVESTACK_*`), TOML file, default.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+/// Errors while loading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown keys are refused
+    /// so that a typo is never silently ignored).
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error, with line and column.
+        source: toml::de::Error,
+    },
+    /// A value is out of its allowed range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole origin configuration (the `[origin]`-less top level of the TOML
+/// file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginConfig {
+    /// UDP address of the SRT listener. Default `127.0.0.1:9000`.
+    pub srt: SocketAddr,
+    /// TCP address of the plain-HTTP listener (HTTP/1.1 and cleartext HTTP/2
+    /// by prior knowledge). Default `127.0.0.1:8080`.
+    pub http: SocketAddr,
+    /// TCP address of the HTTPS listener (HTTP/1.1 and HTTP/2 by ALPN);
+    /// `None` (the default) disables it.
+    pub https: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS. With neither this nor `tls_key`, a
+    /// self-signed certificate for `localhost` is generated at start.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    pub tls_key: Option<PathBuf>,
+    /// SRT settings.
+    #[serde(rename = "srt_options")]
+    pub srt_options: SrtConfig,
+    /// LL-HLS packaging settings.
+    pub hls: HlsConfig,
+    /// Publish authorization.
+    pub auth: AuthConfig,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        Self {
+            srt: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https: None,
+            tls_cert: None,
+            tls_key: None,
+            srt_options: SrtConfig::default(),
+            hls: HlsConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// SRT listener settings (`[srt_options]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SrtConfig {
+    /// Receiver latency (TSBPD delay), e.g. `"120ms"`. The larger of this and
+    /// the caller's value is used, as in libsrt. Default 120 ms (libsrt's
+    /// default). Range 20 ms ..= 10 s.
+    #[serde(with = "humantime_serde")]
+    pub latency: Duration,
+}
+
+impl Default for SrtConfig {
+    fn default() -> Self {
+        Self {
+            latency: Duration::from_millis(120),
+        }
+    }
+}
+
+/// LL-HLS packaging settings (`[hls]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlsConfig {
+    /// Part target duration (EXT-X-PART-INF:PART-TARGET). Default 200 ms;
+    /// range 50 ms ..= 2 s.
+    #[serde(with = "humantime_serde")]
+    pub part_target: Duration,
+    /// Segment target: a segment is cut at the first keyframe after this much
+    /// media, so a segment is one GOP when the GOP is at least this long.
+    /// Segments without a keyframe in time are cut at twice this value
+    /// (EXT-X-TARGETDURATION). Default 2 s; range 1 s ..= 10 s.
+    #[serde(with = "humantime_serde")]
+    pub segment_target: Duration,
+    /// Segments listed in each media playlist (the live window). Default 10.
+    pub window_segments: usize,
+    /// How long an ended stream's playlists stay served (with EXT-X-ENDLIST)
+    /// before the stream is forgotten. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub linger: Duration,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        Self {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(2),
+            window_segments: 10,
+            linger: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Publish authorization (`[auth]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Stream keys. With none configured every publisher is accepted (and
+    /// the origin warns at start).
+    pub keys: Vec<StreamKeyConfig>,
+}
+
+/// One stream key (`[[auth.keys]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamKeyConfig {
+    /// The broadcast NAME (of `live/NAME`) the key opens, or `*` for all.
+    pub stream: String,
+    /// The secret: presented as the streamid token (`t=` / `token=`) or used
+    /// as the SRT passphrase (then 10..=79 characters, per the SRT spec).
+    pub key: String,
+}
+
+impl OriginConfig {
+    /// Loads a TOML file; `None` gives the defaults.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] / [`ConfigError::Parse`].
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Parses TOML text.
+    ///
+    /// # Errors
+    /// The TOML error, for syntax errors and unknown keys.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Checks ranges that serde cannot express.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let h = &self.hls;
+        if !(Duration::from_millis(50)..=Duration::from_secs(2)).contains(&h.part_target) {
+            return Err(ConfigError::Invalid(
+                "hls.part_target must be within 50ms..=2s".into(),
+            ));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(10)).contains(&h.segment_target) {
+            return Err(ConfigError::Invalid(
+                "hls.segment_target must be within 1s..=10s".into(),
+            ));
+        }
+        if h.part_target * 2 > h.segment_target {
+            return Err(ConfigError::Invalid(
+                "hls.segment_target must be at least twice hls.part_target".into(),
+            ));
+        }
+        if h.window_segments < 3 {
+            return Err(ConfigError::Invalid(
+                "hls.window_segments must be at least 3".into(),
+            ));
+        }
+        let l = self.srt_options.latency;
+        if !(Duration::from_millis(20)..=Duration::from_secs(10)).contains(&l) {
+            return Err(ConfigError::Invalid(
+                "srt_options.latency must be within 20ms..=10s".into(),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key must be given together".into(),
+            ));
+        }
+        for k in &self.auth.keys {
+            if k.key.is_empty() || k.stream.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "auth.keys entries need a non-empty stream and key".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_defaults() {
+        let c = OriginConfig::from_toml("").unwrap();
+        assert_eq!(c.http.port(), 8080);
+        assert_eq!(c.hls.part_target, Duration::from_millis(200));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn full_file() {
+        let c = OriginConfig::from_toml(
+            r#"
+            srt = "0.0.0.0:9001"
+            http = "0.0.0.0:8081"
+            https = "0.0.0.0:8443"
+            [srt_options]
+            latency = "200ms"
+            [hls]
+            part_target = "250ms"
+            segment_target = "4s"
+            window_segments = 6
+            [[auth.keys]]
+            stream = "cam1"
+            key = "s3cretkey42"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.srt.port(), 9001);
+        assert_eq!(c.hls.segment_target, Duration::from_secs(4));
+        assert_eq!(c.auth.keys[0].stream, "cam1");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        assert!(OriginConfig::from_toml("htpp = \"1.2.3.4:1\"").is_err());
+    }
+
+    #[test]
+    fn out_of_range_is_refused() {
+        let mut c = OriginConfig::default();
+        c.hls.part_target = Duration::from_millis(10);
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! SRT ingest: the listener, access control at handshake, and one publish
+//! session per caller feeding the MPEG-TS demuxer into a broadcast.
+//!
+//! The caller's `streamid` follows the SRT Access Control syntax
+//! (`#!::r=live/NAME,m=publish,t=TOKEN`; see
+//! [`livestack_media::srt_access`]) or is the plain `live/NAME`. Refusals
+//! happen in the handshake with the reject codes of the SRT Access Control
+//! spec (§"Rejection codes"): 2400 bad request (malformed streamid), 2401
+//! unauthorized (no credential), 2403 forbidden (wrong credential), 2405 bad
+//! mode (a play request: this listener ingests only), 2409 conflict (the
+//! stream is already live), 2503 down (control plane unavailable).
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use futures::StreamExt;
+use livestack_media::{
+    ingest::{IngestEvent, TsIngest},
+    srt_access::{Mode, StreamId},
+};
+use srt_protocol::{
+    options::{KeySize, Passphrase},
+    packet::{RejectReason, ServerRejectReason},
+    settings::KeySettings,
+};
+use srt_tokio::{ConnectionRequest, SrtListener};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::{
+    control::{ControlError, ControlPlane, PublishRequest},
+    fanout::{self, MediaEvent},
+    metrics::Metrics,
+    streams::Streams,
+};
+
+/// A publisher that sent this much without a single valid MPEG-TS packet is
+/// disconnected: it is not sending MPEG-TS.
+const GARBAGE_LIMIT: u64 = 1 << 20;
+/// A publisher silent for this long is disconnected (SRT's own peer-idle
+/// timeout is 5 s; this covers a caller that keeps the link alive but sends
+/// no media).
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the ingest needs from the rest of the origin.
+pub struct IngestContext {
+    /// Publish authorization and stream placement.
+    pub control: Arc<dyn ControlPlane>,
+    /// Where packaged streams are served from.
+    pub streams: Arc<Streams>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Session id source.
+    pub next_session: AtomicU64,
+}
+
+/// Binds the SRT listener on `addr` with receiver `latency`; returns the
+/// bound address and a future that serves callers until dropped.
+///
+/// # Errors
+/// The bind error.
+pub async fn listen(
+    addr: SocketAddr,
+    latency: Duration,
+    ctx: Arc<IngestContext>,
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send)> {
+    let socket = tokio::net::UdpSocket::bind(addr).await?;
+    let local = socket.local_addr()?;
+    let (listener, mut incoming) = SrtListener::builder()
+        .latency(latency)
+        .socket(socket)
+        .bind(local)
+        .await?;
+    let serve = async move {
+        let _listener = listener; // closing it would stop the accept loop
+        while let Some(request) = incoming.incoming().next().await {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { handle_request(request, ctx).await });
+        }
+    };
+    Ok((local, serve))
+}
+
+fn reject_label(r: ServerRejectReason) -> &'static str {
+    match r {
+        ServerRejectReason::BadRequest => "bad_request",
+        ServerRejectReason::Unauthorized => "unauthorized",
+        ServerRejectReason::Forbidden => "forbidden",
+        ServerRejectReason::BadMode => "bad_mode",
+        ServerRejectReason::Conflict => "conflict",
+        ServerRejectReason::Down => "unavailable",
+        _ => "other",
+    }
+}
+
+async fn reject(request: ConnectionRequest, reason: ServerRejectReason, ctx: &IngestContext) {
+    ctx.metrics
+        .srt_connections
+        .get_or_create(&vec![("result", reject_label(reason).to_owned())])
+        .inc();
+    if let Err(e) = request.reject(RejectReason::Server(reason)).await {
+        debug!(error = %e, "sending the rejection failed");
+    }
+}
+
+async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
+    let session = ctx.next_session.fetch_add(1, Ordering::Relaxed);
+    let span = info_span!("srt", session);
+    async move {
+        let raw = request
+            .stream_id()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let sid = match StreamId::parse(&raw) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(reason = %e, "rejected: malformed streamid");
+                return reject(request, ServerRejectReason::BadRequest, &ctx).await;
+            }
+        };
+        if matches!(sid.mode, Some(Mode::Request)) {
+            warn!(stream = %sid.resource, "rejected: SRT playback is not offered, only publish");
+            return reject(request, ServerRejectReason::BadMode, &ctx).await;
+        }
+        let name = sid.broadcast_name().to_owned();
+        let req = PublishRequest {
+            stream: name.clone(),
+            token: sid.token.clone(),
+            encrypted: request.key_size() != KeySize::Unspecified,
+        };
+        let grant = match ctx.control.authorize_publish(&req).await {
+            Ok(g) => g,
+            Err(e) => {
+                warn!(stream = %name, reason = %e, "rejected");
+                let code = match e {
+                    ControlError::Unauthorized(_) => ServerRejectReason::Unauthorized,
+                    ControlError::Forbidden(_) => ServerRejectReason::Forbidden,
+                    ControlError::AlreadyLive(_) => ServerRejectReason::Conflict,
+                    _ => ServerRejectReason::Down,
+                };
+                return reject(request, code, &ctx).await;
+            }
+        };
+        if let Err(e) = ctx.control.claim_stream(&name, session).await {
+            warn!(stream = %name, reason = %e, "rejected");
+            let code = match e {
+                ControlError::AlreadyLive(_) => ServerRejectReason::Conflict,
+                _ => ServerRejectReason::Down,
+            };
+            return reject(request, code, &ctx).await;
+        }
+        let key = grant.passphrase.map(|p| KeySettings {
+            key_size: request.key_size(),
+            passphrase: Passphrase::from(p.as_str()),
+        });
+        let socket = match request.accept(key).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(stream = %name, error = %e, "handshake failed after accept");
+                let _ = ctx.control.release_stream(&name, session).await;
+                ctx.metrics
+                    .srt_connections
+                    .get_or_create(&vec![("result", "handshake_failed".to_owned())])
+                    .inc();
+                return;
+            }
+        };
+        ctx.metrics
+            .srt_connections
+            .get_or_create(&vec![("result", "accepted".to_owned())])
+            .inc();
+        info!(stream = %name, "publisher connected");
+        ctx.metrics.publishers.inc();
+        let reason = publish(socket, &name, &ctx).await;
+        ctx.metrics.publishers.dec();
+        ctx.metrics
+            .sessions_ended
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+        let _ = ctx.control.release_stream(&name, session).await;
+        info!(stream = %name, reason, "publisher gone");
+    }
+    .instrument(span)
+    .await
+}
+
+/// Reads the caller's MPEG-TS until it ends; returns why it ended.
+async fn publish(
+    mut socket: srt_tokio::SrtSocket,
+    name: &str,
+    ctx: &IngestContext,
+) -> &'static str {
+    let (producer, subscriber) = fanout::broadcast();
+    ctx.streams.start(name, subscriber.subscribe());
+    let mut demux = TsIngest::new();
+    let mut reported = demux.stats().clone();
+    let mut bytes_in: u64 = 0;
+    let reason = loop {
+        let next = tokio::time::timeout(STALL_TIMEOUT, socket.next()).await;
+        let data = match next {
+            Err(_) => break "stalled",
+            Ok(None) => break "closed",
+            Ok(Some(Err(e))) => {
+                debug!(error = %e, "receive error");
+                break "error";
+            }
+            Ok(Some(Ok((_, data)))) => data,
+        };
+        bytes_in += data.len() as u64;
+        ctx.metrics.ingest_bytes.inc_by(data.len() as u64);
+        demux.push(&data);
+        while let Some(ev) = demux.poll_event() {
+            match ev {
+                IngestEvent::Track { id, params } => {
+                    info!(stream = %name, track = id, codec = params.codec_string(), "track");
+                    producer.send(MediaEvent::Track { id, params });
+                }
+                IngestEvent::Frame { id, frame } => {
+                    let kind = if frame.duration.is_some() {
+                        "audio"
+                    } else {
+                        "video"
+                    };
+                    ctx.metrics
+                        .frames
+                        .get_or_create(&vec![("kind", kind.to_owned())])
+                        .inc();
+                    producer.send(MediaEvent::Frame { id, frame });
+                }
+                IngestEvent::Discontinuity { id } => producer.send(MediaEvent::Loss { id }),
+                IngestEvent::Unsupported { id, stream_type } => {
+                    warn!(stream = %name, track = id, stream_type, "unsupported codec; track ignored");
+                    ctx.metrics
+                        .unsupported_streams
+                        .get_or_create(&vec![("stream_type", format!("0x{stream_type:02x}"))])
+                        .inc();
+                }
+                _ => {}
+            }
+        }
+        let s = demux.stats().clone();
+        ctx.metrics.ts_packets.inc_by(s.packets - reported.packets);
+        ctx.metrics
+            .ts_cc_errors
+            .inc_by(s.cc_errors - reported.cc_errors);
+        ctx.metrics
+            .ts_resync_bytes
+            .inc_by(s.resync_bytes_skipped - reported.resync_bytes_skipped);
+        ctx.metrics.parse_errors.inc_by(
+            (s.parse_errors + s.pes_dropped) - (reported.parse_errors + reported.pes_dropped),
+        );
+        ctx.metrics
+            .frames_dropped
+            .inc_by(s.frames_dropped_before_keyframe - reported.frames_dropped_before_keyframe);
+        reported = s;
+        if reported.packets == 0 && bytes_in > GARBAGE_LIMIT {
+            warn!(stream = %name, bytes = bytes_in, "no MPEG-TS in the input; disconnecting");
+            break "not_mpegts";
+        }
+    };
+    producer.send(MediaEvent::End);
+    reason
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Installs the system packages the
+# end-to-end tests drive (ffmpeg, srt-tools, Chromium, Node.js), the browser
+# test's npm packages, then runs formatting, lints, docs, the fuzz-target
+# build, and every unit and end-to-end test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+packages=(ffmpeg srt-tools chromium nodejs npm python3 python3-venv ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js may come from elsewhere than Debian (nodesource, nvm): keep it.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Python packages used as independent checkers (LL-HLS playlist parsing),
+# in a virtual environment (Debian's python refuses system-wide pip).
+python3 -m venv target/pyenv
+target/pyenv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+export PATH="$PWD/target/pyenv/bin:$PATH"
+
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+cargo build --manifest-path fuzz/Cargo.toml --locked
+cargo test --workspace --locked

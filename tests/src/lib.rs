@@ -1,0 +1,177 @@
+//! Harness for the end-to-end tests: an in-process origin on free loopback
+//! ports, real ffmpeg publishers, ffprobe frame counting, and an LL-HLS
+//! following client that downloads every part and segment.
+//!
+//! The external tools are installed by the README's test command; a missing
+//! tool fails the test with a message saying so (never a skip).
+
+pub mod hls;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+};
+
+use livestack_origin::{
+    Origin,
+    config::OriginConfig,
+    control::{ControlPlane, MemoryControlPlane},
+};
+
+/// Panics with an install hint when `tool` is not on PATH.
+pub fn require(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is not installed: run the README's test command (it installs ffmpeg, chromium, ...)"
+    );
+}
+
+/// Starts an origin on free loopback ports with `tweak` applied to the
+/// defaults and an in-memory control plane holding the config's keys.
+pub async fn start_origin(tweak: impl FnOnce(&mut OriginConfig)) -> Origin {
+    let mut config = OriginConfig {
+        srt: "127.0.0.1:0".parse().expect("addr"),
+        http: "127.0.0.1:0".parse().expect("addr"),
+        ..OriginConfig::default()
+    };
+    tweak(&mut config);
+    let control: Arc<dyn ControlPlane> = MemoryControlPlane::new(config.auth.keys.clone());
+    Origin::start(&config, control)
+        .await
+        .expect("origin starts")
+}
+
+/// Video codec of an encoded test source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// libx264, High profile, 2 B-frames.
+    H264,
+    /// libx265, 2 B-frames.
+    H265,
+}
+
+/// Encodes `seconds` of testsrc (25 fps, 2 s GOP, B-frames) + a sine (AAC,
+/// 48 kHz) into an MPEG-TS file in `dir`.
+pub fn encode_source(dir: &Path, codec: VideoCodec, seconds: u32) -> PathBuf {
+    require("ffmpeg");
+    let out = dir.join(format!("source-{codec:?}.ts"));
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()]);
+    match codec {
+        VideoCodec::H264 => cmd.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-bf",
+            "2",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+        ]),
+        VideoCodec::H265 => cmd.args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "bframes=2:keyint=50:min-keyint=50:scenecut=0:log-level=error",
+            "-pix_fmt",
+            "yuv420p",
+            "-tag:v",
+            "hvc1",
+        ]),
+    };
+    cmd.args(["-c:a", "aac", "-b:a", "96k", "-f", "mpegts"])
+        .arg(&out);
+    let status = cmd.status().expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg failed to encode the source");
+    out
+}
+
+/// Frames in the first stream of `kind` (`v` or `a`) of a media file, as
+/// decoded by ffprobe (`-count_frames`).
+pub fn count_frames(path: &Path, kind: &str) -> u64 {
+    require("ffprobe");
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams"])
+        .arg(format!("{kind}:0"))
+        .args([
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "default=nokey=1:noprint_wrappers=1",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe gave no frame count for {path:?}: {text:?}"))
+}
+
+/// Decode errors ffmpeg reports for a file (empty when it decodes cleanly).
+pub fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Starts ffmpeg publishing `source` in real time (`-re`, stream copy) to
+/// the SRT listener at `srt` with `streamid`.
+pub fn publish(srt: std::net::SocketAddr, streamid: &str, source: &Path) -> Child {
+    require("ffmpeg");
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(source)
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(srt_url(srt, streamid))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+/// An `srt://` URL for ffmpeg's libsrt caller with a streamid.
+pub fn srt_url(srt: std::net::SocketAddr, streamid: &str) -> String {
+    format!(
+        "srt://{}:{}?mode=caller&latency=120000&pkt_size=1316&streamid={}",
+        srt.ip(),
+        srt.port(),
+        streamid
+    )
+}
+
+/// A temporary directory for one test's files.
+pub fn workdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("livestack-e2e-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// Where tests keep artifacts worth looking at (screenshots):
+/// `tests/artifacts/` in the repository.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).expect("create artifacts dir");
+    dir
+}

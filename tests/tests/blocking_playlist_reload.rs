@@ -1,0 +1,117 @@
+//! Blocking playlist reload (RFC 8216bis §6.2.5.2): a request for the next
+//! part is answered within one part target of that part's completion; a
+//! request too far ahead gets 400; malformed directives get 400.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use livestack_e2e::{
+    VideoCodec, encode_source,
+    hls::{HttpClient, MediaPlaylist},
+    publish, start_origin, workdir,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_part_is_answered_within_one_part_target() {
+    let dir = workdir();
+    let source = encode_source(dir.path(), VideoCodec::H264, 8);
+    let origin = start_origin(|_| {}).await;
+    let base = format!("http://{}/live/blk", origin.http_addr);
+    let mut ffmpeg = publish(origin.srt_addr, "live/blk", &source);
+
+    // Wait until the stream exists at the origin, then record (in this
+    // process, from the origin's own state) when each video part appears.
+    let stream = loop {
+        if let Some(s) = origin.streams.get("blk") {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let available: Arc<std::sync::Mutex<HashMap<(u64, u32), Instant>>> = Arc::default();
+    let watcher = {
+        let available = available.clone();
+        let stream = stream.clone();
+        tokio::spawn(async move {
+            let mut rx = stream.watch();
+            loop {
+                let last = stream
+                    .lock()
+                    .video
+                    .as_ref()
+                    .and_then(|v| v.playlist.last_part());
+                if let Some(p) = last {
+                    available
+                        .lock()
+                        .unwrap()
+                        .entry(p)
+                        .or_insert_with(Instant::now);
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+
+    let client = HttpClient::new();
+    let mut pl = loop {
+        let r = client.get(&format!("{base}/video.m3u8")).await;
+        if r.status == 200 {
+            break MediaPlaylist::parse(std::str::from_utf8(&r.body).unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // Too far ahead: more than two segments beyond the last one.
+    let (last_msn, _) = pl.last_part().expect("a part");
+    let r = client
+        .get(&format!("{base}/video.m3u8?_HLS_msn={}", last_msn + 3))
+        .await;
+    assert_eq!(r.status, 400, "msn too far ahead");
+    let r = client.get(&format!("{base}/video.m3u8?_HLS_part=1")).await;
+    assert_eq!(r.status, 400, "_HLS_part without _HLS_msn");
+    let r = client.get(&format!("{base}/video.m3u8?_HLS_msn=abc")).await;
+    assert_eq!(r.status, 400, "non-numeric _HLS_msn");
+
+    let part_target = Duration::from_secs_f64(pl.part_target.expect("PART-TARGET"));
+    let mut delays = Vec::new();
+    while !pl.endlist && delays.len() < 20 {
+        let (msn, part) = pl.last_part().expect("a part");
+        let r = client
+            .get(&format!(
+                "{base}/video.m3u8?_HLS_msn={msn}&_HLS_part={}",
+                part + 1
+            ))
+            .await;
+        assert_eq!(r.status, 200);
+        pl = MediaPlaylist::parse(std::str::from_utf8(&r.body).unwrap());
+        let got = pl.last_part().expect("a part");
+        assert!(got > (msn, part), "the answer holds a newer part");
+        if pl.endlist {
+            break;
+        }
+        let at = available.lock().unwrap().get(&got).copied();
+        let at = at.expect("the watcher saw the part");
+        delays.push(r.received.saturating_duration_since(at));
+    }
+    assert!(delays.len() >= 10, "followed {} parts", delays.len());
+    for d in &delays {
+        assert!(
+            *d <= part_target,
+            "a blocking reload was answered {d:?} after its part completed (part target {part_target:?}); all: {delays:?}"
+        );
+    }
+
+    // A preload-hinted part request is held until the part is complete.
+    let hint = pl.preload_hint.clone().expect("preload hint");
+    let r = client.get(&format!("{base}/{hint}")).await;
+    assert_eq!(r.status, 200, "hinted part {hint}");
+    assert!(!r.body.is_empty());
+
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+    watcher.abort();
+}
