@@ -120,7 +120,11 @@ pub fn count_frames(path: &Path, kind: &str) -> u64 {
         .output()
         .expect("run ffprobe");
     let text = String::from_utf8_lossy(&out.stdout);
-    text.trim()
+    // MPEG-TS files list the stream once per program too: take the first.
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
         .parse()
         .unwrap_or_else(|_| panic!("ffprobe gave no frame count for {path:?}: {text:?}"))
 }
@@ -151,9 +155,14 @@ pub fn publish(srt: std::net::SocketAddr, streamid: &str, source: &Path) -> Chil
 }
 
 /// An `srt://` URL for ffmpeg's libsrt caller with a streamid.
+///
+/// `linger=2`: libsrt's live mode closes without waiting for the last
+/// packets to be acknowledged (SRTO_LINGER 0), which drops the final ~100 ms
+/// of a file published with `-re`; with linger the caller delivers all it
+/// sent, so frame counts can be compared exactly.
 pub fn srt_url(srt: std::net::SocketAddr, streamid: &str) -> String {
     format!(
-        "srt://{}:{}?mode=caller&latency=120000&pkt_size=1316&streamid={}",
+        "srt://{}:{}?mode=caller&latency=120000&pkt_size=1316&linger=2&streamid={}",
         srt.ip(),
         srt.port(),
         streamid

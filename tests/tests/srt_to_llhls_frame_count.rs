@@ -77,9 +77,10 @@ async fn every_frame_arrives(codec: VideoCodec, video_codec_prefix: &str) {
     assert!(index.contains("#EXT-X-MEDIA:TYPE=AUDIO"), "{index}");
 
     let limit = Duration::from_secs(60);
+    let (video_url, audio_url) = (format!("{base}/video.m3u8"), format!("{base}/audio.m3u8"));
     let (video, audio) = tokio::join!(
-        follow(&client, &format!("{base}/video.m3u8"), limit),
-        follow(&client, &format!("{base}/audio.m3u8"), limit),
+        follow(&client, &video_url, limit),
+        follow(&client, &audio_url, limit),
     );
     let status = ffmpeg.wait().expect("ffmpeg exits");
     assert!(status.success(), "ffmpeg publisher failed");

@@ -323,7 +323,8 @@ async fn multivariant(stream: &Stream) -> Response<Body> {
                             Some((p.width, p.height)),
                             p.frame_rate
                                 .filter(|(_, d)| *d > 0)
-                                .map(|(n, d)| f64::from(n) / f64::from(d)),
+                                .map(|(n, d)| f64::from(n) / f64::from(d))
+                                .or(st.measured_frame_rate),
                         ),
                         _ => ("video.m3u8", None, None),
                     },

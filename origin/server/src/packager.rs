@@ -237,6 +237,13 @@ impl Packager {
         }
     }
 
+    /// Frame rate measured from the video's decode timestamps (frames per
+    /// second), for sources whose SPS carries no timing information.
+    pub fn measured_frame_rate(&self) -> Option<f64> {
+        let v = self.video.as_ref()?;
+        (v.last_dur > 0 && v.pending.is_some()).then(|| 90_000.0 / v.last_dur as f64)
+    }
+
     /// Ids of the tracks being packaged.
     pub fn track_ids(&self) -> Vec<u32> {
         [&self.video, &self.audio]
@@ -407,7 +414,9 @@ impl Packager {
                 let seg_target = t.ticks(self.config.segment_target);
                 let max_seg = t.ticks(self.config.max_segment);
                 let part_target = t.ticks(self.config.part_target);
-                if frame.keyframe && t.seg_dur >= seg_target {
+                // Half a frame of slack: encoders count GOPs in frames, so
+                // a 2 s GOP at 25 fps may measure 1.96 s in timestamps.
+                if frame.keyframe && t.seg_dur + est / 2 >= seg_target {
                     Self::close_part(
                         &mut self.out,
                         &mut self.cuts,

@@ -21,7 +21,7 @@ use std::{
 
 use futures::StreamExt;
 use livestack_media::{
-    ingest::{IngestEvent, TsIngest},
+    ingest::{IngestEvent, IngestStats, TsIngest},
     srt_access::{Mode, StreamId},
 };
 use srt_protocol::{
@@ -214,55 +214,70 @@ async fn publish(
         bytes_in += data.len() as u64;
         ctx.metrics.ingest_bytes.inc_by(data.len() as u64);
         demux.push(&data);
-        while let Some(ev) = demux.poll_event() {
-            match ev {
-                IngestEvent::Track { id, params } => {
-                    info!(stream = %name, track = id, codec = params.codec_string(), "track");
-                    producer.send(MediaEvent::Track { id, params });
-                }
-                IngestEvent::Frame { id, frame } => {
-                    let kind = if frame.duration.is_some() {
-                        "audio"
-                    } else {
-                        "video"
-                    };
-                    ctx.metrics
-                        .frames
-                        .get_or_create(&vec![("kind", kind.to_owned())])
-                        .inc();
-                    producer.send(MediaEvent::Frame { id, frame });
-                }
-                IngestEvent::Discontinuity { id } => producer.send(MediaEvent::Loss { id }),
-                IngestEvent::Unsupported { id, stream_type } => {
-                    warn!(stream = %name, track = id, stream_type, "unsupported codec; track ignored");
-                    ctx.metrics
-                        .unsupported_streams
-                        .get_or_create(&vec![("stream_type", format!("0x{stream_type:02x}"))])
-                        .inc();
-                }
-                _ => {}
-            }
-        }
+        drain(&mut demux, &producer, name, ctx);
         let s = demux.stats().clone();
-        ctx.metrics.ts_packets.inc_by(s.packets - reported.packets);
-        ctx.metrics
-            .ts_cc_errors
-            .inc_by(s.cc_errors - reported.cc_errors);
-        ctx.metrics
-            .ts_resync_bytes
-            .inc_by(s.resync_bytes_skipped - reported.resync_bytes_skipped);
-        ctx.metrics.parse_errors.inc_by(
-            (s.parse_errors + s.pes_dropped) - (reported.parse_errors + reported.pes_dropped),
-        );
-        ctx.metrics
-            .frames_dropped
-            .inc_by(s.frames_dropped_before_keyframe - reported.frames_dropped_before_keyframe);
+        report(&reported, &s, ctx);
         reported = s;
         if reported.packets == 0 && bytes_in > GARBAGE_LIMIT {
             warn!(stream = %name, bytes = bytes_in, "no MPEG-TS in the input; disconnecting");
             break "not_mpegts";
         }
     };
+    // The last PES of a stream (length 0, video) ends only with the input.
+    demux.finish();
+    drain(&mut demux, &producer, name, ctx);
+    report(&reported, demux.stats(), ctx);
     producer.send(MediaEvent::End);
     reason
+}
+
+/// Forwards the demuxer's events into the broadcast.
+fn drain(
+    demux: &mut TsIngest,
+    producer: &fanout::BroadcastProducer,
+    name: &str,
+    ctx: &IngestContext,
+) {
+    while let Some(ev) = demux.poll_event() {
+        match ev {
+            IngestEvent::Track { id, params } => {
+                info!(stream = %name, track = id, codec = params.codec_string(), "track");
+                producer.send(MediaEvent::Track { id, params });
+            }
+            IngestEvent::Frame { id, frame } => {
+                let kind = if frame.duration.is_some() {
+                    "audio"
+                } else {
+                    "video"
+                };
+                ctx.metrics
+                    .frames
+                    .get_or_create(&vec![("kind", kind.to_owned())])
+                    .inc();
+                producer.send(MediaEvent::Frame { id, frame });
+            }
+            IngestEvent::Discontinuity { id } => producer.send(MediaEvent::Loss { id }),
+            IngestEvent::Unsupported { id, stream_type } => {
+                warn!(stream = %name, track = id, stream_type, "unsupported codec; track ignored");
+                ctx.metrics
+                    .unsupported_streams
+                    .get_or_create(&vec![("stream_type", format!("0x{stream_type:02x}"))])
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Adds the demuxer's counter increments since `before` to the metrics.
+fn report(before: &IngestStats, now: &IngestStats, ctx: &IngestContext) {
+    let m = &ctx.metrics;
+    m.ts_packets.inc_by(now.packets - before.packets);
+    m.ts_cc_errors.inc_by(now.cc_errors - before.cc_errors);
+    m.ts_resync_bytes
+        .inc_by(now.resync_bytes_skipped - before.resync_bytes_skipped);
+    m.parse_errors
+        .inc_by((now.parse_errors + now.pes_dropped) - (before.parse_errors + before.pes_dropped));
+    m.frames_dropped
+        .inc_by(now.frames_dropped_before_keyframe - before.frames_dropped_before_keyframe);
 }

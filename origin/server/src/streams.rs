@@ -68,6 +68,9 @@ pub struct StreamState {
     pub part_target: HashMap<Rendition, Duration>,
     /// The publisher is gone; playlists carry EXT-X-ENDLIST.
     pub ended: bool,
+    /// Video frame rate measured from timestamps (used when the SPS has no
+    /// timing information).
+    pub measured_frame_rate: Option<f64>,
 }
 
 impl StreamState {
@@ -86,14 +89,18 @@ impl StreamState {
         }
     }
 
-    /// True when a client can start: every known rendition has a part.
+    /// True when a client can start and the multivariant playlist is final:
+    /// every rendition has a part. A broadcast whose audio has not shown up
+    /// by the end of the first video segment is taken as video-only (MPEG-TS
+    /// muxers interleave audio well within that).
     pub fn ready(&self) -> bool {
-        let has_part = |r: &Option<RenditionState>| {
-            r.as_ref().is_some_and(|r| r.playlist.last_part().is_some())
-        };
-        (self.video.is_some() || self.audio.is_some())
-            && (self.video.is_none() || has_part(&self.video))
-            && (self.audio.is_none() || has_part(&self.audio))
+        let parts = |r: &Option<RenditionState>| r.as_ref().and_then(|r| r.playlist.last_part());
+        match (parts(&self.video), parts(&self.audio)) {
+            (Some(_), Some(_)) => true,
+            (Some((msn, _)), None) => self.audio.is_none() && msn >= 1,
+            (None, Some(_)) => self.video.is_none(),
+            (None, None) => false,
+        }
     }
 }
 
@@ -254,6 +261,9 @@ impl Streams {
         let mut st = stream.lock();
         for r in [Rendition::Video, Rendition::Audio] {
             st.part_target.insert(r, packager.part_target(r));
+        }
+        if let Some(rate) = packager.measured_frame_rate() {
+            st.measured_frame_rate = Some(rate);
         }
         while let Some(out) = packager.poll_output() {
             changed = true;
