@@ -332,22 +332,21 @@ pub async fn follow(client: &HttpClient, url: &str, limit: Duration) -> Followed
             }
             for part in &seg.parts {
                 let idx = part_index(&part.uri).expect("part uri names msn.index");
-                if !f.parts.contains_key(&idx) {
+                if let std::collections::btree_map::Entry::Vacant(e) = f.parts.entry(idx) {
                     let abs = join(url, strip_query(&part.uri));
                     let r = client.get(&join(url, &part.uri)).await;
                     assert_eq!(r.status, 200, "GET {abs}");
-                    f.parts.insert(idx, r.body);
+                    e.insert(r.body);
                 }
             }
             if let Some(uri) = &seg.uri {
                 if !seg.parts.is_empty() {
                     f.part_counts.insert(seg.msn, seg.parts.len() as u32);
                 }
-                if !f.segments.contains_key(&seg.msn) {
+                if let std::collections::btree_map::Entry::Vacant(e) = f.segments.entry(seg.msn) {
                     let r = client.get(&join(url, uri)).await;
                     assert_eq!(r.status, 200, "GET segment {uri}");
-                    f.segments
-                        .insert(seg.msn, (seg.map.clone().unwrap_or_default(), r.body));
+                    e.insert((seg.map.clone().unwrap_or_default(), r.body));
                 }
             }
         }

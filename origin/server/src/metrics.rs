@@ -2,7 +2,7 @@
 
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
@@ -45,9 +45,6 @@ pub struct Metrics {
     pub http_responses: Family<Labels, Counter>,
     /// Requests currently held by blocking playlist reload or a preload hint.
     pub blocked_requests: Gauge,
-    /// Time from a part's completion to the end of a held request for it
-    /// being answered, seconds.
-    pub blocked_wakeup_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -78,9 +75,6 @@ impl Metrics {
             segments: Family::default(),
             http_responses: Family::default(),
             blocked_requests: Gauge::default(),
-            blocked_wakeup_seconds: Histogram::new(
-                [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5].into_iter(),
-            ),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -147,11 +141,6 @@ impl Metrics {
             "blocked_requests",
             "Requests held by blocking reload or preload hints",
             m.blocked_requests.clone(),
-        );
-        r.register(
-            "blocked_wakeup_seconds",
-            "Delay from part completion to answering a held request",
-            m.blocked_wakeup_seconds.clone(),
         );
         Self { registry, ..m }
     }

@@ -416,16 +416,9 @@ impl Packager {
                 let part_target = t.ticks(self.config.part_target);
                 // Half a frame of slack: encoders count GOPs in frames, so
                 // a 2 s GOP at 25 fps may measure 1.96 s in timestamps.
-                if frame.keyframe && t.seg_dur + est / 2 >= seg_target {
-                    Self::close_part(
-                        &mut self.out,
-                        &mut self.cuts,
-                        self.clock,
-                        &mut t,
-                        true,
-                        true,
-                    );
-                } else if t.seg_dur + est > max_seg {
+                let segment_due = (frame.keyframe && t.seg_dur + est / 2 >= seg_target)
+                    || t.seg_dur + est > max_seg;
+                if segment_due {
                     Self::close_part(
                         &mut self.out,
                         &mut self.cuts,
