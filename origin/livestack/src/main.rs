@@ -18,6 +18,10 @@ use livestack_origin::{
 #[derive(Debug, Parser)]
 #[command(name = "livestack", version, about)]
 struct Cli {
+    /// Runtime worker threads (default: one per core). `--threads 1` pins
+    /// the whole server to one core, as the benchmarks do.
+    #[arg(long, global = true, env = "LIVESTACK_THREADS")]
+    threads: Option<usize>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "LIVESTACK_LOG_FORMAT")]
     log_format: LogFormat,
@@ -159,10 +163,18 @@ fn print_endpoints(origin: &Origin) {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = cli.threads {
+        runtime.worker_threads(n.max(1));
+    }
+    runtime.build().context("starting the runtime")?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Origin(args) => {
             let config = args.into_config()?;
