@@ -10,11 +10,13 @@
 // page and prints ONE JSON line on stdout:
 //
 //   {"ok":bool,"currentTime":..,"advanced":..,"fatal":..,"errors":[...],
-//    "latency":..,"videoWidth":..,"videoHeight":..,
+//    "errorDetails":[...],"latency":..,"videoWidth":..,"videoHeight":..,
+//    "buffered":[[start,end],...],
 //    "consoleErrors":[...],"pageErrors":[...],"failedRequests":[...],
 //    "jumps":..,"elapsed":..,"reason":..}
 //
-// `errors` are hls.js's (window.__player.errors); `advanced` counts smooth
+// `errors` are hls.js's (window.__player.errors), `errorDetails` the same
+// errors with URL, HTTP status and reason; `advanced` counts smooth
 // playback only (seeks / live-edge jumps are counted in `jumps`, not in
 // `advanced`). Diagnostics go to stderr. Exit status 0 if ok, else 1 (2 for
 // bad usage).
@@ -54,6 +56,43 @@ const timeoutMs = Math.max(45_000, (seconds + 40) * 1000);
 
 const log = (...a) => process.stderr.write(`[play.mjs] ${a.join(' ')}\n`);
 
+// Runs in the page before its scripts: when the player stores its Hls
+// object in window.__player.hls, adds a second ERROR listener that keeps what
+// the player's own list leaves out (which URL, which HTTP status), in
+// window.__playErrorDetails. The page itself is unchanged.
+function recordHlsErrorDetails() {
+  const details = [];
+  window.__playErrorDetails = details;
+  let player;
+  Object.defineProperty(window, '__player', {
+    configurable: true,
+    get: () => player,
+    set: (state) => {
+      player = state;
+      let hls;
+      Object.defineProperty(state, 'hls', {
+        configurable: true,
+        enumerable: true,
+        get: () => hls,
+        set: (h) => {
+          hls = h;
+          try {
+            h.on(window.Hls.Events.ERROR, (_, d) => details.push({
+              details: d.details,
+              fatal: !!d.fatal,
+              url: d.url ?? d.context?.url ?? d.frag?.url ?? null,
+              code: d.response?.code ?? null,
+              reason: d.reason ?? d.error?.message ?? null,
+            }));
+          } catch (e) {
+            details.push({ details: `cannot listen to hls.js errors: ${e}` });
+          }
+        },
+      });
+    },
+  });
+}
+
 // What the page reports on each poll. window.__player.hls is the Hls object
 // (not serialisable), so copy out only plain values.
 function sample() {
@@ -67,8 +106,11 @@ function sample() {
     readyState: v ? v.readyState : null,
     videoWidth: v ? v.videoWidth : null,
     videoHeight: v ? v.videoHeight : null,
+    buffered: v ? Array.from({ length: v.buffered.length },
+      (_, i) => [v.buffered.start(i), v.buffered.end(i)]) : [],
     fatal: p.fatal ?? null,
     errors: Array.isArray(p.errors) ? [...p.errors] : [],
+    errorDetails: Array.isArray(window.__playErrorDetails) ? [...window.__playErrorDetails] : [],
     latency: Number.isFinite(latency) ? latency : null,
     src: p.src ?? null,
   };
@@ -80,9 +122,11 @@ const report = {
   advanced: 0,
   fatal: null,
   errors: [],
+  errorDetails: [],
   latency: null,
   videoWidth: null,
   videoHeight: null,
+  buffered: [],
   consoleErrors: [],
   pageErrors: [],
   failedRequests: [],
@@ -111,7 +155,9 @@ try {
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (msg) => {
-    if (msg.type() === 'error') report.consoleErrors.push(msg.text());
+    if (msg.type() !== 'error') return;
+    const where = msg.location()?.url;
+    report.consoleErrors.push(where ? `${msg.text()} [${where}]` : msg.text());
   });
   page.on('pageerror', (err) => report.pageErrors.push(String(err)));
   page.on('requestfailed', (req) =>
@@ -120,6 +166,7 @@ try {
     if (res.status() >= 400) report.failedRequests.push(`${res.request().method()} ${res.url()}: HTTP ${res.status()}`);
   });
 
+  await page.addInitScript(recordHlsErrorDetails);
   await page.goto(url, { waitUntil: 'load', timeout: 20_000 });
   log(`opened ${url}`);
 
@@ -135,9 +182,11 @@ try {
       currentTime: s.currentTime,
       fatal: s.fatal,
       errors: s.errors,
+      errorDetails: s.errorDetails,
       latency: s.latency,
       videoWidth: s.videoWidth,
       videoHeight: s.videoHeight,
+      buffered: s.buffered,
     });
     if (s.fatal !== null) {
       report.reason = `hls.js fatal error: ${s.fatal}`;
@@ -150,7 +199,8 @@ try {
         if (delta > 0 && delta <= wall * 2 + 0.1) report.advanced += delta;
         else if (delta !== 0) {
           report.jumps += 1;
-          log(`currentTime jumped ${last.toFixed(3)} -> ${s.currentTime.toFixed(3)}`);
+          log(`currentTime jumped ${last.toFixed(3)} -> ${s.currentTime.toFixed(3)} `
+            + `(buffered ${JSON.stringify(s.buffered)})`);
         }
       } else {
         log(`playback started at currentTime ${s.currentTime.toFixed(3)} (src ${s.src})`);

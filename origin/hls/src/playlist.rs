@@ -287,6 +287,13 @@ impl MediaPlaylist {
         Some((segment.msn, last))
     }
 
+    /// True once at least one complete segment is listed. Players (hls.js)
+    /// treat a Playlist holding only the open segment's parts as empty, so
+    /// servers hold first requests until this is true.
+    pub fn has_segment(&self) -> bool {
+        self.listed > 0
+    }
+
     /// The part the `EXT-X-PRELOAD-HINT` points at, as `(msn, part index)`:
     /// the next part of the open segment, or part 0 of the next segment.
     pub fn next_part(&self) -> (u64, u32) {

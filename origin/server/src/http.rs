@@ -210,6 +210,14 @@ async fn route(path: &str, query: Option<&str>, state: &HttpState) -> Response<B
                 Bytes::from_static(PLAYER_HTML.as_bytes()),
             );
         }
+        "/favicon.ico" => {
+            return response(
+                StatusCode::NO_CONTENT,
+                "image/x-icon",
+                "public, max-age=86400",
+                Bytes::new(),
+            );
+        }
         "/hls.min.js" => {
             return response(
                 StatusCode::OK,
@@ -379,7 +387,9 @@ async fn media_playlist(
             let st = stream.lock();
             if let Some(r) = st.rendition(rendition) {
                 let ready = match directives.msn {
-                    None => r.playlist.last_part().is_some() || st.ended,
+                    // Held until the first full segment: hls.js (and other
+                    // players) treat a playlist with parts only as empty.
+                    None => r.playlist.has_segment() || st.ended,
                     Some(msn) => match r.playlist.check_block(msn, directives.part) {
                         BlockDecision::Ready => true,
                         BlockDecision::Wait => false,
