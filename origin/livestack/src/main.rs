@@ -171,7 +171,10 @@ fn main() -> Result<()> {
     if let Some(n) = cli.threads {
         runtime.worker_threads(n.max(1));
     }
-    runtime.build().context("starting the runtime")?.block_on(run(cli))
+    runtime
+        .build()
+        .context("starting the runtime")?
+        .block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> Result<()> {
