@@ -1,0 +1,1 @@
+//! Edge routing: nearest healthy region, rendezvous (HRW) hashing with bounded load.
