@@ -619,3 +619,254 @@ impl Packager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use livestack_media::model::{AudioCodec, AudioParams, VideoCodec, VideoParams};
+
+    const V: u32 = 256;
+    const A: u32 = 257;
+
+    fn video_params() -> TrackParams {
+        TrackParams::Video(VideoParams {
+            codec: VideoCodec::H264,
+            width: 640,
+            height: 360,
+            frame_rate: Some((25, 1)),
+            codec_string: "avc1.64001e".into(),
+            decoder_config: Bytes::from_static(&[1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]),
+        })
+    }
+
+    fn audio_params() -> TrackParams {
+        TrackParams::Audio(AudioParams {
+            codec: AudioCodec::Aac,
+            sample_rate: 48_000,
+            channels: 2,
+            samples_per_frame: 1024,
+            codec_string: "mp4a.40.2".into(),
+            decoder_config: Bytes::from_static(&[0x11, 0x90]),
+        })
+    }
+
+    fn packager() -> Packager {
+        Packager::new(PackagerConfig {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(2),
+            max_segment: Duration::from_secs(4),
+        })
+    }
+
+    fn vframe(n: i64, gop: i64) -> Frame {
+        Frame {
+            pts: n * 3600 + 7200,
+            dts: n * 3600,
+            duration: None,
+            keyframe: n % gop == 0,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+        }
+    }
+
+    fn aframe(n: i64) -> Frame {
+        Frame {
+            pts: n * 1024,
+            dts: n * 1024,
+            duration: Some(1024),
+            keyframe: true,
+            data: Bytes::from_static(&[0x21]),
+        }
+    }
+
+    /// (rendition, duration, independent) of every part, and segment ends.
+    fn drain(p: &mut Packager) -> Vec<PackagerOutput> {
+        std::iter::from_fn(|| p.poll_output()).collect()
+    }
+
+    fn parts(out: &[PackagerOutput], r: Rendition) -> Vec<(Duration, bool)> {
+        out.iter()
+            .filter_map(|o| match o {
+                PackagerOutput::Part {
+                    rendition,
+                    duration,
+                    independent,
+                    ..
+                } if *rendition == r => Some((*duration, *independent)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn segment_ends(out: &[PackagerOutput], r: Rendition) -> usize {
+        out.iter()
+            .filter(|o| matches!(o, PackagerOutput::SegmentEnd { rendition } if *rendition == r))
+            .count()
+    }
+
+    #[test]
+    fn parts_never_exceed_the_target_and_segments_follow_gops() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        // 10 s of 25 fps video with a 2 s GOP.
+        for n in 0..250 {
+            p.handle_frame(V, vframe(n, 50), 1_000 + n * 40);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        assert!(matches!(
+            out[0],
+            PackagerOutput::Init {
+                rendition: Rendition::Video,
+                ..
+            }
+        ));
+        let v = parts(&out, Rendition::Video);
+        assert_eq!(v.len(), 50, "5 frames (200 ms) per part");
+        assert!(v.iter().all(|(d, _)| *d == Duration::from_millis(200)));
+        // Every segment (10 parts) starts with an independent part.
+        for (i, (_, independent)) in v.iter().enumerate() {
+            assert_eq!(*independent, i % 10 == 0, "part {i}");
+        }
+        assert_eq!(segment_ends(&out, Rendition::Video), 5);
+    }
+
+    #[test]
+    fn long_gops_are_cut_at_the_target_duration() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        // A 10 s GOP: segments must still end by 4 s (EXT-X-TARGETDURATION).
+        for n in 0..250 {
+            p.handle_frame(V, vframe(n, 250), 0);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        let mut seg = Duration::ZERO;
+        for o in &out {
+            match o {
+                PackagerOutput::Part { duration, .. } => seg += *duration,
+                PackagerOutput::SegmentEnd { .. } => {
+                    assert!(seg <= Duration::from_secs(4), "segment of {seg:?}");
+                    seg = Duration::ZERO;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(segment_ends(&out, Rendition::Video), 3);
+    }
+
+    #[test]
+    fn frames_before_the_first_keyframe_are_dropped() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        for n in 45..60 {
+            p.handle_frame(V, vframe(n, 50), 0);
+        }
+        p.finish();
+        assert_eq!(p.stats().frames_dropped, 5);
+        let out = drain(&mut p);
+        assert!(parts(&out, Rendition::Video)[0].1, "starts independent");
+    }
+
+    #[test]
+    fn audio_follows_video_boundaries_with_the_same_numbering() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        p.handle_track(A, audio_params());
+        // Interleave 4 s of audio and video by time (90 kHz vs 48 kHz).
+        let (mut vn, mut an) = (0i64, 0i64);
+        while vn < 100 {
+            if an * 1024 * 90_000 / 48_000 <= vn * 3600 {
+                p.handle_frame(A, aframe(an), 0);
+                an += 1;
+            } else {
+                p.handle_frame(V, vframe(vn, 50), 0);
+                vn += 1;
+            }
+        }
+        p.finish();
+        let out = drain(&mut p);
+        let v = parts(&out, Rendition::Video);
+        let a = parts(&out, Rendition::Audio);
+        // Same number of complete parts up to the last video boundary, and
+        // audio parts within one AAC frame of their video part.
+        assert!(
+            a.len() + 1 >= v.len(),
+            "audio {} video {}",
+            a.len(),
+            v.len()
+        );
+        let frame = Duration::from_nanos(1024 * 1_000_000_000 / 48_000);
+        for ((vd, _), (ad, _)) in v.iter().zip(&a).take(v.len() - 1) {
+            let diff = if vd > ad { *vd - *ad } else { *ad - *vd };
+            assert!(diff <= frame, "video part {vd:?} vs audio part {ad:?}");
+            assert!(*ad <= p.part_target(Rendition::Audio));
+        }
+        assert_eq!(
+            segment_ends(&out, Rendition::Video),
+            segment_ends(&out, Rendition::Audio)
+        );
+    }
+
+    #[test]
+    fn a_timestamp_jump_starts_a_new_segment_after_a_discontinuity() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        for n in 0..20 {
+            p.handle_frame(V, vframe(n, 10), 0);
+        }
+        // The publisher's clock jumps back (restarted encoder).
+        for n in 0..20 {
+            p.handle_frame(V, vframe(n, 10), 0);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        assert_eq!(p.stats().discontinuities, 1);
+        let disc = out
+            .iter()
+            .position(|o| matches!(o, PackagerOutput::Discontinuity { .. }))
+            .expect("a discontinuity");
+        assert!(
+            matches!(out[disc - 1], PackagerOutput::SegmentEnd { .. }),
+            "the segment closes before the discontinuity"
+        );
+    }
+
+    #[test]
+    fn audio_only_broadcasts_cut_by_their_own_clock() {
+        let mut p = packager();
+        p.handle_track(A, audio_params());
+        for n in 0..200 {
+            p.handle_frame(A, aframe(n), 0);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        let a = parts(&out, Rendition::Audio);
+        assert!(!a.is_empty());
+        assert!(a.iter().all(|(d, _)| *d <= Duration::from_millis(200)));
+        assert_eq!(p.part_target(Rendition::Audio), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn program_date_time_follows_media_time() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        for n in 0..20 {
+            p.handle_frame(V, vframe(n, 10), 1_000_000 + n * 1000);
+        }
+        let out = drain(&mut p);
+        let pdts: Vec<i64> = out
+            .iter()
+            .filter_map(|o| match o {
+                PackagerOutput::Part {
+                    program_date_time_ms,
+                    ..
+                } => Some(*program_date_time_ms),
+                _ => None,
+            })
+            .collect();
+        // Anchored at the first frame's arrival, then advancing by media time
+        // (200 ms per part), not by arrival time.
+        assert_eq!(pdts[..3], [1_000_000, 1_000_200, 1_000_400]);
+    }
+}
