@@ -1,0 +1,173 @@
+//! A minimal HTTP/1.1 keep-alive client for the load generator.
+//!
+//! One [`Conn`] is one TCP connection issuing one request at a time, like a
+//! browser player's connection. It is deliberately small, so the generator
+//! spends its core on many connections rather than on client machinery: no
+//! request or header allocations, responses parsed in a per-connection
+//! buffer, bodies streamed through and counted unless kept. It understands
+//! exactly what the origin sends: a status line, headers, and a
+//! `Content-Length` body (no chunked encoding, no pipelining).
+
+use std::{io, net::SocketAddr};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// Read buffer size of a connection; bodies larger than this stream through
+/// it (unless kept).
+const BUF: usize = 16 * 1024;
+/// Largest response head accepted.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// One HTTP/1.1 connection.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    host: String,
+    buf: Vec<u8>,
+    /// Bytes of `buf` holding data not consumed yet: `buf[start..end]`.
+    start: usize,
+    end: usize,
+    req: Vec<u8>,
+}
+
+/// A response's status and sizes; the body is in [`Conn::body`] when kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Body length (Content-Length).
+    pub body_len: usize,
+    /// Bytes on the wire: head plus body.
+    pub wire_len: usize,
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
+}
+
+impl Conn {
+    /// Connects to `addr` (Nagle off, like the origin's side).
+    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            host: addr.to_string(),
+            buf: vec![0; BUF],
+            start: 0,
+            end: 0,
+            req: Vec::with_capacity(256),
+        })
+    }
+
+    /// The body of the last response when it was kept.
+    pub fn body(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    async fn fill(&mut self) -> io::Result<()> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let len = self.buf.len();
+                self.buf.resize(len * 2, 0);
+            }
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.end += n;
+        Ok(())
+    }
+
+    /// GETs `path`. With `keep_body` the body stays readable through
+    /// [`body`](Self::body) until the next request; otherwise it is read and
+    /// discarded.
+    pub async fn get(&mut self, path: &str, keep_body: bool) -> io::Result<Response> {
+        self.req.clear();
+        self.req.extend_from_slice(b"GET ");
+        self.req.extend_from_slice(path.as_bytes());
+        self.req.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        self.req.extend_from_slice(self.host.as_bytes());
+        self.req.extend_from_slice(b"\r\n\r\n");
+        self.stream.write_all(&self.req).await?;
+        // Any earlier kept body is consumed now.
+        self.start = 0;
+        self.end = 0;
+        let head_end = loop {
+            if let Some(i) = self.buf[..self.end]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+            {
+                break i + 4;
+            }
+            if self.end > MAX_HEAD {
+                return Err(invalid("response head too large"));
+            }
+            self.fill().await?;
+        };
+        let (status, body_len) = parse_head(&self.buf[..head_end])?;
+        self.start = head_end;
+        let mut remaining = body_len;
+        if keep_body {
+            while self.end - self.start < body_len {
+                self.fill().await?;
+            }
+            self.end = self.start + body_len;
+        } else {
+            loop {
+                let have = (self.end - self.start).min(remaining);
+                remaining -= have;
+                self.start += have;
+                if remaining == 0 {
+                    break;
+                }
+                self.start = 0;
+                self.end = 0;
+                self.fill().await?;
+            }
+        }
+        Ok(Response {
+            status,
+            body_len,
+            wire_len: head_end + body_len,
+        })
+    }
+}
+
+/// Status code and Content-Length of a response head.
+fn parse_head(head: &[u8]) -> io::Result<(u16, usize)> {
+    let text = std::str::from_utf8(head).map_err(|_| invalid("non-UTF-8 head"))?;
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.strip_prefix("HTTP/1.1 "))
+        .and_then(|l| l.get(..3))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| invalid("bad status line"))?;
+    let len = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .ok_or_else(|| invalid("no content-length"))?;
+    Ok((status, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head() {
+        let h = b"HTTP/1.1 200 OK\r\ncontent-type: x\r\nContent-Length: 12\r\n\r\n";
+        assert_eq!(parse_head(h).expect("valid"), (200, 12));
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! Test sources encoded once with ffmpeg and cached.
+//!
+//! Files live in `$TMPDIR/livestack-bench/`, named after every encoding
+//! parameter, so a second run reuses them (delete the directory to force a
+//! new encode). Sources are `testsrc2` video (libx264 `veryfast`, constant
+//! GOP, no scene-cut keyframes, 2 B-frames, average bitrate with a
+//! maxrate/bufsize cap of one second) and a 440 Hz sine in AAC, in MPEG-TS.
+
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{Context, Result, bail};
+
+/// What to encode.
+#[derive(Debug, Clone)]
+pub struct EncodeSpec {
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Length of the file, seconds.
+    pub seconds: u32,
+    /// Video bitrate, kbit/s (also the maxrate; bufsize = 1 s of it).
+    pub video_kbps: u32,
+    /// Audio (AAC) bitrate, kbit/s.
+    pub audio_kbps: u32,
+    /// Keyframe interval, seconds.
+    pub gop_secs: u32,
+}
+
+impl EncodeSpec {
+    fn file_name(&self) -> String {
+        format!(
+            "testsrc2-{}x{}-{}fps-{}s-v{}k-a{}k-gop{}s.ts",
+            self.width,
+            self.height,
+            self.fps,
+            self.seconds,
+            self.video_kbps,
+            self.audio_kbps,
+            self.gop_secs
+        )
+    }
+
+    /// The ffmpeg arguments that encode this spec into `out`.
+    pub fn ffmpeg_args(&self, out: &str) -> Vec<String> {
+        let gop = (self.gop_secs * self.fps).to_string();
+        let v = format!("{}k", self.video_kbps);
+        [
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!(
+                "testsrc2=size={}x{}:rate={}",
+                self.width, self.height, self.fps
+            ),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &self.seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "2",
+            "-g",
+            &gop,
+            "-keyint_min",
+            &gop,
+            "-sc_threshold",
+            "0",
+            "-b:v",
+            &v,
+            "-maxrate",
+            &v,
+            "-bufsize",
+            &v,
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            &format!("{}k", self.audio_kbps),
+            "-f",
+            "mpegts",
+            out,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+}
+
+/// The encoded file for `spec`, encoding it first when not cached.
+pub fn encoded(spec: &EncodeSpec) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join("livestack-bench");
+    std::fs::create_dir_all(&dir).context("create cache dir")?;
+    let path = dir.join(spec.file_name());
+    if path.is_file() {
+        return Ok(path);
+    }
+    let tmp = dir.join(format!("{}.{}.part", spec.file_name(), std::process::id()));
+    let args = spec.ffmpeg_args(&tmp.to_string_lossy());
+    eprintln!("encoding {}: ffmpeg {}", path.display(), args.join(" "));
+    let status = Command::new("ffmpeg")
+        .args(&args)
+        .status()
+        .context("run ffmpeg (is it installed?)")?;
+    if !status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        bail!("ffmpeg failed to encode {}", path.display());
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Overall bitrate of a media file in bit/s, as ffprobe reports it
+/// (container overhead included).
+pub fn bitrate(path: &std::path::Path) -> Result<u64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=bit_rate",
+            "-of",
+            "default=nokey=1:noprint_wrappers=1",
+        ])
+        .arg(path)
+        .output()
+        .context("run ffprobe")?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("ffprobe bit_rate")
+}
