@@ -380,13 +380,15 @@ async fn media_playlist(
     };
     let timeout = blocking_timeout(state.streams.target_duration());
     let deadline = Instant::now() + timeout.max(FIRST_PART_WAIT);
-    let mut rx = stream.watch();
+    let mut rx = stream.watch_rendition(rendition);
     let _blocked = directives.msn.map(|_| Blocked::new(&state.metrics));
     loop {
         {
-            let st = stream.lock();
-            if let Some(r) = st.rendition(rendition) {
-                let ready = match directives.msn {
+            let mut st = stream.lock();
+            let ready = match st.rendition(rendition) {
+                None if st.ended => return error(StatusCode::NOT_FOUND, "no such rendition"),
+                None => false,
+                Some(r) => match directives.msn {
                     // Held until the first full segment: hls.js (and other
                     // players) treat a playlist with parts only as empty.
                     None => r.playlist.has_segment() || st.ended,
@@ -400,39 +402,34 @@ async fn media_playlist(
                             );
                         }
                     },
+                },
+            };
+            if ready {
+                let other = match rendition {
+                    Rendition::Video => Rendition::Audio,
+                    Rendition::Audio => Rendition::Video,
                 };
-                if ready {
-                    let other = match rendition {
-                        Rendition::Video => Rendition::Audio,
-                        Rendition::Audio => Rendition::Video,
-                    };
-                    let reports: Vec<RenditionReport> = st
-                        .rendition(other)
-                        .and_then(|o| {
-                            o.playlist
-                                .rendition_report(format!("{}.m3u8", other.name()))
-                        })
-                        .into_iter()
-                        .collect();
-                    let text = r.playlist.render(directives.skip, &reports);
-                    let cache = if st.ended {
-                        "public, max-age=60"
-                    } else if directives.msn.is_some() {
-                        // A blocking response for one (msn, part) never
-                        // changes: CDNs may keep it for the live window.
-                        "public, max-age=30"
-                    } else {
-                        "public, max-age=1"
-                    };
-                    return response(
-                        StatusCode::OK,
-                        "application/vnd.apple.mpegurl",
-                        cache,
-                        Bytes::from(text),
-                    );
+                let reports: Vec<RenditionReport> = st
+                    .rendition(other)
+                    .and_then(|o| {
+                        o.playlist
+                            .rendition_report(format!("{}.m3u8", other.name()))
+                    })
+                    .into_iter()
+                    .collect();
+                let cache = if st.ended {
+                    "public, max-age=60"
+                } else if directives.msn.is_some() {
+                    // A blocking response for one (msn, part) never
+                    // changes: CDNs may keep it for the live window.
+                    "public, max-age=30"
+                } else {
+                    "public, max-age=1"
+                };
+                if let Some(r) = st.rendition_mut(rendition) {
+                    let text = r.playlist_text(directives.skip, &reports);
+                    return response(StatusCode::OK, "application/vnd.apple.mpegurl", cache, text);
                 }
-            } else if st.ended {
-                return error(StatusCode::NOT_FOUND, "no such rendition");
             }
         }
         if !wait_change(&mut rx, deadline_for(&directives, deadline, timeout)).await {
@@ -482,7 +479,7 @@ async fn media_file(
     };
     let timeout = blocking_timeout(state.streams.target_duration());
     let deadline = Instant::now() + timeout;
-    let mut rx = stream.watch();
+    let mut rx = stream.watch_rendition(rendition);
     let mut blocked = None;
     loop {
         {

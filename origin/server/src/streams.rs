@@ -34,9 +34,30 @@ pub struct RenditionState {
     /// Bytes and media time of everything so far, for the average.
     total_bytes: u64,
     total_time: Duration,
+    /// The rendered playlist (full, delta update) for the current state:
+    /// every viewer blocked on the same part gets the same text, so it is
+    /// rendered once per change, not once per response.
+    rendered: [Option<bytes::Bytes>; 2],
 }
 
 impl RenditionState {
+    /// The media playlist text for the current state, rendered at most once
+    /// per change of the stream (`reports` must be the other renditions'
+    /// current reports; they only change when the stream changes too).
+    pub fn playlist_text(
+        &mut self,
+        skip: livestack_hls::SkipRequest,
+        reports: &[livestack_hls::RenditionReport],
+    ) -> bytes::Bytes {
+        let slot = usize::from(skip != livestack_hls::SkipRequest::No);
+        if let Some(b) = &self.rendered[slot] {
+            return b.clone();
+        }
+        let text = bytes::Bytes::from(self.playlist.render(skip, reports));
+        self.rendered[slot] = Some(text.clone());
+        text
+    }
+
     /// BANDWIDTH for the multivariant playlist: the peak segment bitrate, or
     /// before the first segment the running average plus 20 %.
     pub fn bandwidth(&self) -> u64 {
@@ -82,7 +103,8 @@ impl StreamState {
         }
     }
 
-    fn rendition_mut(&mut self, r: Rendition) -> Option<&mut RenditionState> {
+    /// The rendition's state, mutable.
+    pub fn rendition_mut(&mut self, r: Rendition) -> Option<&mut RenditionState> {
         match r {
             Rendition::Video => self.video.as_mut(),
             Rendition::Audio => self.audio.as_mut(),
@@ -110,7 +132,11 @@ pub struct Stream {
     /// The broadcast NAME.
     pub name: String,
     state: Mutex<StreamState>,
+    /// Bumped on every change.
     version: watch::Sender<u64>,
+    /// Bumped on changes of the video / audio rendition (and at the end), so
+    /// a request held on one rendition is not woken by the other's parts.
+    rendition_version: [watch::Sender<u64>; 2],
 }
 
 impl Stream {
@@ -124,7 +150,19 @@ impl Stream {
         self.version.subscribe()
     }
 
-    fn bump(&self) {
+    /// A receiver that changes whenever rendition `r` changes or the stream
+    /// ends.
+    pub fn watch_rendition(&self, r: Rendition) -> watch::Receiver<u64> {
+        self.rendition_version[r as usize].subscribe()
+    }
+
+    /// Wakes the waiters of the renditions in `changed` (and of any change).
+    fn bump(&self, changed: [bool; 2]) {
+        for (i, c) in changed.into_iter().enumerate() {
+            if c {
+                self.rendition_version[i].send_modify(|v| *v += 1);
+            }
+        }
         self.version.send_modify(|v| *v += 1);
     }
 }
@@ -176,11 +214,11 @@ impl Streams {
     /// Starts serving `name` from `consumer` (replacing an ended stream of
     /// the same name) and runs its packager until the broadcast ends.
     pub fn start(self: &Arc<Self>, name: &str, consumer: BroadcastConsumer) -> Arc<Stream> {
-        let (version, _) = watch::channel(0);
         let stream = Arc::new(Stream {
             name: name.to_owned(),
             state: Mutex::default(),
-            version,
+            version: watch::channel(0).0,
+            rendition_version: [watch::channel(0).0, watch::channel(0).0],
         });
         self.map
             .lock()
@@ -243,10 +281,11 @@ impl Streams {
                         let st = &mut *guard;
                         for r in [&mut st.video, &mut st.audio].into_iter().flatten() {
                             r.playlist.end();
+                            r.rendered = [None, None];
                         }
                         st.ended = true;
                     }
-                    stream.bump();
+                    stream.bump([true, true]);
                     info!(stream = %stream.name, "stream ended");
                     return;
                 }
@@ -257,7 +296,7 @@ impl Streams {
 
     /// Applies the packager's outputs to the playlists and wakes waiters.
     fn apply(&self, stream: &Stream, packager: &mut Packager) {
-        let mut changed = false;
+        let mut changed = [false; 2];
         let mut st = stream.lock();
         for r in [Rendition::Video, Rendition::Audio] {
             st.part_target.insert(r, packager.part_target(r));
@@ -266,7 +305,13 @@ impl Streams {
             st.measured_frame_rate = Some(rate);
         }
         while let Some(out) = packager.poll_output() {
-            changed = true;
+            let rendition = match &out {
+                PackagerOutput::Init { rendition, .. }
+                | PackagerOutput::Part { rendition, .. }
+                | PackagerOutput::SegmentEnd { rendition }
+                | PackagerOutput::Discontinuity { rendition } => *rendition,
+            };
+            changed[rendition as usize] = true;
             match out {
                 PackagerOutput::Init { rendition, data } => {
                     let Some(params) = packager.params(rendition).cloned() else {
@@ -300,6 +345,7 @@ impl Streams {
                                 seg_time: Duration::ZERO,
                                 total_bytes: 0,
                                 total_time: Duration::ZERO,
+                                rendered: [None, None],
                             };
                             match rendition {
                                 Rendition::Video => st.video = Some(state),
@@ -352,11 +398,14 @@ impl Streams {
                 }
             }
         }
-        let dropped = packager.stats().frames_dropped;
-        drop(st);
-        let _ = dropped;
-        if changed {
-            stream.bump();
+        if changed.contains(&true) {
+            // Playlists (and the rendition reports in the other one) changed.
+            let state = &mut *st;
+            for r in [&mut state.video, &mut state.audio].into_iter().flatten() {
+                r.rendered = [None, None];
+            }
+            drop(st);
+            stream.bump(changed);
         }
     }
 }
