@@ -31,9 +31,14 @@ target/pyenv/bin/pip install --quiet --disable-pip-version-check -r tests/requir
 export PATH="$PWD/target/pyenv/bin:$PATH"
 
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+# npm ci refuses jco's lock file (npm 11 records its per-platform optional
+# packages without versions); npm install keeps to the lock file's versions.
+(cd tests/jco && npm install --no-audit --no-fund --loglevel=error)
 
 cargo fmt --all --check
+cargo fmt --manifest-path edge-modules/components/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+cargo clippy --manifest-path edge-modules/components/Cargo.toml --workspace --target wasm32-wasip2 --locked -- -D warnings
 cargo build --manifest-path fuzz/Cargo.toml --locked
 cargo test --workspace --locked

@@ -278,6 +278,7 @@ fn join(base: &str, uri: &str) -> String {
     if uri.starts_with("http://") || uri.starts_with("https://") {
         return uri.to_owned();
     }
+    let base = strip_query(base);
     let dir = &base[..=base.rfind('/').expect("base url has a slash")];
     format!("{dir}{uri}")
 }
@@ -287,15 +288,16 @@ fn strip_query(url: &str) -> &str {
 }
 
 fn part_index(uri: &str) -> Option<(u64, u32)> {
-    let name = uri.rsplit('/').next()?;
+    let name = strip_query(uri).rsplit('/').next()?;
     let s = name.strip_prefix("part")?.strip_suffix(".m4s")?;
     let (m, i) = s.split_once('.')?;
     Some((m.parse().ok()?, i.parse().ok()?))
 }
 
-/// Follows the media playlist at `url` (absolute) until EXT-X-ENDLIST,
-/// fetching every segment, part and init section it lists, with blocking
-/// reloads for the next part. Panics after `limit`.
+/// Follows the media playlist at `url` (absolute, its query — a token —
+/// kept on every reload) until EXT-X-ENDLIST, fetching every segment, part
+/// and init section it lists, with blocking reloads for the next part.
+/// Panics after `limit`.
 pub async fn follow(client: &HttpClient, url: &str, limit: Duration) -> Followed {
     let start = Instant::now();
     let mut f = Followed::default();
@@ -361,6 +363,9 @@ pub async fn follow(client: &HttpClient, url: &str, limit: Duration) -> Followed
             Some((m, p)) => (m, p + 1),
             None => (f.playlists.last().map(|p| p.media_sequence).unwrap_or(0), 0),
         };
-        next_url = format!("{}?_HLS_msn={msn}&_HLS_part={part}", strip_query(url));
+        next_url = match url.split_once('?') {
+            Some((base, q)) => format!("{base}?{q}&_HLS_msn={msn}&_HLS_part={part}"),
+            None => format!("{url}?_HLS_msn={msn}&_HLS_part={part}"),
+        };
     }
 }

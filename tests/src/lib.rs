@@ -184,3 +184,23 @@ pub fn artifacts_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create artifacts dir");
     dir
 }
+
+/// HS256 key configuration the edge tests use (`livestack-tokens` format).
+pub const EDGE_TEST_KEYS: &str = "k1:HS256:ZWRnZS10ZXN0LWtleS0wMTIzNDU2Nzg5MDEyMzQ1Njc4OTAx";
+
+/// Starts an edge on a free loopback port in front of `origin` with
+/// [`EDGE_TEST_KEYS`] and the embedded components.
+pub async fn start_edge(origin: std::net::SocketAddr) -> livestack_edge_server::Edge {
+    let config = livestack_edge_server::EdgeConfig {
+        http: "127.0.0.1:0".parse().expect("addr"),
+        origin: format!("http://{origin}").parse().expect("origin url"),
+        modules: None,
+        token_keys: EDGE_TEST_KEYS.to_owned(),
+        public_url: None,
+        limits: livestack_edge::ComponentLimits::default(),
+        registry: Arc::new(livestack_edge::StaticRegistry::default()),
+    };
+    livestack_edge_server::Edge::start(config)
+        .await
+        .expect("edge starts")
+}

@@ -295,10 +295,18 @@ impl Packager {
             self.flush_track(&mut old);
             track.sequence = old.sequence;
         }
-        let init = livestack_cmaf::init_segment(&[InitTrack {
+        let init = match livestack_cmaf::try_init_segment(&[InitTrack {
             track_id: 1,
             params: &track.params,
-        }]);
+        }]) {
+            Ok(init) => init,
+            Err(e) => {
+                // A codec configuration CMAF cannot carry: the track is not
+                // packaged (its frames count as extra-track frames).
+                tracing::warn!(error = %e, "track cannot be packaged as CMAF; ignored");
+                return;
+            }
+        };
         self.out.push_back(PackagerOutput::Init {
             rendition,
             data: init,
@@ -589,14 +597,25 @@ impl Packager {
         if let Some(start) = t.part_start.take() {
             let samples = std::mem::take(&mut t.samples);
             t.sequence = t.sequence.wrapping_add(1);
-            let data = livestack_cmaf::fragment(
+            let fragment = livestack_cmaf::try_fragment(
                 t.sequence,
                 &[FragmentTrack {
                     track_id: 1,
+                    // Unwrapped MPEG-TS timestamps start at or above zero.
                     base_media_decode_time: u64::try_from(start).unwrap_or(0),
                     samples: &samples,
                 }],
             );
+            let data = match fragment {
+                Ok(d) if !d.is_empty() => d,
+                other => {
+                    // Only samples beyond the box size limits (4 GiB) get
+                    // here; the part is dropped rather than served broken.
+                    tracing::warn!(error = ?other.err(), "part cannot be written as CMAF; dropped");
+                    t.part_dur = 0;
+                    return;
+                }
+            };
             out.push_back(PackagerOutput::Part {
                 rendition: t.rendition,
                 data,

@@ -112,6 +112,7 @@ async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
     let session = ctx.next_session.fetch_add(1, Ordering::Relaxed);
     let span = info_span!("srt", session);
     async move {
+        // No streamid parses as an empty one, which is refused (2400).
         let raw = request
             .stream_id()
             .map(|s| s.to_string())

@@ -1,0 +1,197 @@
+//! The signaling edge component: `livestack:edge/signaling` over
+//! `livestack-signaling` (WHIP RFC 9725, WHEP, WebTransport set-up).
+//!
+//! The driver part: gathers keys (`config.key` for the presented token's
+//! key id, `config.signing-key` for the session token), the registry view,
+//! the policy and a random session id, then lets the pure crate decide.
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "signaling-component",
+});
+
+use std::time::Duration;
+
+use exports::livestack::edge::signaling::Guest;
+use livestack::edge::types::{OriginNode, SignalingRequest, SignalingResponse};
+use livestack::edge::{config, registry};
+use livestack_routing as routing;
+use livestack_signaling as pure;
+use livestack_tokens as tokens;
+
+struct Signaling;
+
+impl Guest for Signaling {
+    fn handle(request: SignalingRequest) -> SignalingResponse {
+        match handle(request) {
+            Ok(response) => response,
+            Err(problem) => SignalingResponse {
+                status: 500,
+                headers: vec![
+                    ("content-type".into(), "text/plain; charset=utf-8".into()),
+                    ("cache-control".into(), "no-store".into()),
+                    (pure::REASON_HEADER.into(), "edge-config".into()),
+                ],
+                body: format!("edge configuration error: {problem}\n").into_bytes(),
+            },
+        }
+    }
+}
+
+fn handle(request: SignalingRequest) -> Result<SignalingResponse, String> {
+    let req = pure::Request {
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        body_len: request.body.len() as u64,
+    };
+    let session = session_config()?;
+    let skew_s = match config::get("tokens.skew-s") {
+        Some(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| "tokens.skew-s is not a number".to_owned())?,
+        None => tokens::DEFAULT_SKEW_SECS,
+    };
+    let keys = key_set(&req, session.alg)?;
+    let issuer = config::get("tokens.issuer");
+    let audience = config::get("tokens.audience");
+    let policy = policy()?;
+
+    let nodes = registry::nodes();
+    let routing_nodes: Vec<routing::OriginNode> = nodes.iter().map(node_from_wit).collect();
+    let endpoints: Vec<pure::NodeEndpoint> = nodes.into_iter().map(endpoint_from_wit).collect();
+    let geo = routing::ClientGeo {
+        location: request
+            .client
+            .location
+            .map(|p| routing::GeoPoint::new(p.lat_deg, p.lon_deg)),
+        country: request.client.country.as_deref(),
+    };
+    let placement = |stream: &str| registry::placement(stream);
+    let session_id = session_id()?;
+    let ctx = pure::Context {
+        keys: &keys,
+        issuer: issuer.as_deref(),
+        audience: audience.as_deref(),
+        skew_s,
+        nodes: &routing_nodes,
+        endpoints: &endpoints,
+        placement: &placement,
+        geo: &geo,
+        policy: &policy,
+        now_unix_s: request.now_unix_s,
+        session_id: &session_id,
+        session: &session,
+    };
+    let answer = pure::handle(&req, &ctx);
+    Ok(SignalingResponse {
+        status: answer.status,
+        headers: answer.headers,
+        body: answer.body,
+    })
+}
+
+/// The keys this request can need: the session signing key (inserted first,
+/// so it is the set's signing key) and the key the presented token names.
+fn key_set(req: &pure::Request, session_alg: tokens::Alg) -> Result<tokens::KeySet, String> {
+    let mut keys = tokens::KeySet::new();
+    if let Some(entry) = config::signing_key(session_alg.jose_name()) {
+        let key = tokens::Key::parse(&entry).map_err(|e| e.to_string())?;
+        keys.insert(key).map_err(|e| e.to_string())?;
+    }
+    let presented = req
+        .bearer()
+        .or_else(|| req.query_param("token").filter(|t| !t.is_empty()));
+    if let Some(token) = presented {
+        // The key the token names (read without verifying); a token whose
+        // key id cannot be read is refused by `handle` itself.
+        if let Ok((_, kid)) = tokens::peek_kid(token)
+            && keys.get(&kid).is_none()
+            && let Some(entry) = config::key(&kid)
+        {
+            let key = tokens::Key::parse(&entry).map_err(|e| e.to_string())?;
+            keys.insert(key).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(keys)
+}
+
+/// The session-token settings from the `signaling.*` and `tokens.*` keys.
+fn session_config() -> Result<pure::SessionConfig, String> {
+    let mut session = pure::SessionConfig {
+        issuer: config::get("tokens.issuer"),
+        ..pure::SessionConfig::default()
+    };
+    if let Some(ttl) = config::get("signaling.session-ttl-s") {
+        session.ttl_s = ttl
+            .trim()
+            .parse()
+            .map_err(|_| "signaling.session-ttl-s is not a number".to_owned())?;
+    }
+    if let Some(format) = config::get("signaling.session-format") {
+        session.kind = match format.trim() {
+            "jwt" => tokens::TokenKind::Jwt,
+            "cat" => tokens::TokenKind::Cat,
+            _ => return Err("signaling.session-format is neither jwt nor cat".to_owned()),
+        };
+    }
+    if let Some(alg) = config::get("signaling.session-alg") {
+        session.alg = tokens::Alg::from_jose_name(alg.trim())
+            .ok_or_else(|| "signaling.session-alg is not HS256, ES256 or EdDSA".to_owned())?;
+    }
+    Ok(session)
+}
+
+/// The routing policy from the `routing.*` config keys.
+fn policy() -> Result<routing::Policy<'static>, String> {
+    let mut policy = routing::Policy::default();
+    if let Some(cap) = config::get("routing.load-cap") {
+        policy.load_cap = cap
+            .trim()
+            .parse()
+            .map_err(|_| "routing.load-cap is not a number".to_owned())?;
+    }
+    if let Some(ms) = config::get("routing.max-heartbeat-age-ms") {
+        policy.max_heartbeat_age = Duration::from_millis(
+            ms.trim()
+                .parse()
+                .map_err(|_| "routing.max-heartbeat-age-ms is not a number".to_owned())?,
+        );
+    }
+    Ok(policy)
+}
+
+fn node_from_wit(n: &OriginNode) -> routing::OriginNode {
+    routing::OriginNode {
+        id: n.id.clone(),
+        region: n.region.clone(),
+        location: routing::GeoPoint::new(n.location.lat_deg, n.location.lon_deg),
+        healthy: n.healthy,
+        load: n.load,
+        heartbeat_age: Duration::from_millis(n.heartbeat_age_ms),
+    }
+}
+
+fn endpoint_from_wit(n: OriginNode) -> pure::NodeEndpoint {
+    pure::NodeEndpoint {
+        node_id: n.id,
+        base_url: n.base_url,
+        webtransport_url: n.webtransport_url,
+        // A hash of another length cannot be a SHA-256: left out.
+        certificate_sha256: n
+            .certificate_sha256
+            .iter()
+            .filter_map(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+            .collect(),
+    }
+}
+
+/// 16 random bytes from WASI `random`, hex: the session token's id.
+fn session_id() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| "no randomness for a session id".to_owned())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+export!(Signaling);

@@ -1,0 +1,90 @@
+//! Resource limits of the component runtime.
+
+use std::time::Duration;
+
+/// Bounds that keep a misbehaving component from hanging or exhausting the
+/// edge host. [`Default`] gives values sized for the edge jobs (each call
+/// takes microseconds and well under 1 MiB).
+///
+/// Worst-case memory use is `max_instances × max_memory_bytes` of linear
+/// memory (of which `max_instances × keep_resident_bytes` stays resident
+/// once touched) plus the host's key-value store
+/// (`kv_max_entries × (kv_max_key_bytes + kv_max_value_bytes)`); address
+/// space reserved by the pooling allocator is larger (guard regions) but not
+/// committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentLimits {
+    /// Wall-clock budget of one call (instantiation included), enforced with
+    /// epoch interruption: a call is interrupted after at least
+    /// `deadline − epoch_tick` and at most `deadline + epoch_tick`.
+    /// Default 50 ms.
+    pub deadline: Duration,
+    /// Period of the background thread that advances the engine epoch.
+    /// Default 1 ms. Shorter is more precise and costs more wake-ups.
+    pub epoch_tick: Duration,
+    /// Largest linear memory one call may use, bytes (rounded down to
+    /// 64 KiB pages). Default 64 MiB.
+    pub max_memory_bytes: usize,
+    /// Largest table one call may use, elements. Default 20 000.
+    pub max_table_elements: usize,
+    /// Component instances that may run at the same time (pooling
+    /// allocator slots); a call beyond it gets
+    /// [`ComponentError::Overloaded`](crate::ComponentError::Overloaded).
+    /// Default 256.
+    pub max_instances: u32,
+    /// Calls one instance may answer before it is dropped. 1 (the default,
+    /// as `wasmtime serve` for WASI 0.2) instantiates every call into a
+    /// fresh store, so no call can see memory of an earlier one. Above 1,
+    /// an instance that answered without error is kept (at most
+    /// `max_idle_instances` per job) and answers the next call: about half
+    /// the per-call cost, but guest memory (an earlier request's token, for
+    /// example) outlives the call, so only raise it for trusted components.
+    /// A failed call always drops its instance, and so do
+    /// [`Components::set_imports`](crate::Components::set_imports) and
+    /// [`Components::reload`](crate::Components::reload).
+    pub max_instance_reuse: u32,
+    /// Idle instances kept per job when `max_instance_reuse` is above 1;
+    /// each holds one of the `max_instances` slots. Default 16.
+    pub max_idle_instances: usize,
+    /// Bytes at the bottom of each linear memory (and of each table, as
+    /// bytes of elements) that the pooling allocator resets with `memset`
+    /// and keeps resident when a slot is freed, instead of returning the
+    /// pages to the kernel: the components link a 128 KiB stack at the
+    /// bottom of memory, so a call's stack, data and first heap pages sit
+    /// there and the next instance in the slot takes no page faults.
+    /// Default 512 KiB; resident memory grows by up to this per slot used.
+    pub keep_resident_bytes: usize,
+    /// Entries in the shared key-value store. Default 100 000.
+    pub kv_max_entries: usize,
+    /// Longest key-value key, bytes. Default 256.
+    pub kv_max_key_bytes: usize,
+    /// Longest key-value value, bytes. Default 4 KiB.
+    pub kv_max_value_bytes: usize,
+}
+
+impl Default for ComponentLimits {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_millis(50),
+            epoch_tick: Duration::from_millis(1),
+            max_memory_bytes: 64 << 20,
+            max_table_elements: 20_000,
+            max_instances: 256,
+            max_instance_reuse: 1,
+            max_idle_instances: 16,
+            keep_resident_bytes: 512 << 10,
+            kv_max_entries: 100_000,
+            kv_max_key_bytes: 256,
+            kv_max_value_bytes: 4 << 10,
+        }
+    }
+}
+
+impl ComponentLimits {
+    /// The epoch deadline in ticks: `ceil(deadline / epoch_tick)`, at least 1.
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        let tick = self.epoch_tick.as_nanos().max(1);
+        let ticks = self.deadline.as_nanos().div_ceil(tick);
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+}

@@ -1,0 +1,130 @@
+//! A misbehaving component fails only its own call: an endless loop is cut
+//! off at the epoch deadline, unbounded allocation at the memory limit, and
+//! the next call (with a good module) works.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use livestack_edge::{
+    ComponentError, ComponentLimits, ComponentSource, Components, Job, RewriteOptions,
+};
+
+const PLAYLIST: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg1.m4s\n";
+
+fn opts() -> RewriteOptions {
+    RewriteOptions {
+        token_query: Some("token=abc".into()),
+        token_foreign_uris: false,
+        base: None,
+        max_bandwidth: None,
+        max_height: None,
+        allowed_codecs: Vec::new(),
+        max_input_bytes: None,
+    }
+}
+
+#[test]
+fn endless_loop_hits_the_deadline_and_the_next_call_works() {
+    let dir = common::modules_dir("loop");
+    std::fs::copy(common::HOSTILE_LOOP, dir.join("manifest.wasm")).unwrap();
+    let limits = ComponentLimits {
+        deadline: Duration::from_millis(50),
+        ..ComponentLimits::default()
+    };
+    let components = Components::load(Some(&dir), limits, common::imports()).unwrap();
+    assert_eq!(
+        components.sources()[1],
+        (
+            Job::Manifest,
+            ComponentSource::File(dir.join("manifest.wasm"))
+        )
+    );
+
+    let start = Instant::now();
+    let err = components.rewrite_manifest(PLAYLIST, &opts()).unwrap_err();
+    let took = start.elapsed();
+    assert_eq!(err, ComponentError::DeadlineExceeded { job: Job::Manifest });
+    assert!(
+        took >= Duration::from_millis(45),
+        "cut off too early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(500),
+        "cut off too late: {took:?}"
+    );
+
+    // The other jobs are unaffected.
+    assert!(components.verify_token("x", "", 0).unwrap().is_err());
+
+    // Swap the good module back in: the next call works.
+    std::fs::remove_file(dir.join("manifest.wasm")).unwrap();
+    components.reload(&dir).unwrap();
+    assert_eq!(
+        components.sources()[1],
+        (Job::Manifest, ComponentSource::Embedded)
+    );
+    let out = components
+        .rewrite_manifest(PLAYLIST, &opts())
+        .unwrap()
+        .unwrap();
+    assert!(out.contains("seg1.m4s?token=abc"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_limit() {
+    let dir = common::modules_dir("alloc");
+    std::fs::copy(common::HOSTILE_ALLOC, dir.join("manifest.wasm")).unwrap();
+    let limits = ComponentLimits {
+        max_memory_bytes: 16 << 20,
+        deadline: Duration::from_secs(5),
+        ..ComponentLimits::default()
+    };
+    let components = Components::load(Some(&dir), limits, common::imports()).unwrap();
+    for _ in 0..3 {
+        let err = components.rewrite_manifest(PLAYLIST, &opts()).unwrap_err();
+        assert_eq!(err, ComponentError::ResourceLimit { job: Job::Manifest });
+    }
+    std::fs::copy(common::MANIFEST, dir.join("manifest.wasm")).unwrap();
+    components.reload(&dir).unwrap();
+    let out = components
+        .rewrite_manifest(PLAYLIST, &opts())
+        .unwrap()
+        .unwrap();
+    assert!(out.contains("seg1.m4s?token=abc"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_file_that_is_not_a_component_is_a_load_error() {
+    let dir = common::modules_dir("garbage");
+    std::fs::write(dir.join("routing.wasm"), b"not wasm").unwrap();
+    let err =
+        Components::load(Some(&dir), ComponentLimits::default(), common::imports()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ComponentError::Load {
+                job: Job::Routing,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A component for another job does not export this job's interface.
+    std::fs::copy(common::MANIFEST, dir.join("routing.wasm")).unwrap();
+    let err =
+        Components::load(Some(&dir), ComponentLimits::default(), common::imports()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ComponentError::Load {
+                job: Job::Routing,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,29 @@
+//! The edge PoP server (`livestack edge`): the native HTTP front that runs
+//! the edge components ([`livestack_edge::Components`]) in front of an
+//! origin, with an LL-HLS-aware cache ([`livestack_edge_cache`]).
+//!
+//! Per viewer request for `/live/NAME/...`:
+//! 1. the token (query parameter `token`, or the `CTA-Common-Access-Token`
+//!    header of CTA-5007) is verified by the tokens component for this URL
+//!    — a token for stream A never opens stream B; missing or bad tokens get
+//!    401/403 with an `X-Livestack-Reason` header, never a stack trace;
+//! 2. the response comes from the cache, keyed on the path and the LL-HLS
+//!    delivery directives only (the token never fragments the cache), with
+//!    concurrent identical requests coalesced into one origin request;
+//! 3. playlists are rewritten by the manifest component so that every URI
+//!    carries the viewer's token (or its CAT renewal).
+//!
+//! WHIP (RFC 9725), WHEP and WebTransport set-up requests (`/whip/..`,
+//! `/whep/..`, `/wt/..`) are answered by the signaling component with a
+//! redirect to the chosen origin node; media never flows through here.
+//! A component failure (trap, deadline, memory limit) fails that request
+//! with 5xx only.
+
+mod metrics;
+mod server;
+
+pub use metrics::EdgeMetrics;
+pub use server::{Edge, EdgeConfig, EdgeError};
+
+/// The origin base URL type of [`EdgeConfig::origin`].
+pub type OriginUri = http::Uri;

@@ -1,0 +1,84 @@
+//! Prometheus metrics of the edge (text format at `/metrics`).
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// Label set: `(name, value)` pairs.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// Every metric the edge exports.
+#[derive(Debug)]
+pub struct EdgeMetrics {
+    registry: Registry,
+    /// Component calls by `component` and `outcome` (`ok`, `refused`,
+    /// `trap`, `deadline`, `resource_limit`, `error`).
+    pub component_calls: Family<Labels, Counter>,
+    /// Time spent in a component call (instantiation included), seconds,
+    /// by `component`.
+    pub component_seconds: Family<Labels, Histogram>,
+    /// Responses by `status`.
+    pub http_responses: Family<Labels, Counter>,
+    /// Cache outcomes by `outcome` (`hit`, `miss`, `coalesced`, `error`).
+    pub cache: Family<Labels, Counter>,
+    /// Origin requests made by the cache so far (copied from its stats).
+    pub origin_requests: Gauge,
+}
+
+fn component_histogram() -> Histogram {
+    Histogram::new([
+        0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_2, 0.000_5, 0.001, 0.01, 0.05,
+    ])
+}
+
+impl Default for EdgeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EdgeMetrics {
+    /// Creates and registers the metrics under the `livestack_edge_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("livestack_edge");
+        let m = Self {
+            registry: Registry::default(),
+            component_calls: Family::default(),
+            component_seconds: Family::new_with_constructor(component_histogram),
+            http_responses: Family::default(),
+            cache: Family::default(),
+            origin_requests: Gauge::default(),
+        };
+        registry.register(
+            "component_calls",
+            "Component calls by component and outcome",
+            m.component_calls.clone(),
+        );
+        registry.register(
+            "component_seconds",
+            "Time in a component call, instantiation included",
+            m.component_seconds.clone(),
+        );
+        registry.register(
+            "http_responses",
+            "Responses by status",
+            m.http_responses.clone(),
+        );
+        registry.register("cache", "Cache outcomes", m.cache.clone());
+        registry.register(
+            "origin_requests",
+            "Requests the cache made to the origin",
+            m.origin_requests.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

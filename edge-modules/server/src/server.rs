@@ -1,0 +1,561 @@
+//! The edge HTTP server.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+};
+use livestack_edge::{
+    ClientGeo, ComponentError, ComponentLimits, Components, HostImports, Keys, RegistryView,
+    RewriteOptions, SignalingRequest, TokenError,
+};
+use livestack_edge_cache::{CacheConfig, CacheError, OriginCache, Outcome, cache_key};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tracing::{debug, info, warn};
+
+use crate::metrics::EdgeMetrics;
+
+/// Largest signaling request body (an SDP offer), bytes.
+const MAX_SIGNALING_BODY: usize = 64 << 10;
+/// Header carrying the reason of a refusal.
+const REASON: &str = "x-livestack-reason";
+
+/// Edge settings.
+pub struct EdgeConfig {
+    /// TCP address of the HTTP listener.
+    pub http: SocketAddr,
+    /// Base URL of the origin, e.g. `http://127.0.0.1:8080`.
+    pub origin: http::Uri,
+    /// Directory of replacement components (`<job>.wasm`); the embedded
+    /// defaults serve the jobs without a file there.
+    pub modules: Option<PathBuf>,
+    /// Token keys in the `livestack-tokens` key-config format
+    /// (`kid:ALG:base64url`, comma-separated).
+    pub token_keys: String,
+    /// Absolute base of this edge as viewers see it (scheme and host for
+    /// the CTA-5007 `catu` checks), e.g. `https://edge.example`. Default:
+    /// `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Component sandbox limits.
+    pub limits: ComponentLimits,
+    /// The origin registry view handed to the routing and signaling
+    /// components.
+    pub registry: Arc<dyn RegistryView>,
+}
+
+impl std::fmt::Debug for EdgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeConfig")
+            .field("http", &self.http)
+            .field("origin", &self.origin)
+            .field("modules", &self.modules)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Errors starting the edge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EdgeError {
+    /// The listener could not bind.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The token key configuration is invalid.
+    #[error("invalid token keys: {0}")]
+    Keys(#[from] livestack_tokens::TokenError),
+    /// The components could not be loaded.
+    #[error(transparent)]
+    Components(#[from] ComponentError),
+}
+
+struct State {
+    components: Arc<Components>,
+    cache: Arc<OriginCache>,
+    metrics: Arc<EdgeMetrics>,
+    public_url: String,
+}
+
+/// A running edge. Dropping it stops the listener.
+pub struct Edge {
+    /// Bound HTTP address.
+    pub http_addr: SocketAddr,
+    /// The metrics (also at `/metrics`).
+    pub metrics: Arc<EdgeMetrics>,
+    /// The components (for module reloads).
+    pub components: Arc<Components>,
+    /// The cache in front of the origin.
+    pub cache: Arc<OriginCache>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Edge {
+    /// Loads the components, binds the listener and starts serving.
+    ///
+    /// # Errors
+    /// [`EdgeError`].
+    pub async fn start(config: EdgeConfig) -> Result<Self, EdgeError> {
+        let keys = Keys::parse(&config.token_keys)?;
+        let imports = HostImports {
+            keys,
+            registry: config.registry.clone(),
+            ..HostImports::default()
+        };
+        let components = Arc::new(Components::load(
+            config.modules.as_deref(),
+            config.limits.clone(),
+            imports,
+        )?);
+        let cache = OriginCache::new(CacheConfig::new(config.origin.clone()));
+        let listener = TcpListener::bind(config.http)
+            .await
+            .map_err(|source| EdgeError::Bind {
+                addr: config.http,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| EdgeError::Bind {
+            addr: config.http,
+            source,
+        })?;
+        let metrics = Arc::new(EdgeMetrics::new());
+        let state = Arc::new(State {
+            components: components.clone(),
+            cache: cache.clone(),
+            metrics: metrics.clone(),
+            public_url: config
+                .public_url
+                .unwrap_or_else(|| format!("http://{http_addr}")),
+        });
+        info!(%http_addr, origin = %config.origin, "edge listening");
+        let task = tokio::spawn(serve(listener, state));
+        Ok(Self {
+            http_addr,
+            metrics,
+            components,
+            cache,
+            task,
+        })
+    }
+
+    /// Runs until the listener task ends.
+    pub async fn run(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(req, &state).await) }
+            });
+            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await
+            {
+                debug!(error = %e, %peer, "connection ended with error");
+            }
+        });
+    }
+}
+
+fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(format!("{reason}\n"))));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(REASON),
+    );
+    // Reasons are our own fixed strings and component error names.
+    if let Ok(v) = HeaderValue::from_str(&reason.replace(['\r', '\n'], " ")) {
+        h.insert(REASON, v);
+    }
+    r
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    let resp = match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/healthz") => reply(StatusCode::OK, "ok"),
+        (Method::GET, "/metrics") => {
+            state
+                .metrics
+                .origin_requests
+                .set(i64::try_from(state.cache.stats().origin_requests).unwrap_or(i64::MAX));
+            let mut r = Response::new(Full::new(Bytes::from(state.metrics.encode())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/openmetrics-text; version=1.0.0"),
+            );
+            r
+        }
+        (_, p) if p.starts_with("/whip/") || p.starts_with("/whep/") || p.starts_with("/wt/") => {
+            signaling(req, state).await
+        }
+        (Method::GET | Method::HEAD, p) if p.starts_with("/live/") => {
+            let query = req.uri().query().map(str::to_owned);
+            let cat_header = req
+                .headers()
+                .get("cta-common-access-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            live(&path, query.as_deref(), cat_header, state).await
+        }
+        (Method::GET | Method::HEAD, "/" | "/player.html" | "/hls.min.js" | "/streams") => {
+            // The player page and its script are public.
+            passthrough(&path, state).await
+        }
+        (Method::OPTIONS, _) => {
+            let mut r = reply(StatusCode::NO_CONTENT, "");
+            *r.body_mut() = Full::new(Bytes::new());
+            r.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+            );
+            r.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("*"),
+            );
+            r
+        }
+        _ => reply(StatusCode::NOT_FOUND, "not found"),
+    };
+    state
+        .metrics
+        .http_responses
+        .get_or_create(&vec![("status", resp.status().as_u16().to_string())])
+        .inc();
+    resp
+}
+
+/// Records a component call (time, outcome) and logs a failure.
+fn component<T>(
+    state: &State,
+    name: &'static str,
+    f: impl FnOnce() -> Result<T, ComponentError>,
+) -> Result<T, ComponentError> {
+    let start = Instant::now();
+    let result = f();
+    state
+        .metrics
+        .component_seconds
+        .get_or_create(&vec![("component", name.to_owned())])
+        .observe(start.elapsed().as_secs_f64());
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(ComponentError::DeadlineExceeded { .. }) => "deadline",
+        Err(ComponentError::ResourceLimit { .. }) => "resource_limit",
+        Err(ComponentError::Trap { .. }) => "trap",
+        Err(_) => "error",
+    };
+    state
+        .metrics
+        .component_calls
+        .get_or_create(&vec![
+            ("component", name.to_owned()),
+            ("outcome", outcome.to_owned()),
+        ])
+        .inc();
+    if let Err(e) = &result {
+        warn!(component = name, error = %e, "component failed");
+    }
+    result
+}
+
+/// The response for a failed component call: 503 when overloaded, else
+/// 502; the PoP itself keeps serving.
+fn failed(e: ComponentError) -> Response<Full<Bytes>> {
+    let status = match e {
+        ComponentError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    reply(status, &format!("edge component failed: {e}"))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b.get(i + 1)), hex(b.get(i + 2)))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: Option<&u8>) -> Option<u8> {
+    match c? {
+        c @ b'0'..=b'9' => Some(c - b'0'),
+        c @ b'a'..=b'f' => Some(c - b'a' + 10),
+        c @ b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn token_from_query(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .map(percent_decode)
+        .filter(|t| !t.is_empty())
+}
+
+fn token_status(e: &TokenError) -> StatusCode {
+    match e {
+        TokenError::WrongResource(_) | TokenError::Replayed => StatusCode::FORBIDDEN,
+        _ => StatusCode::UNAUTHORIZED,
+    }
+}
+
+async fn live(
+    path: &str,
+    query: Option<&str>,
+    cat_header: Option<String>,
+    state: &State,
+) -> Response<Full<Bytes>> {
+    let Some(token) = token_from_query(query).or(cat_header) else {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "a token is required (query parameter `token` or CTA-Common-Access-Token header)",
+        );
+    };
+    let url = format!("{}{}", state.public_url, path);
+    let verified = match component(state, "tokens", || {
+        state.components.verify_token(&token, &url, now_unix())
+    }) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            debug!(reason = ?e, "token refused");
+            return reply(token_status(&e), &format!("token refused: {e:?}"));
+        }
+        Err(e) => return failed(e),
+    };
+    // Propagate the renewed token when CAT renewal (catr) issued one.
+    let propagated = verified
+        .renewal
+        .as_ref()
+        .map(|r| r.token.clone())
+        .unwrap_or(token);
+
+    let key = cache_key(path, query, &["token"]);
+    let cached = match state.cache.get(&key).await {
+        Ok(c) => c,
+        Err(e) => {
+            state
+                .metrics
+                .cache
+                .get_or_create(&vec![("outcome", "error".to_owned())])
+                .inc();
+            let status = match e {
+                CacheError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            return reply(status, &format!("origin unavailable: {e}"));
+        }
+    };
+    let outcome = match cached.outcome {
+        Outcome::Hit => "hit",
+        Outcome::Miss => "miss",
+        Outcome::Coalesced => "coalesced",
+        _ => "other",
+    };
+    state
+        .metrics
+        .cache
+        .get_or_create(&vec![("outcome", outcome.to_owned())])
+        .inc();
+
+    let mut body = cached.body.clone();
+    if cached.status == StatusCode::OK && path.ends_with(".m3u8") {
+        let Ok(text) = std::str::from_utf8(&cached.body) else {
+            return reply(StatusCode::BAD_GATEWAY, "origin playlist is not UTF-8");
+        };
+        let opts = RewriteOptions {
+            token_query: Some(format!("token={}", percent_encode(&propagated))),
+            token_foreign_uris: false,
+            base: None,
+            max_bandwidth: None,
+            max_height: None,
+            allowed_codecs: Vec::new(),
+            max_input_bytes: None,
+        };
+        body = match component(state, "manifest", || {
+            state.components.rewrite_manifest(text, &opts)
+        }) {
+            Ok(Ok(rewritten)) => Bytes::from(rewritten),
+            Ok(Err(e)) => {
+                warn!(error = ?e, "origin playlist refused by the rewriter");
+                return reply(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("origin playlist unusable: {e:?}"),
+                );
+            }
+            Err(e) => return failed(e),
+        };
+    }
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = cached.status;
+    for (name, value) in &cached.headers {
+        if name != header::CONTENT_LENGTH {
+            r.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    r
+}
+
+async fn passthrough(path: &str, state: &State) -> Response<Full<Bytes>> {
+    match state.cache.get(path).await {
+        Ok(c) => {
+            let mut r = Response::new(Full::new(c.body));
+            *r.status_mut() = c.status;
+            for (name, value) in &c.headers {
+                r.headers_mut().insert(name.clone(), value.clone());
+            }
+            r
+        }
+        Err(e) => reply(StatusCode::BAD_GATEWAY, &format!("origin unavailable: {e}")),
+    }
+}
+
+async fn signaling(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    let method = req.method().as_str().to_owned();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        // Origin-form requests always have a path; none means "/" here.
+        .unwrap_or_default();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = match Limited::new(req.into_body(), MAX_SIGNALING_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+    };
+    let request = SignalingRequest {
+        method,
+        path,
+        headers,
+        body,
+        client: ClientGeo {
+            location: None,
+            country: None,
+        },
+        now_unix_s: now_unix(),
+    };
+    let out = match component(state, "signaling", || state.components.signal(request)) {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(out.body)));
+    *r.status_mut() = StatusCode::from_u16(out.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (k, v) in out.headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            r.headers_mut().append(k, v);
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_query() {
+        assert_eq!(
+            token_from_query(Some("a=1&token=x%2Ey")).as_deref(),
+            Some("x.y")
+        );
+        assert_eq!(token_from_query(Some("token=")), None);
+        assert_eq!(token_from_query(None), None);
+        assert_eq!(percent_encode("a.b-c_d~e+f/"), "a.b-c_d~e%2Bf%2F");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}
