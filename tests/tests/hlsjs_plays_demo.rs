@@ -22,8 +22,65 @@ const PLAY_SECONDS: f64 = 4.0;
 /// Backstop for the whole browser run (play.mjs has its own 45 s budget).
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// One Chromium at a time: two on a 2-core machine starve each other.
+static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hlsjs_in_chromium_plays_the_demo_stream() {
+    let mut origin = start_origin(|_| {}).await;
+    origin.spawn(livestack_origin::demo::run(
+        origin.streams.clone(),
+        "demo".into(),
+    ));
+    let url = format!("http://{}/?stream=demo", origin.http_addr);
+    plays(url, "hlsjs-demo.png").await;
+}
+
+/// The same through the edge: the page and hls.js come through it, and
+/// every playlist, part and segment request carries the viewer's CAT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hlsjs_in_chromium_plays_through_the_edge_with_a_token() {
+    let mut origin = start_origin(|_| {}).await;
+    origin.spawn(livestack_origin::demo::run(
+        origin.streams.clone(),
+        "demo".into(),
+    ));
+    let edge = livestack_e2e::start_edge(origin.http_addr).await;
+    let keys: livestack_tokens::KeySet = livestack_e2e::EDGE_TEST_KEYS.parse().expect("keys");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let req = livestack_tokens::MintRequest::for_stream(
+        "demo",
+        livestack_tokens::Access::Play,
+        now,
+        600,
+        b"hlsjs".to_vec(),
+    )
+    .expect("mint request");
+    let token = livestack_tokens::mint_cat(&req, &keys).expect("mint");
+    let url = format!("http://{}/?stream=demo&token={token}", edge.http_addr);
+    plays(url, "hlsjs-edge.png").await;
+    let metrics = livestack_e2e::hls::HttpClient::new()
+        .get(&format!("http://{}/metrics", edge.http_addr))
+        .await;
+    let metrics = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        metrics.contains(
+            "livestack_edge_component_calls_total{component=\"manifest\",outcome=\"ok\"}"
+        ),
+        "the playlists went through the manifest component: {metrics}"
+    );
+    assert!(
+        !metrics.contains("livestack_edge_http_responses_total{status=\"401\"}"),
+        "no request of the player lacked the token: {metrics}"
+    );
+}
+
+/// Plays `url` in headless Chromium (tests/browser/play.mjs) and checks
+/// that hls.js advanced the video, decoded 640x360 and saved a screenshot.
+async fn plays(url: String, screenshot_name: &str) {
     require("node");
     require("chromium");
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
@@ -32,20 +89,17 @@ async fn hlsjs_in_chromium_plays_the_demo_stream() {
         "{} has no node_modules/playwright-core: run the README test command (npm ci in tests/browser)",
         browser_dir.display()
     );
-
-    let mut origin = start_origin(|_| {}).await;
-    origin.spawn(livestack_origin::demo::run(
-        origin.streams.clone(),
-        "demo".into(),
-    ));
-    let url = format!("http://{}/?stream=demo", origin.http_addr);
-    let screenshot = artifacts_dir().join("hlsjs-demo.png");
-    // A stale screenshot must not pass for this run's.
+    let screenshot = artifacts_dir().join(screenshot_name);
     let _ = std::fs::remove_file(&screenshot);
 
     let run = {
         let screenshot = screenshot.clone();
-        tokio::task::spawn_blocking(move || play(&browser_dir, &url, &screenshot))
+        tokio::task::spawn_blocking(move || {
+            let _one = BROWSER
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            play(&browser_dir, &url, &screenshot)
+        })
     };
     let (status, stdout) = run.await.expect("browser run task");
     let line = stdout.lines().last().unwrap_or_default();

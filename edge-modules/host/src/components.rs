@@ -100,13 +100,16 @@ struct Runtime {
 /// an epoch deadline ([`ComponentLimits`]), so a call cannot see state from
 /// an earlier one, and a misbehaving component fails only its own call
 /// ([`ComponentError`]). The key-value store is the one piece of guest-
-/// visible state shared across calls.
+/// visible state shared across calls. With
+/// [`ComponentLimits::max_instance_reuse`] above 1 an instance that answered
+/// cleanly answers up to that many calls (bounded reuse, about half the
+/// cost per call); a failed call always discards its instance.
 ///
-/// Calls are synchronous and take microseconds (see the `component_call`
-/// benchmark): call them in place from async code. `Components` is `Send +
-/// Sync`; share it behind an `Arc`. [`reload`](Self::reload) swaps the
-/// whole set atomically; calls already running finish on the components
-/// they started with.
+/// Calls are synchronous and take tens of microseconds (see the
+/// `component_call` benchmark): call them in place from async code.
+/// `Components` is `Send + Sync`; share it behind an `Arc`.
+/// [`reload`](Self::reload) swaps the whole set atomically; calls already
+/// running finish on the components they started with.
 pub struct Components {
     runtime: Runtime,
     modules: RwLock<Arc<Modules>>,

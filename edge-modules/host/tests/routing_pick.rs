@@ -186,6 +186,7 @@ fn bounded_load_and_no_node() {
         components.route("cam1", &geo(52.52, 13.40)).unwrap(),
         Err(RoutingError::NoCapacity)
     );
+    drop(components);
     // The cap comes from config.
     let components = components_with(registry.clone(), &[("routing.load-cap", "0.95")]);
     assert!(
@@ -194,6 +195,7 @@ fn bounded_load_and_no_node() {
             .unwrap()
             .is_ok()
     );
+    drop(components);
 
     // Stale heartbeats count as dead.
     for node in &mut registry.nodes {

@@ -118,6 +118,7 @@ struct EdgeArgs {
     origin: Option<String>,
     /// Directory of replacement components (`tokens.wasm`, `manifest.wasm`,
     /// `routing.wasm`, `signaling.wasm`); embedded defaults otherwise.
+    /// SIGHUP reloads it without dropping requests.
     #[arg(long, env = "LIVESTACK_MODULES")]
     modules: Option<PathBuf>,
     /// Public base URL of this edge (for token URI checks).
@@ -389,15 +390,36 @@ async fn run(cli: Cli) -> Result<()> {
                 .origin
                 .or(file.origin)
                 .context("no origin: pass --origin URL")?;
+            let modules = args.modules.or(file.modules);
             let edge = start_edge(
                 http,
                 &origin,
-                args.modules.or(file.modules),
+                modules.clone(),
                 args.public_url.or(file.public_url),
                 keys,
             )
             .await?;
             println!("HTTP listening on http://{}", edge.http_addr);
+            // SIGHUP reloads the modules directory; calls in flight finish on
+            // the old components, new ones use the new set.
+            if let Some(dir) = modules {
+                let components = Arc::clone(&edge.components);
+                let mut hup =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                        .context("installing the SIGHUP handler")?;
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        match components.reload(&dir) {
+                            Ok(()) => {
+                                tracing::info!(dir = %dir.display(), "edge components reloaded")
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "reload failed; the previous components stay in service")
+                            }
+                        }
+                    }
+                });
+            }
             tokio::select! {
                 _ = edge.run() => {}
                 _ = tokio::signal::ctrl_c() => {}

@@ -38,9 +38,25 @@ pub struct RenditionState {
     /// every viewer blocked on the same part gets the same text, so it is
     /// rendered once per change, not once per response.
     rendered: [Option<bytes::Bytes>; 2],
+    /// When the newest parts became available (at most [`AVAILABILITY_LOG`]
+    /// entries), for the part-delivery metric and tests.
+    available: std::collections::VecDeque<((u64, u32), std::time::Instant)>,
 }
 
+/// Parts whose availability time is remembered per rendition.
+pub const AVAILABILITY_LOG: usize = 64;
+
 impl RenditionState {
+    /// When part `(msn, index)` became available in this process, if it is
+    /// among the last [`AVAILABILITY_LOG`] parts.
+    pub fn available_at(&self, msn: u64, index: u32) -> Option<std::time::Instant> {
+        self.available
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == (msn, index))
+            .map(|(_, t)| *t)
+    }
+
     /// The media playlist text for the current state, rendered at most once
     /// per change of the stream (`reports` must be the other renditions'
     /// current reports; they only change when the stream changes too).
@@ -346,6 +362,7 @@ impl Streams {
                                 total_bytes: 0,
                                 total_time: Duration::ZERO,
                                 rendered: [None, None],
+                                available: std::collections::VecDeque::new(),
                             };
                             match rendition {
                                 Rendition::Video => st.video = Some(state),
@@ -369,6 +386,12 @@ impl Streams {
                         r.total_time += duration;
                         r.playlist
                             .push_part(data, duration, independent, program_date_time_ms);
+                        if let Some(p) = r.playlist.last_part() {
+                            if r.available.len() == AVAILABILITY_LOG {
+                                r.available.pop_front();
+                            }
+                            r.available.push_back((p, std::time::Instant::now()));
+                        }
                         self.metrics
                             .parts
                             .get_or_create(&vec![("rendition", rendition.name().to_owned())])
