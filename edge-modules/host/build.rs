@@ -147,6 +147,7 @@ fn read_deps_of(artifact: &Path, watched: &mut BTreeSet<PathBuf>) {
             while file.ends_with('\\') {
                 file.pop();
                 file.push(' ');
+                // A dep-info line may end in a continuation with nothing after it.
                 file.push_str(parts.next().unwrap_or_default());
             }
             if !file.contains("/.cargo/registry/") {

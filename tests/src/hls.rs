@@ -348,6 +348,7 @@ pub async fn follow(client: &HttpClient, url: &str, limit: Duration) -> Followed
                 if let std::collections::btree_map::Entry::Vacant(e) = f.segments.entry(seg.msn) {
                     let r = client.get(&join(url, uri)).await;
                     assert_eq!(r.status, 200, "GET segment {uri}");
+                    // A segment listed before any EXT-X-MAP has no init section: recorded as empty.
                     e.insert((seg.map.clone().unwrap_or_default(), r.body));
                 }
             }

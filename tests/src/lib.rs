@@ -123,6 +123,7 @@ pub fn count_frames(path: &Path, kind: &str) -> u64 {
     // MPEG-TS files list the stream once per program too: take the first.
     text.lines()
         .next()
+        // No output at all fails the parse below with the ffprobe text.
         .unwrap_or_default()
         .trim()
         .parse()

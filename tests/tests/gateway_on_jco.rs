@@ -401,6 +401,7 @@ fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
+        // Test helper: a missing header reads as empty, which the assertions catch.
         .unwrap_or_default()
 }
 

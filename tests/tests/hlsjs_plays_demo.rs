@@ -102,6 +102,7 @@ async fn plays(url: String, screenshot_name: &str) {
         })
     };
     let (status, stdout) = run.await.expect("browser run task");
+    // No output at all fails the JSON parse below with the full stdout.
     let line = stdout.lines().last().unwrap_or_default();
     let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
         panic!("play.mjs ({status}) printed no JSON report ({e}); stdout: {stdout:?}")

@@ -51,6 +51,7 @@ const DIRECTIVES: [&str; 3] = ["_HLS_msn", "_HLS_part", "_HLS_skip"];
 /// ```
 pub fn cache_key(path: &str, query: Option<&str>, strip: &[&str]) -> String {
     let pairs: Vec<(&str, &str)> = query
+        // No query and an empty query are the same key.
         .unwrap_or_default()
         .split('&')
         .filter(|p| !p.is_empty())

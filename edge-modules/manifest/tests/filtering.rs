@@ -19,6 +19,7 @@ fn variants(text: &str) -> (Vec<&str>, Vec<&str>) {
                 .split("URI=\"")
                 .nth(1)
                 .and_then(|u| u.split('"').next());
+            // Test helper: a variant without URI is recorded as empty (asserted below).
             iframes.push(uri.unwrap_or_default());
         } else if after_stream_inf && !line.starts_with('#') && !line.is_empty() {
             streams.push(line);

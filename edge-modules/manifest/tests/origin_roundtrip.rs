@@ -34,6 +34,7 @@ fn uris(text: &str) -> Vec<&str> {
             .skip(1)
             .chain(line.split(":URI=\"").skip(1))
         {
+            // split always yields one item.
             uris.push(piece.split('"').next().unwrap_or_default());
         }
     }

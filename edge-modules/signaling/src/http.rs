@@ -73,6 +73,7 @@ impl Request {
     /// The media type of `Content-Type` without parameters, lower case.
     pub fn media_type(&self) -> Option<String> {
         let value = self.header("content-type")?;
+        // split always yields one item.
         let media = value.split(';').next().unwrap_or_default().trim();
         Some(media.to_ascii_lowercase())
     }

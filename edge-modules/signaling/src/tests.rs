@@ -120,6 +120,7 @@ fn offer(path: &str, token: Option<&str>) -> Request {
 }
 
 fn reason(response: &Response) -> &str {
+    // Test helper: a missing header reads as empty, which the assertions catch.
     response.header(REASON_HEADER).unwrap_or_default()
 }
 

@@ -204,6 +204,7 @@ pub const CLAIM_ACCESS: i64 = -65538;
 impl Claims {
     /// The replay policy (absent `catreplay` means permitted).
     pub fn replay_policy(&self) -> ReplayPolicy {
+        // CTA-5007: an absent catreplay claim means replay is permitted (the Default).
         self.catreplay.unwrap_or_default()
     }
 }

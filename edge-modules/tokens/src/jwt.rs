@@ -174,6 +174,7 @@ fn numeric_date(n: &serde_json::Number, what: &'static str) -> Result<u64, Token
 
 /// The `kid` of a JWT header, unverified.
 pub(crate) fn peek_kid(token: &str) -> Result<String, TokenError> {
+    // split always yields one item; an empty header then fails decoding.
     let h64 = token.split('.').next().unwrap_or_default();
     let header = B64
         .decode(h64)

@@ -178,8 +178,10 @@ impl RequestUrl {
         match component {
             UriComponent::Scheme => self.scheme.clone(),
             UriComponent::Host => self.host.clone(),
+            // An absent URI component matches as the empty string (CTA-5007 catu).
             UriComponent::Port => self.port().map(|p| p.to_string()).unwrap_or_default(),
             UriComponent::Path => self.path.clone(),
+            // An absent URI component matches as the empty string (CTA-5007 catu).
             UriComponent::Query => self.query.clone().unwrap_or_default(),
             UriComponent::ParentPath => parent.to_owned(),
             UriComponent::Filename => filename.to_owned(),

@@ -70,6 +70,7 @@ pub fn styp() -> Bytes {
 /// any [`try_fragment`] error (sizes beyond what `trun` can express), the
 /// result is an empty [`Bytes`].
 pub fn fragment(sequence_number: u32, tracks: &[FragmentTrack<'_>]) -> Bytes {
+    // Documented contract: input the box format cannot carry gives an empty Bytes; callers that must know use the try_ variant.
     try_fragment(sequence_number, tracks).unwrap_or_default()
 }
 

@@ -87,6 +87,7 @@ impl<'a> Entry<'a> {
 /// crate cannot describe, a track ID that is zero or repeated, or an
 /// oversized AAC decoder configuration.
 pub fn init_segment(tracks: &[InitTrack<'_>]) -> Bytes {
+    // Documented contract: input the box format cannot carry gives an empty Bytes; callers that must know use the try_ variant.
     try_init_segment(tracks).unwrap_or_default()
 }
 

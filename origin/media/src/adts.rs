@@ -233,7 +233,9 @@ impl<'a> Iterator for AdtsFrames<'a> {
                         available,
                     }));
                 };
+                // Bounded slicing: past the end is an empty slice, which the next header check refuses.
                 self.data = self.data.get(len..).unwrap_or_default();
+                // Bounded slicing: past the end is an empty slice, which the next header check refuses.
                 let payload = frame.get(header.header_len()..).unwrap_or_default();
                 Some(Ok(AdtsFrame { header, payload }))
             }
@@ -249,6 +251,7 @@ impl<'a> Iterator for AdtsFrames<'a> {
                     .skip(1)
                     .position(|w| w[0] == 0xFF && w[1] & 0xF0 == 0xF0)
                     .map_or(self.data.len(), |p| p + 1);
+                // Bounded slicing: past the end is an empty slice, which the next header check refuses.
                 self.data = self.data.get(skip..).unwrap_or_default();
                 Some(Err(e))
             }

@@ -59,6 +59,7 @@ impl<'a> Iterator for NalUnits<'a> {
                 None => (self.data.len(), None),
             };
             self.next = following;
+            // Bounded slicing: an out-of-range NAL is empty and skipped as malformed.
             let mut nal = self.data.get(start..end).unwrap_or_default();
             while let [rest @ .., 0] = nal {
                 nal = rest;

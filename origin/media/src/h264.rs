@@ -186,6 +186,7 @@ impl Sps {
                 actual: header.nal_unit_type,
             });
         }
+        // Bounded slicing: a NAL shorter than its header gives an empty RBSP, refused by the SPS parser.
         let rbsp = rbsp_from_nal(nal.get(1..).unwrap_or_default());
         let mut r = BitReader::new(&rbsp);
         let profile_idc = r.read_u8(8)?;

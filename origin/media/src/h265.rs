@@ -255,6 +255,7 @@ impl Sps {
                 actual: header.nal_unit_type,
             });
         }
+        // Bounded slicing: a NAL shorter than its header gives an empty RBSP, refused by the SPS parser.
         let rbsp = rbsp_from_nal(nal.get(2..).unwrap_or_default());
         let mut r = BitReader::new(&rbsp);
         let vps_id = r.read_u8(4)?;

@@ -360,6 +360,7 @@ impl TsDemuxer {
         let mut pos = 0;
         let mut packet = [0u8; PACKET_LEN];
         loop {
+            // Bounded slicing: past the end is an empty slice (truncated input), handled as "need more data".
             let rest = self.buf.get(pos..).unwrap_or_default();
             let Some(candidate) = rest.get(..PACKET_LEN) else {
                 break;
@@ -400,10 +401,12 @@ impl TsDemuxer {
             match <[u8; PACKET_LEN]>::try_from(candidate) {
                 Ok(p) if accept => {
                     self.handle_packet(&p);
+                    // Bounded slicing: past the end is an empty slice (truncated input), handled as "need more data".
                     rest = rest.get(PACKET_LEN..).unwrap_or_default();
                 }
                 _ => {
                     self.stats.resync_bytes_skipped += 1;
+                    // Bounded slicing: past the end is an empty slice (truncated input), handled as "need more data".
                     rest = rest.get(1..).unwrap_or_default();
                 }
             }
@@ -469,6 +472,7 @@ impl TsDemuxer {
                 self.on_loss(pid);
             }
         }
+        // Bounded slicing: past the end is an empty slice (truncated input), handled as "need more data".
         let payload = p.get(payload_start..).unwrap_or_default();
         if is_psi {
             self.handle_psi(pid, pusi, payload);
@@ -686,6 +690,7 @@ impl TsDemuxer {
             let pid = u16::from_be_bytes([*pid_hi, *pid_lo]) & 0x1FFF;
             let info_len = usize::from(u16::from_be_bytes([*len_hi, *len_lo]) & 0x0FFF);
             let info = rest.get(..info_len).ok_or(TsError::SectionMalformed)?;
+            // Bounded slicing: past the end is an empty slice (truncated input), handled as "need more data".
             es_loop = rest.get(info_len..).unwrap_or_default();
             self.register_stream(pid, *stream_type, registration(info));
         }

@@ -101,6 +101,7 @@ async fn answer(req: Request<Incoming>, counts: &Counts, hold: Duration) -> Resp
         .uri()
         .path_and_query()
         .map(|p| p.to_string())
+        // Test origin: no query and an empty query are the same.
         .unwrap_or_default();
     let n = {
         let mut counts = counts.lock().unwrap();
@@ -110,6 +111,7 @@ async fn answer(req: Request<Incoming>, counts: &Counts, hold: Duration) -> Resp
     };
     tokio::time::sleep(hold).await;
     let path = req.uri().path();
+    // Test origin: no query and an empty query are the same.
     let query = req.uri().query().unwrap_or_default();
     let (status, cache, body) = if let Some(code) = path.strip_prefix("/status/") {
         let status = StatusCode::from_bytes(code.as_bytes()).unwrap();

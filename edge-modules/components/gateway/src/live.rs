@@ -50,6 +50,7 @@ async fn serve(request: Request<Body>, config: &Config) -> Result<Response<Body>
         return Err(Refusal::MethodNotAllowed("GET, HEAD, OPTIONS"));
     }
     let path = request.uri().path().to_owned();
+    // No query and an empty query are the same request.
     let query = request.uri().query().unwrap_or_default().to_owned();
     let token = query_param(&query, TOKEN_PARAM)
         .map(str::to_owned)
