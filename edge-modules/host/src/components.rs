@@ -1,5 +1,5 @@
-//! The component runtime: one engine, one `InstancePre` per job, a fresh
-//! store per call.
+//! The component runtime: one engine, one `InstancePre` per job, a fresh or
+//! bounded-reuse store per call.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolConcurrencyLimitError,
+    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolConcurrencyLimitError,
     PoolingAllocationConfig, Store, Trap,
 };
 
@@ -43,8 +43,12 @@ fn index(job: Job) -> usize {
 struct Loaded<I> {
     pre: InstancePre<HostState>,
     indices: I,
-    /// Instances kept for reuse
-    /// ([`ComponentLimits::max_instance_reuse`] above 1), newest last.
+    /// Calls one instance may answer: [`ComponentLimits::max_instance_reuse`]
+    /// for the embedded default,
+    /// [`ComponentLimits::max_module_instance_reuse`] for a file; 1 = a
+    /// fresh instance per call.
+    max_reuse: u32,
+    /// Instances kept for reuse (`max_reuse` above 1), newest last.
     idle: Mutex<Vec<Warm>>,
 }
 
@@ -95,15 +99,20 @@ struct Runtime {
 /// The edge components, ready to call.
 ///
 /// Each job's component is compiled and pre-instantiated once (at
-/// [`load`](Self::load) / [`reload`](Self::reload)); every call instantiates
-/// it into a fresh `Store` from the pooling allocator, with a memory cap and
-/// an epoch deadline ([`ComponentLimits`]), so a call cannot see state from
-/// an earlier one, and a misbehaving component fails only its own call
-/// ([`ComponentError`]). The key-value store is the one piece of guest-
-/// visible state shared across calls. With
-/// [`ComponentLimits::max_instance_reuse`] above 1 an instance that answered
-/// cleanly answers up to that many calls (bounded reuse, about half the
-/// cost per call); a failed call always discards its instance.
+/// [`load`](Self::load) / [`reload`](Self::reload)); calls run in a `Store`
+/// from the pooling allocator, with a memory cap and an epoch deadline
+/// ([`ComponentLimits`]), so a misbehaving component fails only its own
+/// call ([`ComponentError`]).
+///
+/// Instance policy: a component loaded from the modules directory (an
+/// operator's module) gets a fresh instance per call by default
+/// ([`ComponentLimits::max_module_instance_reuse`] = 1), so a call cannot
+/// see state from an earlier one whatever the module does. The embedded
+/// components, which we build and whose code keeps no state across calls,
+/// answer up to [`ComponentLimits::max_instance_reuse`] calls per instance
+/// (bounded reuse: about half the cost per call of a fresh instance). A
+/// failed call always discards its instance. The key-value store is the one
+/// piece of guest-visible state that calls share by design.
 ///
 /// Calls are synchronous and take tens of microseconds (see the
 /// `component_call` benchmark): call them in place from async code.
@@ -222,6 +231,20 @@ impl Components {
     /// The limits in force.
     pub fn limits(&self) -> &ComponentLimits {
         &self.runtime.limits
+    }
+
+    /// Calls one instance of `job`'s current component may answer (1: a
+    /// fresh instance per call): [`ComponentLimits::max_instance_reuse`]
+    /// for the embedded default, [`ComponentLimits::max_module_instance_reuse`]
+    /// for a file from the modules directory.
+    pub fn instance_reuse(&self, job: Job) -> u32 {
+        let modules = self.current();
+        match job {
+            Job::Tokens => modules.tokens.max_reuse,
+            Job::Manifest => modules.manifest.max_reuse,
+            Job::Routing => modules.routing.max_reuse,
+            Job::Signaling => modules.signaling.max_reuse,
+        }
     }
 
     /// Verifies an access token (CTA-5007 CAT or RFC 7519 JWT) presented
@@ -346,7 +369,8 @@ impl Components {
         Arc::clone(&self.modules.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Instantiates `job`'s component in a fresh store and runs `f` on it.
+    /// Runs `f` on an instance of `job`'s component: a kept one when its
+    /// reuse limit allows and one is idle, else a fresh one.
     fn call<I, R>(
         &self,
         job: Job,
@@ -357,7 +381,7 @@ impl Components {
         let loaded = select(&modules);
         let runtime = &self.runtime;
         let generation = runtime.generation.load(Ordering::Acquire);
-        let reuse = runtime.limits.max_instance_reuse > 1;
+        let reuse = loaded.max_reuse > 1;
         let warm = if reuse {
             let mut idle = loaded.idle.lock().unwrap_or_else(PoisonError::into_inner);
             idle.pop().filter(|w| w.generation == generation)
@@ -383,7 +407,7 @@ impl Components {
             .map_err(|e| classify(job, &store, e, false))?;
         let uses = uses.saturating_add(1);
         if reuse
-            && uses < runtime.limits.max_instance_reuse
+            && uses < loaded.max_reuse
             && runtime.generation.load(Ordering::Acquire) == generation
         {
             let mut idle = loaded.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -499,10 +523,15 @@ impl Runtime {
             .instantiate(&mut store)
             .map_err(|e| load_err(format!("trial instantiation: {e:#}")))?;
         check(&indices, &mut store, &instance).map_err(|e| load_err(format!("{e:#}")))?;
+        let max_reuse = match source {
+            ComponentSource::Embedded => self.limits.max_instance_reuse,
+            ComponentSource::File(_) => self.limits.max_module_instance_reuse,
+        };
         Ok((
             Loaded {
                 pre,
                 indices,
+                max_reuse,
                 idle: Mutex::new(Vec::new()),
             },
             source,
@@ -522,6 +551,13 @@ impl Runtime {
 
 /// Engine configuration: Cranelift at `speed`, epoch interruption, pooling
 /// allocator with copy-on-write memory images.
+///
+/// Freeing a slot resets its memory. Without `PAGEMAP_SCAN` wasmtime resets
+/// all of the first `keep_resident_bytes` (`min` the memory's size: the
+/// whole 192–256 KiB initial memory of our components, stack, data image
+/// and heap) on every call, about 45 % of a fresh call; with it
+/// (Linux ≥ 6.7, probed at start, a no-op elsewhere) only the pages the
+/// slot has written are reset.
 fn engine_config(limits: &ComponentLimits) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     let instances = limits.max_instances.max(1);
@@ -536,7 +572,8 @@ fn engine_config(limits: &ComponentLimits) -> Config {
         // Reset the low memory a call touches with memset instead of
         // madvise, so a reused slot takes no page faults.
         .linear_memory_keep_resident(limits.keep_resident_bytes)
-        .table_keep_resident(limits.keep_resident_bytes);
+        .table_keep_resident(limits.keep_resident_bytes)
+        .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
     config
         .wasm_component_model(true)

@@ -49,8 +49,9 @@ impl fmt::Display for Job {
 /// These are never the guest's verdict (a refused token or a malformed
 /// playlist come back as the inner `Err` of a call's result): they say the
 /// component itself failed or was stopped. Map them to 500/502/503 at the
-/// HTTP layer. A failed call never affects later calls: every call runs in a
-/// fresh store.
+/// HTTP layer. A failed call never affects later calls: its instance is
+/// dropped, and the next call gets a fresh one or a kept instance that
+/// answered cleanly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ComponentError {

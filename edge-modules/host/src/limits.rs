@@ -32,27 +32,51 @@ pub struct ComponentLimits {
     /// [`ComponentError::Overloaded`](crate::ComponentError::Overloaded).
     /// Default 256.
     pub max_instances: u32,
-    /// Calls one instance may answer before it is dropped. 1 (the default,
-    /// as `wasmtime serve` for WASI 0.2) instantiates every call into a
-    /// fresh store, so no call can see memory of an earlier one. Above 1,
-    /// an instance that answered without error is kept (at most
-    /// `max_idle_instances` per job) and answers the next call: about half
-    /// the per-call cost, but guest memory (an earlier request's token, for
-    /// example) outlives the call, so only raise it for trusted components.
-    /// A failed call always drops its instance, and so do
+    /// Calls one instance of an **embedded** component (the defaults
+    /// built and shipped with this crate) may answer before it is dropped.
+    /// Default 1000 (bounded reuse). An instance that answered without
+    /// error is kept (at most `max_idle_instances` per job) and answers the
+    /// next call, which then costs about half as much as one in a fresh
+    /// instance (see the `component_call` benchmark).
+    ///
+    /// Why this is safe enough for our own components: their code keeps no
+    /// state across calls (no statics, caches or globals written by a job;
+    /// every input arrives as a call argument or host import and every
+    /// output leaves as the return value), it is safe Rust apart from the
+    /// generated bindings, so it never reads memory it did not write in the
+    /// same call. An earlier viewer's token can remain in freed heap
+    /// memory of a kept instance, but no call can observe it. What an
+    /// operator's module does we cannot know: see
+    /// `max_module_instance_reuse`. 1 gives every call a fresh instance
+    /// (full isolation, slower).
+    ///
+    /// A failed call (trap, deadline, memory limit) always drops its
+    /// instance, and so do
     /// [`Components::set_imports`](crate::Components::set_imports) and
     /// [`Components::reload`](crate::Components::reload).
     pub max_instance_reuse: u32,
-    /// Idle instances kept per job when `max_instance_reuse` is above 1;
+    /// Calls one instance of a component loaded from the **modules
+    /// directory** (operator-provided, replacing an embedded default) may
+    /// answer before it is dropped. Default 1: a fresh instance per call,
+    /// as `wasmtime serve` does for WASI 0.2, so no call can see memory of
+    /// an earlier one whatever the module keeps there. Raise it only for
+    /// modules known to keep no per-viewer state across calls; the same
+    /// rules as `max_instance_reuse` apply.
+    pub max_module_instance_reuse: u32,
+    /// Idle instances kept per job when its reuse limit
+    /// (`max_instance_reuse` or `max_module_instance_reuse`) is above 1;
     /// each holds one of the `max_instances` slots. Default 16.
     pub max_idle_instances: usize,
-    /// Bytes at the bottom of each linear memory (and of each table, as
-    /// bytes of elements) that the pooling allocator resets with `memset`
-    /// and keeps resident when a slot is freed, instead of returning the
-    /// pages to the kernel: the components link a 128 KiB stack at the
-    /// bottom of memory, so a call's stack, data and first heap pages sit
-    /// there and the next instance in the slot takes no page faults.
-    /// Default 512 KiB; resident memory grows by up to this per slot used.
+    /// Most bytes of each linear memory (and of each table, as bytes of
+    /// elements) that the pooling allocator resets in place (`memset`, or
+    /// a copy of the initial image) and keeps resident when a slot is
+    /// freed, instead of returning the pages to the kernel: the components
+    /// link a 128 KiB stack at the bottom of memory, so a call's stack,
+    /// data and first heap pages sit there and the next instance in the
+    /// slot takes no page faults. On Linux ≥ 6.7 only pages the slot has
+    /// written are reset (`PAGEMAP_SCAN`), so a small working set costs
+    /// little even with a larger value. Default 512 KiB; resident memory
+    /// grows by up to this per slot used.
     pub keep_resident_bytes: usize,
     /// Entries in the shared key-value store. Default 100 000.
     pub kv_max_entries: usize,
@@ -70,7 +94,8 @@ impl Default for ComponentLimits {
             max_memory_bytes: 64 << 20,
             max_table_elements: 20_000,
             max_instances: 256,
-            max_instance_reuse: 1,
+            max_instance_reuse: 1000,
+            max_module_instance_reuse: 1,
             max_idle_instances: 16,
             keep_resident_bytes: 512 << 10,
             kv_max_entries: 100_000,

@@ -33,8 +33,14 @@ fn reload_while_other_threads_call() {
     std::fs::copy(common::ROUTING, with_files.join("routing.wasm")).unwrap();
     let embedded = common::modules_dir("reload-empty");
 
-    let components =
-        Arc::new(Components::load(None, ComponentLimits::default(), common::imports()).unwrap());
+    // A generous deadline: this test is about atomic swaps, and on a busy
+    // machine (debug build, three callers, compiles on other cores) a
+    // thread can be descheduled for longer than the default 50 ms mid-call.
+    let limits = ComponentLimits {
+        deadline: Duration::from_secs(5),
+        ..ComponentLimits::default()
+    };
+    let components = Arc::new(Components::load(None, limits, common::imports()).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let calls = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..3)
@@ -151,6 +157,7 @@ fn bounded_reuse_gives_the_same_answers_and_drops_failed_instances() {
     std::fs::copy(common::HOSTILE_LOOP, hostile.join("manifest.wasm")).unwrap();
     let limits = ComponentLimits {
         max_instance_reuse: 3,
+        max_module_instance_reuse: 3,
         max_idle_instances: 2,
         deadline: Duration::from_millis(20),
         ..ComponentLimits::default()
@@ -187,4 +194,43 @@ fn bounded_reuse_gives_the_same_answers_and_drops_failed_instances() {
         );
     }
     let _ = std::fs::remove_dir_all(hostile);
+}
+
+#[test]
+fn embedded_components_are_reused_and_operator_modules_are_fresh_by_default() {
+    let dir = common::modules_dir("reuse-policy");
+    std::fs::copy(common::MANIFEST, dir.join("manifest.wasm")).unwrap();
+    let components =
+        Components::load(Some(&dir), ComponentLimits::default(), common::imports()).unwrap();
+    let defaults = ComponentLimits::default();
+    assert_eq!(defaults.max_module_instance_reuse, 1);
+    assert!(defaults.max_instance_reuse > 1);
+    // manifest.wasm comes from the modules directory: a fresh instance per
+    // call. The other jobs run the embedded defaults: bounded reuse.
+    assert_eq!(components.instance_reuse(Job::Manifest), 1);
+    for job in [Job::Tokens, Job::Routing, Job::Signaling] {
+        assert_eq!(
+            components.instance_reuse(job),
+            defaults.max_instance_reuse,
+            "{job}"
+        );
+    }
+    for _ in 0..3 {
+        let out = components
+            .rewrite_manifest(PLAYLIST, &opts())
+            .unwrap()
+            .unwrap();
+        assert!(out.ends_with("seg1.m4s?token=abc\n"));
+    }
+    // Back to the embedded manifest component on reload from an empty
+    // directory: reused again.
+    let empty = common::modules_dir("reuse-policy-empty");
+    components.reload(&empty).unwrap();
+    assert_eq!(
+        components.instance_reuse(Job::Manifest),
+        defaults.max_instance_reuse
+    );
+    for dir in [dir, empty] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
