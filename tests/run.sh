@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-packages=(ffmpeg srt-tools chromium curl nodejs npm python3 python3-venv ca-certificates)
+packages=(ffmpeg srt-tools chromium curl nodejs npm python3 python3-venv ca-certificates redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

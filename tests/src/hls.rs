@@ -15,9 +15,13 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
-/// An HTTP/1.1 client with keep-alive.
+/// An HTTP/1.1 client with keep-alive, sending the same extra headers with
+/// every request ([`HttpClient::with_header`]).
 #[derive(Clone, Debug)]
-pub struct HttpClient(Client<HttpConnector, Empty<Bytes>>);
+pub struct HttpClient(
+    Client<HttpConnector, Empty<Bytes>>,
+    Vec<(http::HeaderName, http::HeaderValue)>,
+);
 
 /// A response.
 #[derive(Debug)]
@@ -47,13 +51,30 @@ impl HttpClient {
             Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(64)
                 .build(connector),
+            Vec::new(),
         )
+    }
+
+    /// The same client (sharing its connections), sending `name: value`
+    /// with every request as well, e.g. a client-location header.
+    pub fn with_header(&self, name: &'static str, value: &str) -> Self {
+        let mut headers = self.1.clone();
+        headers.push((
+            http::HeaderName::from_static(name),
+            value.parse().expect("valid header value"),
+        ));
+        Self(self.0.clone(), headers)
     }
 
     /// GETs `url`.
     pub async fn get(&self, url: &str) -> Fetched {
         let uri: http::Uri = url.parse().expect("valid url");
-        let resp = self.0.get(uri).await.expect("http request");
+        let mut request = http::Request::new(Empty::new());
+        *request.uri_mut() = uri;
+        for (name, value) in &self.1 {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let resp = self.0.request(request).await.expect("http request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp

@@ -6,6 +6,7 @@
 //! tool fails the test with a message saying so (never a skip).
 
 pub mod hls;
+pub mod registry;
 
 use std::{
     path::{Path, PathBuf},
@@ -39,7 +40,8 @@ pub async fn start_origin(tweak: impl FnOnce(&mut OriginConfig)) -> Origin {
         ..OriginConfig::default()
     };
     tweak(&mut config);
-    let control: Arc<dyn ControlPlane> = MemoryControlPlane::new(config.auth.keys.clone());
+    // The origin seeds the configuration's stream keys into it at start.
+    let control: Arc<dyn ControlPlane> = MemoryControlPlane::new();
     Origin::start(&config, control)
         .await
         .expect("origin starts")
@@ -192,15 +194,21 @@ pub const EDGE_TEST_KEYS: &str = "k1:HS256:ZWRnZS10ZXN0LWtleS0wMTIzNDU2Nzg5MDEyM
 /// Starts an edge on a free loopback port in front of `origin` with
 /// [`EDGE_TEST_KEYS`] and the embedded components.
 pub async fn start_edge(origin: std::net::SocketAddr) -> livestack_edge_server::Edge {
-    let config = livestack_edge_server::EdgeConfig {
-        http: "127.0.0.1:0".parse().expect("addr"),
-        origin: format!("http://{origin}").parse().expect("origin url"),
-        modules: None,
-        token_keys: EDGE_TEST_KEYS.to_owned(),
-        public_url: None,
-        limits: livestack_edge::ComponentLimits::default(),
-        registry: Arc::new(livestack_edge::StaticRegistry::default()),
-    };
+    start_edge_with(origin, |_| {}).await
+}
+
+/// As [`start_edge`], with `tweak` applied to the configuration (a control
+/// plane, a registry refresh interval, ...).
+pub async fn start_edge_with(
+    origin: std::net::SocketAddr,
+    tweak: impl FnOnce(&mut livestack_edge_server::EdgeConfig),
+) -> livestack_edge_server::Edge {
+    let mut config = livestack_edge_server::EdgeConfig::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        format!("http://{origin}").parse().expect("origin url"),
+        EDGE_TEST_KEYS,
+    );
+    tweak(&mut config);
     livestack_edge_server::Edge::start(config)
         .await
         .expect("edge starts")

@@ -200,8 +200,10 @@ impl Inner {
     }
 }
 
-/// The LL-HLS-aware cache in front of one origin. Cheap to share: every
-/// method takes `&self`; [`OriginCache::new`] hands out an `Arc`.
+/// The LL-HLS-aware cache in front of one origin (or, with
+/// [`get_from`](OriginCache::get_from), of one upstream per request).
+/// Cheap to share: every method takes `&self`; [`OriginCache::new`] hands
+/// out an `Arc`.
 pub struct OriginCache {
     inner: Arc<Inner>,
 }
@@ -256,7 +258,44 @@ impl OriginCache {
     /// failed fetch: the next request tries the origin again.
     pub async fn get(&self, key_path_and_query: &str) -> Result<CachedResponse, CacheError> {
         let key = key_path_and_query;
-        let uri = self.inner.origin.uri(key)?;
+        let uri = origin::join(self.inner.origin.base(), key)?;
+        self.fetch(key, uri).await
+    }
+
+    /// As [`get`](Self::get), but from `upstream` (a base URI like
+    /// [`CacheConfig::origin`], e.g. the HTTP base URL of the origin node
+    /// that holds the stream) instead of the configured origin.
+    ///
+    /// The upstream is part of the cache key: responses from one node are
+    /// stored, coalesced and served apart from another node's, so when a
+    /// stream moves (a failover, a re-placement) the edge never serves the
+    /// previous node's playlists or parts for the new node's. Entries are
+    /// keyed by the absolute upstream URI (scheme, authority, path prefix,
+    /// then the key), except for the configured origin, whose entries are
+    /// the ones [`get`](Self::get) uses. Everything else (single flight,
+    /// freshness, the memory bound, errors) is as for [`get`](Self::get);
+    /// the same connection pool serves every upstream.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get); [`CacheError::InvalidKey`] also when
+    /// `upstream` and the key do not form a valid URI.
+    pub async fn get_from(
+        &self,
+        upstream: &Uri,
+        key_path_and_query: &str,
+    ) -> Result<CachedResponse, CacheError> {
+        let key = key_path_and_query;
+        let uri = origin::join(upstream, key)?;
+        if upstream == self.inner.origin.base() {
+            return self.fetch(key, uri).await;
+        }
+        let stored_as = uri.to_string();
+        self.fetch(&stored_as, uri).await
+    }
+
+    /// Single flight for `key` (the store key), fetching `uri` on a miss.
+    async fn fetch(&self, key: &str, uri: Uri) -> Result<CachedResponse, CacheError> {
         let (mut rx, outcome) = {
             let now = Instant::now();
             let mut state = self.inner.state();

@@ -67,19 +67,16 @@ impl Origin {
         }
     }
 
+    /// The configured origin's base URI.
+    pub fn base(&self) -> &Uri {
+        &self.base
+    }
+
     /// The absolute origin URI for an origin-relative `key`: the configured
     /// scheme and authority, the configured path prefix (if any), then key.
+    #[cfg(test)]
     pub fn uri(&self, key: &str) -> Result<Uri, CacheError> {
-        if !key.starts_with('/') {
-            return Err(CacheError::InvalidKey);
-        }
-        let prefix = self.base.path().trim_end_matches('/');
-        let path: PathAndQuery = format!("{prefix}{key}")
-            .parse()
-            .map_err(|_| CacheError::InvalidKey)?;
-        let mut parts = self.base.clone().into_parts();
-        parts.path_and_query = Some(path);
-        Uri::from_parts(parts).map_err(|_| CacheError::InvalidKey)
+        join(&self.base, key)
     }
 
     /// GETs `uri` and buffers the whole body, within the request timeout.
@@ -124,6 +121,21 @@ impl Origin {
             .await
             .unwrap_or(Err(CacheError::Timeout(self.timeout)))
     }
+}
+
+/// The absolute URI for an origin-relative `key` under `base`: its scheme
+/// and authority, its path prefix (if any), then key.
+pub(crate) fn join(base: &Uri, key: &str) -> Result<Uri, CacheError> {
+    if !key.starts_with('/') {
+        return Err(CacheError::InvalidKey);
+    }
+    let prefix = base.path().trim_end_matches('/');
+    let path: PathAndQuery = format!("{prefix}{key}")
+        .parse()
+        .map_err(|_| CacheError::InvalidKey)?;
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(path);
+    Uri::from_parts(parts).map_err(|_| CacheError::InvalidKey)
 }
 
 /// Removes the hop-by-hop headers, including those `Connection` names.

@@ -1,5 +1,7 @@
 //! Prometheus metrics of the edge (text format at `/metrics`).
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::{
     encoding::text::encode,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
@@ -25,6 +27,24 @@ pub struct EdgeMetrics {
     pub cache: Family<Labels, Counter>,
     /// Origin requests made by the cache so far (copied from its stats).
     pub origin_requests: Gauge,
+    /// Registry refreshes from the control plane by `result` (`ok`,
+    /// `error`: the control plane failed or is unreachable, `timeout`).
+    pub registry_refresh: Family<Labels, Counter>,
+    /// Seconds since the registry snapshot in use was read from the control
+    /// plane (updated at each refresh attempt; grows during an outage).
+    pub registry_snapshot_age_seconds: Gauge<f64, AtomicU64>,
+    /// Origin nodes in the registry snapshot.
+    pub registry_nodes: Gauge,
+    /// Stream placements in the registry snapshot.
+    pub registry_placements: Gauge,
+    /// Routing component decisions for `/live/` requests by `reason`
+    /// (`placement`, `placement_region`, `rendezvous`, `failover`, `other`,
+    /// `no_healthy_node`, `no_capacity`, `error`). A decision reused from
+    /// the edge's short route cache is not counted again.
+    pub routes: Family<Labels, Counter>,
+    /// Requests moved to the next-ranked origin node because the chosen one
+    /// could not be reached, by the unreachable node's `node` id.
+    pub upstream_fallbacks: Family<Labels, Counter>,
 }
 
 fn component_histogram() -> Histogram {
@@ -50,6 +70,12 @@ impl EdgeMetrics {
             http_responses: Family::default(),
             cache: Family::default(),
             origin_requests: Gauge::default(),
+            registry_refresh: Family::default(),
+            registry_snapshot_age_seconds: Gauge::default(),
+            registry_nodes: Gauge::default(),
+            registry_placements: Gauge::default(),
+            routes: Family::default(),
+            upstream_fallbacks: Family::default(),
         };
         registry.register(
             "component_calls",
@@ -71,6 +97,36 @@ impl EdgeMetrics {
             "origin_requests",
             "Requests the cache made to the origin",
             m.origin_requests.clone(),
+        );
+        registry.register(
+            "registry_refresh",
+            "Registry refreshes from the control plane by result",
+            m.registry_refresh.clone(),
+        );
+        registry.register(
+            "registry_snapshot_age_seconds",
+            "Seconds since the registry snapshot in use was read",
+            m.registry_snapshot_age_seconds.clone(),
+        );
+        registry.register(
+            "registry_nodes",
+            "Origin nodes in the registry snapshot",
+            m.registry_nodes.clone(),
+        );
+        registry.register(
+            "registry_placements",
+            "Stream placements in the registry snapshot",
+            m.registry_placements.clone(),
+        );
+        registry.register(
+            "routes",
+            "Routing decisions for live requests by reason",
+            m.routes.clone(),
+        );
+        registry.register(
+            "upstream_fallbacks",
+            "Requests moved on from an unreachable origin node",
+            m.upstream_fallbacks.clone(),
         );
         Self { registry, ..m }
     }

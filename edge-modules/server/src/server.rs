@@ -16,15 +16,19 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
 };
+use livestack_control::ControlPlane;
 use livestack_edge::{
     ClientGeo, ComponentError, ComponentLimits, Components, HostImports, Keys, RegistryView,
     RewriteOptions, SignalingRequest, TokenError,
 };
-use livestack_edge_cache::{CacheConfig, CacheError, OriginCache, Outcome, cache_key};
+use livestack_edge_cache::{CacheConfig, OriginCache, Outcome, cache_key};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tracing::{debug, info, warn};
 
+use crate::geo::GeoHeaders;
 use crate::metrics::EdgeMetrics;
+use crate::registry::{ControlRegistry, DEFAULT_REGISTRY_REFRESH, RegistryOptions};
+use crate::upstream::{self, Upstreams};
 
 /// Largest signaling request body (an SDP offer), bytes.
 const MAX_SIGNALING_BODY: usize = 64 << 10;
@@ -50,8 +54,43 @@ pub struct EdgeConfig {
     /// Component sandbox limits.
     pub limits: ComponentLimits,
     /// The origin registry view handed to the routing and signaling
-    /// components.
+    /// components when there is no [`control`](Self::control) plane (a
+    /// static node list; empty: every request goes to
+    /// [`origin`](Self::origin)).
     pub registry: Arc<dyn RegistryView>,
+    /// The control plane to read the origin registry and stream placement
+    /// from ([`ControlRegistry`]); it replaces [`registry`](Self::registry).
+    /// While it lists nodes, each `/live/NAME/...` request is proxied to the
+    /// node routing picks for `NAME` (placement first); while it lists
+    /// none, to [`origin`](Self::origin). `None`: no control plane.
+    pub control: Option<Arc<dyn ControlPlane>>,
+    /// How often the registry snapshot is refreshed from
+    /// [`control`](Self::control) (at least 10 ms); also how long a routing
+    /// decision is reused. Default [`DEFAULT_REGISTRY_REFRESH`] (500 ms).
+    pub registry_refresh: Duration,
+    /// Request headers carrying the client's location for routing
+    /// ([`GeoHeaders`], CDN-style defaults).
+    pub geo_headers: GeoHeaders,
+}
+
+impl EdgeConfig {
+    /// The settings for an edge listening on `http` in front of `origin`,
+    /// with `token_keys`; everything else at its default: embedded
+    /// components, default limits, no registry, no control plane.
+    pub fn new(http: SocketAddr, origin: http::Uri, token_keys: impl Into<String>) -> Self {
+        Self {
+            http,
+            origin,
+            modules: None,
+            token_keys: token_keys.into(),
+            public_url: None,
+            limits: ComponentLimits::default(),
+            registry: Arc::new(livestack_edge::StaticRegistry::default()),
+            control: None,
+            registry_refresh: DEFAULT_REGISTRY_REFRESH,
+            geo_headers: GeoHeaders::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for EdgeConfig {
@@ -60,6 +99,8 @@ impl std::fmt::Debug for EdgeConfig {
             .field("http", &self.http)
             .field("origin", &self.origin)
             .field("modules", &self.modules)
+            .field("control", &self.control.as_ref().map(|c| c.backend()))
+            .field("registry_refresh", &self.registry_refresh)
             .finish_non_exhaustive()
     }
 }
@@ -84,11 +125,14 @@ pub enum EdgeError {
     Components(#[from] ComponentError),
 }
 
-struct State {
-    components: Arc<Components>,
-    cache: Arc<OriginCache>,
-    metrics: Arc<EdgeMetrics>,
+pub(crate) struct State {
+    pub(crate) components: Arc<Components>,
+    pub(crate) cache: Arc<OriginCache>,
+    pub(crate) metrics: Arc<EdgeMetrics>,
     public_url: String,
+    /// Where `/live/` requests go (per stream with a registry).
+    pub(crate) upstreams: Upstreams,
+    geo: GeoHeaders,
 }
 
 /// A running edge. Dropping it stops the listener.
@@ -99,9 +143,12 @@ pub struct Edge {
     pub metrics: Arc<EdgeMetrics>,
     /// The components (for module reloads).
     pub components: Arc<Components>,
-    /// The cache in front of the origin.
+    /// The cache in front of the origin (and the registry's nodes).
     pub cache: Arc<OriginCache>,
+    /// The registry snapshot read from [`EdgeConfig::control`], if any.
+    pub registry: Option<Arc<ControlRegistry>>,
     task: JoinHandle<()>,
+    refresh_task: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -115,6 +162,9 @@ impl std::fmt::Debug for Edge {
 impl Drop for Edge {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(t) = &self.refresh_task {
+            t.abort();
+        }
     }
 }
 
@@ -125,9 +175,21 @@ impl Edge {
     /// [`EdgeError`].
     pub async fn start(config: EdgeConfig) -> Result<Self, EdgeError> {
         let keys = Keys::parse(&config.token_keys)?;
+        let metrics = Arc::new(EdgeMetrics::new());
+        let refresh = config.registry_refresh.max(Duration::from_millis(10));
+        let registry = config.control.clone().map(|control| {
+            ControlRegistry::new(
+                control,
+                RegistryOptions {
+                    refresh,
+                    ..RegistryOptions::default()
+                },
+            )
+        });
+        let upstreams = Upstreams::new(config.registry.clone(), registry.clone(), refresh);
         let imports = HostImports {
             keys,
-            registry: config.registry.clone(),
+            registry: upstreams.component_view(),
             ..HostImports::default()
         };
         let components = Arc::new(Components::load(
@@ -146,7 +208,16 @@ impl Edge {
             addr: config.http,
             source,
         })?;
-        let metrics = Arc::new(EdgeMetrics::new());
+        let refresh_task = match &registry {
+            Some(registry) => {
+                // The first snapshot before the first request; a failure is
+                // logged (once) and counted by the refresh task, which
+                // retries at once.
+                let _ = registry.refresh(&metrics).await;
+                Some(registry.spawn_refresh(metrics.clone()))
+            }
+            None => None,
+        };
         let state = Arc::new(State {
             components: components.clone(),
             cache: cache.clone(),
@@ -154,15 +225,24 @@ impl Edge {
             public_url: config
                 .public_url
                 .unwrap_or_else(|| format!("http://{http_addr}")),
+            upstreams,
+            geo: config.geo_headers,
         });
-        info!(%http_addr, origin = %config.origin, "edge listening");
+        info!(
+            %http_addr,
+            origin = %config.origin,
+            control = config.control.as_ref().map(|c| c.backend()),
+            "edge listening"
+        );
         let task = tokio::spawn(serve(listener, state));
         Ok(Self {
             http_addr,
             metrics,
             components,
             cache,
+            registry,
             task,
+            refresh_task,
         })
     }
 
@@ -199,7 +279,7 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
+pub(crate) fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(format!("{reason}\n"))));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -247,7 +327,10 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
             r
         }
         (_, p) if p.starts_with("/whip/") || p.starts_with("/whep/") || p.starts_with("/wt/") => {
-            signaling(req, state).await
+            // The query (it may carry a token) stays out of the span.
+            let span =
+                tracing::info_span!("signaling", http.request.method = %req.method(), url.path = p);
+            tracing::Instrument::instrument(signaling(req, state), span).await
         }
         (Method::GET | Method::HEAD, p) if p.starts_with("/live/") => {
             let query = req.uri().query().map(str::to_owned);
@@ -256,7 +339,8 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
                 .get("cta-common-access-token")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            live(&path, query.as_deref(), cat_header, state).await
+            let geo = state.geo.client_geo(req.headers());
+            live(&path, query.as_deref(), cat_header, geo, state).await
         }
         (Method::GET | Method::HEAD, "/" | "/player.html" | "/hls.min.js" | "/streams") => {
             // The player page and its script are public.
@@ -286,7 +370,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
 }
 
 /// Records a component call (time, outcome) and logs a failure.
-fn component<T>(
+pub(crate) fn component<T>(
     state: &State,
     name: &'static str,
     f: impl FnOnce() -> Result<T, ComponentError>,
@@ -321,7 +405,7 @@ fn component<T>(
 
 /// The response for a failed component call: 503 when overloaded, else
 /// 502; the PoP itself keeps serving.
-fn failed(e: ComponentError) -> Response<Full<Bytes>> {
+pub(crate) fn failed(e: ComponentError) -> Response<Full<Bytes>> {
     let status = match e {
         ComponentError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_GATEWAY,
@@ -389,6 +473,7 @@ async fn live(
     path: &str,
     query: Option<&str>,
     cat_header: Option<String>,
+    geo: ClientGeo,
     state: &State,
 ) -> Response<Full<Bytes>> {
     let Some(token) = token_from_query(query).or(cat_header) else {
@@ -416,20 +501,9 @@ async fn live(
         .unwrap_or(token);
 
     let key = cache_key(path, query, &["token"]);
-    let cached = match state.cache.get(&key).await {
+    let cached = match upstream::fetch(state, path, &geo, &key).await {
         Ok(c) => c,
-        Err(e) => {
-            state
-                .metrics
-                .cache
-                .get_or_create(&vec![("outcome", "error".to_owned())])
-                .inc();
-            let status = match e {
-                CacheError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            return reply(status, &format!("origin unavailable: {e}"));
-        }
+        Err(response) => return response,
     };
     let outcome = match cached.outcome {
         Outcome::Hit => "hit",
@@ -503,6 +577,7 @@ async fn signaling(req: Request<Incoming>, state: &State) -> Response<Full<Bytes
         .map(|p| p.as_str().to_owned())
         // Origin-form requests always have a path; none means "/" here.
         .unwrap_or_default();
+    let client = state.geo.client_geo(req.headers());
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -520,10 +595,7 @@ async fn signaling(req: Request<Incoming>, state: &State) -> Response<Full<Bytes
         path,
         headers,
         body,
-        client: ClientGeo {
-            location: None,
-            country: None,
-        },
+        client,
         now_unix_s: now_unix(),
     };
     let out = match component(state, "signaling", || state.components.signal(request)) {

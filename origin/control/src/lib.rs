@@ -24,7 +24,11 @@
 //! [`Duration`]s.
 
 mod auth;
+mod client;
 mod memory;
+mod redis;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +36,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+pub use self::redis::{
+    DEFAULT_SENTINEL_PORT, MAX_TTL_MS, RedisControlPlane, RedisOptions, RedisTarget,
+    RedisTargetError, SentinelTarget,
+};
 pub use auth::{Action, Grant, authorize, ct_eq};
+pub use client::{Authorized, ClientOptions, ControlClient, Source};
 pub use memory::MemoryControlPlane;
 
 /// Milliseconds since the Unix epoch (UTC), the time unit of everything the

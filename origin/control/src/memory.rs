@@ -107,7 +107,11 @@ impl ControlPlane for MemoryControlPlane {
 
     fn keys(&self) -> BoxFuture<'_, Result<Vec<StreamKey>, ControlError>> {
         ready(self.now_sync(|s, now| {
-            Ok(s.keys.values().filter(|k| !k.expired(now)).cloned().collect())
+            Ok(s.keys
+                .values()
+                .filter(|k| !k.expired(now))
+                .cloned()
+                .collect())
         }))
     }
 

@@ -15,8 +15,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use livestack_origin::{
     Origin,
     config::{OriginConfig, StreamKeyConfig},
-    control::MemoryControlPlane,
+    control::{ControlPlane, MemoryControlPlane},
 };
+
+mod admin_cli;
+mod telemetry;
+
+use telemetry::LogFormat;
 
 /// A live-streaming stack: SRT in, Low-Latency HLS out.
 #[derive(Debug, Parser)]
@@ -29,16 +34,20 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "LIVESTACK_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Export tracing spans to this OpenTelemetry collector over OTLP/HTTP
+    /// (protobuf, `POST <URL>/v1/traces`), e.g. `http://collector:4318`;
+    /// off unless given. `OTEL_SERVICE_NAME` names the service (default
+    /// `livestack-<subcommand>`); the other standard `OTEL_*` variables
+    /// (headers, resource attributes, sampler, batching) apply.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +62,8 @@ enum Command {
     /// Run origin and edge with a built-in live source and print the URLs
     /// to open.
     Demo(DemoArgs),
+    /// Operate a deployment through an origin's admin API (JSON on stdout).
+    Admin(admin_cli::AdminArgs),
 }
 
 /// The edge's TOML file (`--config`), every key optional.
@@ -124,6 +135,28 @@ struct EdgeArgs {
     /// Public base URL of this edge (for token URI checks).
     #[arg(long, env = "LIVESTACK_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The control plane to read the origin registry and stream placement
+    /// from (`redis://HOST:PORT[/DB]`, `rediss://...`,
+    /// `redis+sentinel://HOST:PORT[,HOST:PORT]/SERVICE[/DB]`): each stream is
+    /// then proxied to the origin node that holds it (nearest healthy
+    /// region otherwise), and to --origin only while the registry lists no
+    /// node. Without it, every request goes to --origin.
+    #[arg(long, env = "LIVESTACK_REDIS", hide_env_values = true)]
+    redis: Option<String>,
+    /// How often the registry snapshot is refreshed from the control plane
+    /// (the edge routes with the last snapshot while it is unreachable).
+    #[arg(long, env = "LIVESTACK_REGISTRY_REFRESH", value_parser = humantime::parse_duration, default_value = "500ms")]
+    registry_refresh: Duration,
+    /// Request headers with the client's ISO 3166-1 alpha-2 country, tried
+    /// in order, comma-separated [default:
+    /// x-client-country,cf-ipcountry,cloudfront-viewer-country].
+    #[arg(long, env = "LIVESTACK_GEO_COUNTRY_HEADERS", value_delimiter = ',')]
+    geo_country_headers: Vec<String>,
+    /// Request headers with the client's location as LAT,LON in degrees,
+    /// tried in order, comma-separated [default: x-client-location]
+    /// (CloudFront-Viewer-Latitude/-Longitude are read as well).
+    #[arg(long, env = "LIVESTACK_GEO_LOCATION_HEADERS", value_delimiter = ',')]
+    geo_location_headers: Vec<String>,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -178,7 +211,7 @@ enum AccessArg {
 
 /// Flags shared by `origin` and `demo`; each overrides the TOML key of the
 /// same name, and is itself overridden by nothing.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 struct OriginArgs {
     /// TOML configuration file (every key documented in the README).
     #[arg(long, env = "LIVESTACK_CONFIG")]
@@ -214,6 +247,50 @@ struct OriginArgs {
     /// to the keys of the config file.
     #[arg(long = "stream-key", value_name = "NAME=KEY")]
     stream_keys: Vec<String>,
+    /// This node's unique id (default `origin-<hostname>`).
+    #[arg(long, env = "LIVESTACK_NODE_ID")]
+    node_id: Option<String>,
+    /// This node's region [default: local].
+    #[arg(long, env = "LIVESTACK_REGION")]
+    region: Option<String>,
+    /// The region's location, LAT,LON in degrees, for geo routing.
+    #[arg(long, env = "LIVESTACK_LOCATION", value_parser = parse_location, allow_hyphen_values = true)]
+    location: Option<(f64, f64)>,
+    /// The control plane: `redis://HOST:PORT[/DB]`, `rediss://...`,
+    /// `redis+sentinel://HOST:PORT[,HOST:PORT]/SERVICE[/DB]`. Without it, the
+    /// in-memory control plane (one box).
+    #[arg(long, env = "LIVESTACK_REDIS", hide_env_values = true)]
+    redis: Option<String>,
+    /// Base URL clients and edges use for this node's HTTP (default
+    /// `http://<http address>`).
+    #[arg(long, env = "LIVESTACK_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Registry heartbeat interval, e.g. 1s.
+    #[arg(long, env = "LIVESTACK_HEARTBEAT", value_parser = humantime::parse_duration)]
+    heartbeat: Option<Duration>,
+    /// Registry record and placement lease lifetime, e.g. 3s.
+    #[arg(long, env = "LIVESTACK_HEARTBEAT_TTL", value_parser = humantime::parse_duration)]
+    heartbeat_ttl: Option<Duration>,
+    /// How long cached stream keys may authorize new publishers while the
+    /// control plane is unreachable, e.g. 5m (0s: never).
+    #[arg(long, env = "LIVESTACK_AUTH_GRACE", value_parser = humantime::parse_duration)]
+    auth_grace: Option<Duration>,
+    /// Admin API listener [default: 127.0.0.1:9091]; it starts only with a
+    /// token.
+    #[arg(long, env = "LIVESTACK_ADMIN")]
+    admin: Option<SocketAddr>,
+    /// Admin API bearer token (at least 16 characters).
+    #[arg(long, env = "LIVESTACK_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+fn parse_location(s: &str) -> Result<(f64, f64), String> {
+    let (lat, lon) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected LAT,LON, got {s:?}"))?;
+    let lat: f64 = lat.trim().parse().map_err(|e| format!("latitude: {e}"))?;
+    let lon: f64 = lon.trim().parse().map_err(|e| format!("longitude: {e}"))?;
+    Ok((lat, lon))
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +339,24 @@ fn mint(
     })
 }
 
+/// The edge settings for these values, everything else at its default (no
+/// control plane: every request goes to `origin`).
+fn edge_config(
+    http: SocketAddr,
+    origin: &str,
+    modules: Option<PathBuf>,
+    public_url: Option<String>,
+    token_keys: String,
+) -> Result<livestack_edge_server::EdgeConfig> {
+    let origin: livestack_edge_server::OriginUri = origin
+        .parse()
+        .with_context(|| format!("invalid origin URL {origin:?}"))?;
+    let mut config = livestack_edge_server::EdgeConfig::new(http, origin, token_keys);
+    config.modules = modules;
+    config.public_url = public_url;
+    Ok(config)
+}
+
 async fn start_edge(
     http: SocketAddr,
     origin: &str,
@@ -269,18 +364,7 @@ async fn start_edge(
     public_url: Option<String>,
     token_keys: String,
 ) -> Result<livestack_edge_server::Edge> {
-    let origin: livestack_edge_server::OriginUri = origin
-        .parse()
-        .with_context(|| format!("invalid origin URL {origin:?}"))?;
-    let config = livestack_edge_server::EdgeConfig {
-        http,
-        origin,
-        modules,
-        token_keys,
-        public_url,
-        limits: livestack_edge::ComponentLimits::default(),
-        registry: Arc::new(livestack_edge::StaticRegistry::default()),
-    };
+    let config = edge_config(http, origin, modules, public_url, token_keys)?;
     livestack_edge_server::Edge::start(config)
         .await
         .context("starting the edge")
@@ -314,6 +398,36 @@ impl OriginArgs {
         if let Some(v) = self.window_segments {
             c.hls.window_segments = v;
         }
+        if let Some(v) = self.node_id {
+            c.cluster.node_id = v;
+        }
+        if let Some(v) = self.region {
+            c.cluster.region = v;
+        }
+        if let Some(v) = self.location {
+            c.cluster.location = Some(v);
+        }
+        if let Some(v) = self.redis {
+            c.cluster.redis = Some(v);
+        }
+        if let Some(v) = self.public_url {
+            c.cluster.public_url = Some(v);
+        }
+        if let Some(v) = self.heartbeat {
+            c.cluster.heartbeat_interval = v;
+        }
+        if let Some(v) = self.heartbeat_ttl {
+            c.cluster.heartbeat_ttl = v;
+        }
+        if let Some(v) = self.auth_grace {
+            c.cluster.auth_grace = v;
+        }
+        if let Some(v) = self.admin {
+            c.admin.listen = v;
+        }
+        if let Some(v) = self.admin_token {
+            c.admin.token = Some(v);
+        }
         for kv in self.stream_keys {
             let Some((stream, key)) = kv.split_once('=') else {
                 bail!("--stream-key takes NAME=KEY, got {kv:?}");
@@ -328,26 +442,47 @@ impl OriginArgs {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LIVESTACK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// The control plane `url` names (`--redis`), or the in-memory one.
+async fn control_plane(url: Option<&str>) -> Result<Arc<dyn ControlPlane>> {
+    match url {
+        None => Ok(MemoryControlPlane::new()),
+        Some(url) => redis_control_plane(url).await,
     }
 }
 
 async fn start(config: &OriginConfig) -> Result<Origin> {
-    let control = MemoryControlPlane::new(config.auth.keys.clone());
+    let control = control_plane(config.cluster.redis.as_deref()).await?;
     Origin::start(config, control)
         .await
         .context("starting the origin")
 }
 
+/// Resolves on SIGINT or SIGTERM (systemd and Kubernetes stop with it).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
 fn print_endpoints(origin: &Origin) {
+    println!(
+        "node {} (region {}), control plane: {}",
+        origin.node.id(),
+        origin.node.region(),
+        origin.node.client().store().backend()
+    );
+    if let Some(a) = origin.admin_addr {
+        println!("admin API listening on http://{a}");
+    }
     println!("SRT listening on {}", origin.srt_addr);
     println!("HTTP listening on http://{}", origin.http_addr);
     if let Some(a) = origin.https_addr {
@@ -355,31 +490,79 @@ fn print_endpoints(origin: &Origin) {
     }
 }
 
+impl Command {
+    /// The subcommand's name (`livestack-<name>` is the default OpenTelemetry
+    /// service name).
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Origin(_) => "origin",
+            Command::Edge(_) => "edge",
+            Command::Token(_) => "token",
+            Command::Demo(_) => "demo",
+            Command::Admin(_) => "admin",
+        }
+    }
+}
+
 fn main() -> Result<()> {
-    let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let mut cli = Cli::parse();
+    // The origin's configuration is resolved before logging starts: its
+    // node id names this process in exported traces.
+    let origin_config = match &mut cli.command {
+        Command::Origin(args) => Some(std::mem::take(args).into_config()?),
+        Command::Demo(args) => Some(std::mem::take(&mut args.origin).into_config()?),
+        _ => None,
+    };
+    let otlp = cli
+        .otlp_endpoint
+        .as_ref()
+        .map(|endpoint| telemetry::OtlpSettings {
+            endpoint: endpoint.clone(),
+            service_name: std::env::var("OTEL_SERVICE_NAME")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("livestack-{}", cli.command.name())),
+            instance_id: origin_config
+                .as_ref()
+                .map(|c| c.cluster.node_id.clone())
+                .unwrap_or_else(telemetry::hostname),
+        });
+    let telemetry = telemetry::init(cli.log_format, otlp.as_ref())?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(n) = cli.threads {
         runtime.worker_threads(n.max(1));
     }
-    runtime
-        .build()
-        .context("starting the runtime")?
-        .block_on(run(cli))
+    let runtime = runtime.build().context("starting the runtime")?;
+    let result = runtime.block_on(run(cli.command, origin_config));
+    // Dropping the runtime ends every task, and so closes every span still
+    // open (a publisher still connected); then the last spans are exported.
+    drop(runtime);
+    telemetry.shutdown();
+    result
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Origin(args) => {
-            let config = args.into_config()?;
+/// The configuration `main` resolved for `origin` and `demo`.
+fn resolved(config: Option<OriginConfig>) -> Result<OriginConfig> {
+    config.context("internal error: the origin configuration was not resolved")
+}
+
+async fn run(command: Command, origin_config: Option<OriginConfig>) -> Result<()> {
+    match command {
+        Command::Origin(_) => {
+            let config = resolved(origin_config)?;
             let origin = start(&config).await?;
             print_endpoints(&origin);
+            let node = Arc::clone(&origin.node);
             tokio::select! {
                 _ = origin.run() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = shutdown_signal() => {}
             }
+            // A clean stop leaves the registry at once instead of at the
+            // heartbeat TTL.
+            node.deregister().await;
         }
+        Command::Admin(args) => admin_cli::run(args).await?,
         Command::Edge(args) => {
             let (file, keys) = args.keys.resolve()?;
             let http = args
@@ -391,14 +574,30 @@ async fn run(cli: Cli) -> Result<()> {
                 .or(file.origin)
                 .context("no origin: pass --origin URL")?;
             let modules = args.modules.or(file.modules);
-            let edge = start_edge(
+            let mut config = edge_config(
                 http,
                 &origin,
                 modules.clone(),
                 args.public_url.or(file.public_url),
                 keys,
-            )
-            .await?;
+            )?;
+            config.registry_refresh = args.registry_refresh;
+            if let Some(url) = args.redis.as_deref() {
+                config.control = Some(redis_control_plane(url).await.context("--redis")?);
+            }
+            if !args.geo_country_headers.is_empty() {
+                config.geo_headers.country =
+                    livestack_edge_server::GeoHeaders::parse_names(&args.geo_country_headers)
+                        .context("--geo-country-headers")?;
+            }
+            if !args.geo_location_headers.is_empty() {
+                config.geo_headers.location =
+                    livestack_edge_server::GeoHeaders::parse_names(&args.geo_location_headers)
+                        .context("--geo-location-headers")?;
+            }
+            let edge = livestack_edge_server::Edge::start(config)
+                .await
+                .context("starting the edge")?;
             println!("HTTP listening on http://{}", edge.http_addr);
             // SIGHUP reloads the modules directory; calls in flight finish on
             // the old components, new ones use the new set.
@@ -422,7 +621,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             tokio::select! {
                 _ = edge.run() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = shutdown_signal() => {}
             }
         }
         Command::Token(TokenCommand::Mint {
@@ -451,7 +650,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Demo(args) => {
-            let config = args.origin.into_config()?;
+            let config = resolved(origin_config)?;
             let mut origin = start(&config).await?;
             let name = args.stream;
             origin.spawn(livestack_origin::demo::run(
@@ -502,9 +701,23 @@ async fn run(cli: Cli) -> Result<()> {
             );
             tokio::select! {
                 _ = origin.run() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = shutdown_signal() => {}
             }
         }
     }
     Ok(())
+}
+
+/// The Redis control plane at `url` (see `livestack_control::RedisTarget`
+/// for the URL forms). Redis being unreachable now is not an error: the
+/// node starts and converges when it returns.
+async fn redis_control_plane(url: &str) -> Result<Arc<dyn ControlPlane>> {
+    let target = livestack_control::RedisTarget::parse(url).context("invalid --redis URL")?;
+    let cp = livestack_control::RedisControlPlane::connect(
+        target,
+        livestack_control::RedisOptions::default(),
+    )
+    .await
+    .context("connecting to Redis")?;
+    Ok(cp)
 }

@@ -59,6 +59,10 @@ pub struct OriginConfig {
     pub hls: HlsConfig,
     /// Publish authorization.
     pub auth: AuthConfig,
+    /// This node's identity in a deployment and its control-plane settings.
+    pub cluster: ClusterConfig,
+    /// The admin API listener.
+    pub admin: AdminConfig,
 }
 
 impl Default for OriginConfig {
@@ -72,6 +76,103 @@ impl Default for OriginConfig {
             srt_options: SrtConfig::default(),
             hls: HlsConfig::default(),
             auth: AuthConfig::default(),
+            cluster: ClusterConfig::default(),
+            admin: AdminConfig::default(),
+        }
+    }
+}
+
+/// This node in a deployment (`[cluster]`): identity, the control plane,
+/// heartbeats and capacity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Unique node id, e.g. `"origin-eu-west-1a"`. Default
+    /// `origin-<hostname>`.
+    pub node_id: String,
+    /// Region name, the unit of geo-affinity routing. Default `"local"`.
+    pub region: String,
+    /// Latitude and longitude of the region in degrees (WGS 84), for
+    /// geo routing; `None`: edges route by country table only.
+    pub location: Option<(f64, f64)>,
+    /// The control plane: `redis://host:port[/db]`, `rediss://...`,
+    /// `redis+sentinel://host1:26379,host2:26379/SERVICE[/db]`. `None` (the
+    /// default): the in-memory control plane, one box.
+    pub redis: Option<String>,
+    /// Base URL clients and edges use to reach this node's HTTP listener
+    /// (no trailing slash). Default `http://<http address>`.
+    pub public_url: Option<String>,
+    /// Public SRT address (`srt://host:port`) reported in the registry.
+    /// Default `srt://<srt address>`.
+    pub public_srt: Option<String>,
+    /// Registry heartbeat interval; stream placements are leases renewed
+    /// with each heartbeat. Default 1 s; range 100 ms ..= 60 s.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Lifetime of the registry record and of the placement leases without
+    /// a heartbeat: a node that stops is considered gone after this long.
+    /// Default 3 s; at least twice `heartbeat_interval`.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_ttl: Duration,
+    /// How long a stream's keys read from the control plane are reused for
+    /// play authorization. Default 5 s.
+    #[serde(with = "humantime_serde")]
+    pub auth_cache_ttl: Duration,
+    /// How long cached keys may still authorize new publishers while the
+    /// control plane is unreachable (0 s: never). Default 5 min.
+    #[serde(with = "humantime_serde")]
+    pub auth_grace: Duration,
+    /// Capacity: live streams this node takes (load 1.0 at this many).
+    /// Default 100.
+    pub max_streams: u64,
+    /// Capacity: viewers (distinct client connections). Default 10,000.
+    pub max_viewers: u64,
+    /// Capacity: HTTP egress, bits per second. Default 10 Gbit/s.
+    pub max_egress_bps: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned());
+        Self {
+            node_id: format!("origin-{host}"),
+            region: "local".to_owned(),
+            location: None,
+            redis: None,
+            public_url: None,
+            public_srt: None,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_ttl: Duration::from_secs(3),
+            auth_cache_ttl: Duration::from_secs(5),
+            auth_grace: Duration::from_secs(300),
+            max_streams: 100,
+            max_viewers: 10_000,
+            max_egress_bps: 10_000_000_000,
+        }
+    }
+}
+
+/// The admin API listener (`[admin]`): a separate listener, every call
+/// bearer-token protected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// TCP address. Default `127.0.0.1:9091`.
+    pub listen: SocketAddr,
+    /// The bearer token (at least 16 characters). `None` (the default):
+    /// the admin listener does not start.
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
+            token: None,
         }
     }
 }
@@ -210,6 +311,46 @@ impl OriginConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "tls_cert and tls_key must be given together".into(),
+            ));
+        }
+        let c = &self.cluster;
+        if c.node_id.is_empty()
+            || c.region.is_empty()
+            || !c
+                .node_id
+                .bytes()
+                .chain(c.region.bytes())
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(ConfigError::Invalid(
+                "cluster.node_id and cluster.region must be non-empty [A-Za-z0-9._-]".into(),
+            ));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&c.heartbeat_interval) {
+            return Err(ConfigError::Invalid(
+                "cluster.heartbeat_interval must be within 100ms..=60s".into(),
+            ));
+        }
+        if c.heartbeat_ttl < c.heartbeat_interval * 2 {
+            return Err(ConfigError::Invalid(
+                "cluster.heartbeat_ttl must be at least twice cluster.heartbeat_interval".into(),
+            ));
+        }
+        if let Some((lat, lon)) = c.location
+            && !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon))
+        {
+            return Err(ConfigError::Invalid(
+                "cluster.location must be [latitude -90..=90, longitude -180..=180]".into(),
+            ));
+        }
+        if c.max_streams == 0 || c.max_viewers == 0 || c.max_egress_bps == 0 {
+            return Err(ConfigError::Invalid(
+                "cluster.max_* capacities must be positive".into(),
+            ));
+        }
+        if self.admin.token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "admin.token must be at least 16 characters".into(),
             ));
         }
         for k in &self.auth.keys {

@@ -15,7 +15,10 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::{body::Incoming, service::service_fn};
+use hyper::{
+    body::{Body as _, Incoming},
+    service::service_fn,
+};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
@@ -43,6 +46,8 @@ pub struct HttpState {
     pub streams: Arc<Streams>,
     /// Metrics, also served at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// This node (viewer accounting, control-plane metrics).
+    pub node: Arc<crate::cluster::Node>,
 }
 
 const PLAYER_HTML: &str = include_str!("../assets/player.html");
@@ -72,9 +77,25 @@ pub async fn serve(
         let state = state.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
+            let svc = service_fn(move |req: Request<Incoming>| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state).await) }
+                async move {
+                    let stream = req
+                        .uri()
+                        .path()
+                        .strip_prefix("/live/")
+                        .and_then(|r| r.split('/').next())
+                        .map(str::to_owned);
+                    let resp = handle(req, &state).await;
+                    let sent = resp.body().size_hint().exact().unwrap_or(0);
+                    state.metrics.http_sent_bytes.inc_by(sent);
+                    if let Some(stream) = stream
+                        && resp.status().is_success()
+                    {
+                        state.node.viewers.touch(&stream, peer);
+                    }
+                    Ok::<_, Infallible>(resp)
+                }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             let result = match tls {
@@ -199,7 +220,11 @@ async fn route(path: &str, query: Option<&str>, state: &HttpState) -> Response<B
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 "no-store",
-                Bytes::from(state.metrics.encode()),
+                Bytes::from(
+                    state
+                        .metrics
+                        .encode_with(|out| state.node.client().encode_metrics(out)),
+                ),
             );
         }
         "/" | "/player.html" => {
@@ -256,6 +281,17 @@ async fn route(path: &str, query: Option<&str>, state: &HttpState) -> Response<B
     let Some(stream) = state.streams.get(name) else {
         return error(StatusCode::NOT_FOUND, "no such live stream");
     };
+    // Streams with play keys need one (`token` query parameter); cached,
+    // no control-plane round trip per request.
+    let credential = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
+    if let Err(e) = state.node.authorize_play(name, credential).await {
+        let status = match e {
+            crate::control::ControlError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            crate::control::ControlError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        return error(status, &e.to_string());
+    }
     match (file, sub) {
         ("index.m3u8", None) => multivariant(&stream).await,
         ("video.m3u8", None) => media_playlist(&stream, Rendition::Video, query, state).await,

@@ -13,6 +13,8 @@
 //!                                 http (playlists, blocking reload, parts) ──► viewers
 //! ```
 
+pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod demo;
@@ -33,8 +35,14 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::{
-    config::OriginConfig, control::ControlPlane, http::HttpState, metrics::Metrics,
-    srt::IngestContext, streams::Streams,
+    admin::AdminState,
+    cluster::Node,
+    config::OriginConfig,
+    control::{ClientOptions, ControlClient, ControlError, ControlPlane},
+    http::HttpState,
+    metrics::Metrics,
+    srt::IngestContext,
+    streams::Streams,
 };
 
 /// Errors starting the origin.
@@ -72,11 +80,22 @@ pub struct Origin {
     pub streams: Arc<Streams>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// This node (registry, placement, admission).
+    pub node: Arc<Node>,
+    /// Bound admin API address, if enabled (`admin.token` set).
+    pub admin_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
 impl Origin {
-    /// Binds every listener and starts serving.
+    /// Binds every listener and starts serving, as a node of the deployment
+    /// whose control plane is `control`: the configuration's stream keys are
+    /// seeded into it, the node registers and heartbeats (see [`cluster`]),
+    /// and with `admin.token` set the admin API listens on `admin.listen`.
+    ///
+    /// A control plane that is unreachable at start is not an error: the
+    /// node serves, refuses publishers it cannot authorize, and registers
+    /// when the control plane returns.
     ///
     /// # Errors
     /// [`StartError`].
@@ -88,29 +107,40 @@ impl Origin {
         let metrics = Arc::new(Metrics::new());
         let streams = Streams::new(config.hls.clone(), metrics.clone());
         let mut tasks = JoinSet::new();
-        if control.is_open() {
-            warn!("no stream keys configured: any SRT caller may publish any stream");
+        let cluster = &config.cluster;
+        let open = config.auth.keys.is_empty() && cluster.redis.is_none();
+        if open {
+            warn!("no stream keys configured: any SRT caller may publish a stream that has no key");
         }
-
-        let ctx = Arc::new(IngestContext {
+        for key in control::config_keys(&config.auth.keys) {
+            match control.create_key(&key).await {
+                Ok(()) | Err(ControlError::Exists(_)) => {}
+                Err(e) => {
+                    warn!(key = %key.id, error = %e, "cannot seed a configured stream key into the control plane");
+                }
+            }
+        }
+        let client = ControlClient::new(
             control,
-            streams: streams.clone(),
-            metrics: metrics.clone(),
-            next_session: AtomicU64::new(1),
-        });
-        let (srt_addr, srt_task) = srt::listen(config.srt, config.srt_options.latency, ctx)
+            ClientOptions {
+                cache_ttl: cluster.auth_cache_ttl,
+                grace: cluster.auth_grace,
+            },
+        );
+
+        // Bind first: the registry record carries the bound addresses.
+        let srt_socket = tokio::net::UdpSocket::bind(config.srt)
             .await
             .map_err(|source| StartError::Bind {
                 what: "SRT",
                 addr: config.srt,
                 source,
             })?;
-        tasks.spawn(srt_task);
-
-        let state = Arc::new(HttpState {
-            streams: streams.clone(),
-            metrics: metrics.clone(),
-        });
+        let srt_bound = srt_socket.local_addr().map_err(|source| StartError::Bind {
+            what: "SRT",
+            addr: config.srt,
+            source,
+        })?;
         let listener = http::bind(config.http)
             .await
             .map_err(|source| StartError::Bind {
@@ -123,6 +153,45 @@ impl Origin {
             addr: config.http,
             source,
         })?;
+        let mut urls = std::collections::BTreeMap::new();
+        urls.insert(
+            "http".to_owned(),
+            cluster
+                .public_url
+                .clone()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| format!("http://{http_addr}")),
+        );
+        urls.insert(
+            "srt".to_owned(),
+            cluster
+                .public_srt
+                .clone()
+                .unwrap_or_else(|| format!("srt://{srt_bound}")),
+        );
+        let node = Node::new(cluster, urls, client, metrics.clone(), open);
+        tasks.spawn(node.clone().run());
+
+        let ctx = Arc::new(IngestContext {
+            node: node.clone(),
+            streams: streams.clone(),
+            metrics: metrics.clone(),
+            next_connection: AtomicU64::new(1),
+        });
+        let (srt_addr, srt_task) = srt::listen(srt_socket, config.srt_options.latency, ctx)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "SRT",
+                addr: config.srt,
+                source,
+            })?;
+        tasks.spawn(srt_task);
+
+        let state = Arc::new(HttpState {
+            streams: streams.clone(),
+            metrics: metrics.clone(),
+            node: node.clone(),
+        });
         tasks.spawn(http::serve(listener, None, state.clone()));
 
         let mut https_addr = None;
@@ -143,13 +212,41 @@ impl Origin {
             https_addr = listener.local_addr().ok();
             tasks.spawn(http::serve(listener, Some(acceptor), state));
         }
-        info!(%srt_addr, %http_addr, ?https_addr, "origin listening");
+        let mut admin_addr = None;
+        if let Some(token) = &config.admin.token {
+            let addr = config.admin.listen;
+            let listener = http::bind(addr).await.map_err(|source| StartError::Bind {
+                what: "admin",
+                addr,
+                source,
+            })?;
+            admin_addr = listener.local_addr().ok();
+            tasks.spawn(admin::serve(
+                listener,
+                Arc::new(AdminState {
+                    node: node.clone(),
+                    token: token.clone(),
+                }),
+            ));
+        }
+        info!(
+            node = %node.id(),
+            region = %node.region(),
+            backend = node.client().store().backend(),
+            %srt_addr,
+            %http_addr,
+            ?https_addr,
+            ?admin_addr,
+            "origin listening"
+        );
         Ok(Self {
             srt_addr,
             http_addr,
             https_addr,
             streams,
             metrics,
+            node,
+            admin_addr,
             tasks,
         })
     }

@@ -1,7 +1,7 @@
 //! Prometheus metrics of the origin (text exposition format at `/metrics`).
 
 use prometheus_client::{
-    encoding::text::encode,
+    encoding::text::{encode_eof, encode_registry},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
@@ -45,6 +45,12 @@ pub struct Metrics {
     pub http_responses: Family<Labels, Counter>,
     /// Requests currently held by blocking playlist reload or a preload hint.
     pub blocked_requests: Gauge,
+    /// Response body bytes sent by the HTTP server (media egress).
+    pub http_sent_bytes: Counter,
+    /// Registry heartbeats by `result` (`ok`/`error`).
+    pub heartbeats: Family<Labels, Counter>,
+    /// 1 while the node is draining.
+    pub node_draining: Gauge,
 }
 
 impl Default for Metrics {
@@ -75,6 +81,9 @@ impl Metrics {
             segments: Family::default(),
             http_responses: Family::default(),
             blocked_requests: Gauge::default(),
+            http_sent_bytes: Counter::default(),
+            heartbeats: Family::default(),
+            node_draining: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -142,14 +151,38 @@ impl Metrics {
             "Requests held by blocking reload or preload hints",
             m.blocked_requests.clone(),
         );
+        r.register(
+            "http_sent_bytes",
+            "Response body bytes sent by the HTTP server",
+            m.http_sent_bytes.clone(),
+        );
+        r.register(
+            "heartbeats",
+            "Registry heartbeats by result",
+            m.heartbeats.clone(),
+        );
+        r.register(
+            "node_draining",
+            "1 while the node is draining",
+            m.node_draining.clone(),
+        );
         Self { registry, ..m }
     }
 
     /// The text exposition (OpenMetrics-compatible Prometheus format).
     pub fn encode(&self) -> String {
+        self.encode_with(|_| {})
+    }
+
+    /// The text exposition with more metric families (another registry's
+    /// `encode_registry` output) appended by `extra` before the final
+    /// `# EOF`.
+    pub fn encode_with(&self, extra: impl FnOnce(&mut String)) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry);
+        extra(&mut out);
+        let _ = encode_eof(&mut out);
         out
     }
 }

@@ -8,7 +8,8 @@
 //! spec (§"Rejection codes"): 2400 bad request (malformed streamid), 2401
 //! unauthorized (no credential), 2403 forbidden (wrong credential), 2405 bad
 //! mode (a play request: this listener ingests only), 2409 conflict (the
-//! stream is already live), 2503 down (control plane unavailable).
+//! stream is already live), 2503 down (control plane unavailable, or the
+//! node is draining).
 
 use std::{
     net::SocketAddr,
@@ -33,7 +34,8 @@ use srt_tokio::{ConnectionRequest, SrtListener};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
-    control::{ControlError, ControlPlane, PublishRequest},
+    cluster::{Node, PublishTicket, Refusal},
+    control::ControlError,
     fanout::{self, MediaEvent},
     metrics::Metrics,
     streams::Streams,
@@ -49,27 +51,26 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the ingest needs from the rest of the origin.
 pub struct IngestContext {
-    /// Publish authorization and stream placement.
-    pub control: Arc<dyn ControlPlane>,
+    /// Publish admission (authorization, placement, sessions) and kicks.
+    pub node: Arc<Node>,
     /// Where packaged streams are served from.
     pub streams: Arc<Streams>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Session id source.
-    pub next_session: AtomicU64,
+    /// Connection counter (log and span field `conn`).
+    pub next_connection: AtomicU64,
 }
 
-/// Binds the SRT listener on `addr` with receiver `latency`; returns the
-/// bound address and a future that serves callers until dropped.
+/// Serves SRT on the bound UDP `socket` with receiver `latency`; returns
+/// the bound address and a future that serves callers until dropped.
 ///
 /// # Errors
 /// The bind error.
 pub async fn listen(
-    addr: SocketAddr,
+    socket: tokio::net::UdpSocket,
     latency: Duration,
     ctx: Arc<IngestContext>,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send)> {
-    let socket = tokio::net::UdpSocket::bind(addr).await?;
     let local = socket.local_addr()?;
     let (listener, mut incoming) = SrtListener::builder()
         .latency(latency)
@@ -109,8 +110,8 @@ async fn reject(request: ConnectionRequest, reason: ServerRejectReason, ctx: &In
 }
 
 async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
-    let session = ctx.next_session.fetch_add(1, Ordering::Relaxed);
-    let span = info_span!("srt", session);
+    let conn = ctx.next_connection.fetch_add(1, Ordering::Relaxed);
+    let span = info_span!("srt", conn, session.id = tracing::field::Empty);
     async move {
         // No streamid parses as an empty one, which is refused (2400).
         let raw = request
@@ -129,33 +130,32 @@ async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
             return reject(request, ServerRejectReason::BadMode, &ctx).await;
         }
         let name = sid.broadcast_name().to_owned();
-        let req = PublishRequest {
-            stream: name.clone(),
-            token: sid.token.clone(),
-            encrypted: request.key_size() != KeySize::Unspecified,
-        };
-        let grant = match ctx.control.authorize_publish(&req).await {
-            Ok(g) => g,
+        let encrypted = request.key_size() != KeySize::Unspecified;
+        let ticket = match ctx
+            .node
+            .begin_publish(&name, sid.token.as_deref(), encrypted)
+            .await
+        {
+            Ok(t) => t,
             Err(e) => {
                 warn!(stream = %name, reason = %e, "rejected");
                 let code = match e {
-                    ControlError::Unauthorized(_) => ServerRejectReason::Unauthorized,
-                    ControlError::Forbidden(_) => ServerRejectReason::Forbidden,
-                    ControlError::AlreadyLive(_) => ServerRejectReason::Conflict,
+                    Refusal::Control(ControlError::Unauthorized { .. }) => {
+                        ServerRejectReason::Unauthorized
+                    }
+                    Refusal::Control(ControlError::Forbidden { .. }) => {
+                        ServerRejectReason::Forbidden
+                    }
+                    Refusal::Control(ControlError::AlreadyLive { .. }) => {
+                        ServerRejectReason::Conflict
+                    }
                     _ => ServerRejectReason::Down,
                 };
                 return reject(request, code, &ctx).await;
             }
         };
-        if let Err(e) = ctx.control.claim_stream(&name, session).await {
-            warn!(stream = %name, reason = %e, "rejected");
-            let code = match e {
-                ControlError::AlreadyLive(_) => ServerRejectReason::Conflict,
-                _ => ServerRejectReason::Down,
-            };
-            return reject(request, code, &ctx).await;
-        }
-        let key = grant.passphrase.map(|p| KeySettings {
+        tracing::Span::current().record("session.id", ticket.session_id.as_str());
+        let key = ticket.passphrase.as_ref().map(|p| KeySettings {
             key_size: request.key_size(),
             passphrase: Passphrase::from(p.as_str()),
         });
@@ -163,7 +163,7 @@ async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
             Ok(s) => s,
             Err(e) => {
                 warn!(stream = %name, error = %e, "handshake failed after accept");
-                let _ = ctx.control.release_stream(&name, session).await;
+                ctx.node.end_publish(&ticket).await;
                 ctx.metrics
                     .srt_connections
                     .get_or_create(&vec![("result", "handshake_failed".to_owned())])
@@ -175,15 +175,15 @@ async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
             .srt_connections
             .get_or_create(&vec![("result", "accepted".to_owned())])
             .inc();
-        info!(stream = %name, "publisher connected");
+        info!(stream = %name, source = ?ticket.source, "publisher connected");
         ctx.metrics.publishers.inc();
-        let reason = publish(socket, &name, &ctx).await;
+        let reason = publish(socket, &name, &ticket, &ctx).await;
         ctx.metrics.publishers.dec();
         ctx.metrics
             .sessions_ended
             .get_or_create(&vec![("reason", reason.to_owned())])
             .inc();
-        let _ = ctx.control.release_stream(&name, session).await;
+        ctx.node.end_publish(&ticket).await;
         info!(stream = %name, reason, "publisher gone");
     }
     .instrument(span)
@@ -194,6 +194,7 @@ async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
 async fn publish(
     mut socket: srt_tokio::SrtSocket,
     name: &str,
+    ticket: &PublishTicket,
     ctx: &IngestContext,
 ) -> &'static str {
     let (producer, subscriber) = fanout::broadcast();
@@ -202,7 +203,10 @@ async fn publish(
     let mut reported = demux.stats().clone();
     let mut bytes_in: u64 = 0;
     let reason = loop {
-        let next = tokio::time::timeout(STALL_TIMEOUT, socket.next()).await;
+        let next = tokio::select! {
+            next = tokio::time::timeout(STALL_TIMEOUT, socket.next()) => next,
+            () = ticket.kick.notified() => break "kicked",
+        };
         let data = match next {
             Err(_) => break "stalled",
             Ok(None) => break "closed",
@@ -213,6 +217,9 @@ async fn publish(
             Ok(Some(Ok((_, data)))) => data,
         };
         bytes_in += data.len() as u64;
+        ticket
+            .bytes_in
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         ctx.metrics.ingest_bytes.inc_by(data.len() as u64);
         demux.push(&data);
         drain(&mut demux, &producer, name, ctx);

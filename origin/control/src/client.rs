@@ -1,0 +1,411 @@
+//! The node-side client: caching, a grace period, metrics and round-trip
+//! counting on top of any [`ControlPlane`].
+//!
+//! Nodes cache what they read (`DESIGN.md`, "Control plane"):
+//!
+//! - **play** authorization reads the stream's keys from a local cache
+//!   younger than [`ClientOptions::cache_ttl`] — zero round trips on a
+//!   viewer join once cached; a key revoked elsewhere stops opening streams
+//!   on this node within `cache_ttl`;
+//! - **publish** authorization always reads fresh keys (publishes are rare
+//!   and a revoked key must not publish again), one round trip;
+//! - when the control plane is unreachable, publish authorization reads
+//!   cached keys no older than [`ClientOptions::grace`] (the decision is
+//!   then marked [`Source::Grace`]); older or never-read keys give
+//!   [`ControlError::Unavailable`]: new work that cannot be authorized is
+//!   refused with a clear reason. Play authorization reads cached keys of
+//!   any age: a stream's keys are read when it goes live, and its viewers
+//!   (whose every HLS request is authorized) must keep playing through an
+//!   outage; revocations made meanwhile apply when it returns.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::{Action, ControlError, ControlPlane, Grant, StreamKey, authorize, now_millis};
+
+/// Caching knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// How long a stream's keys are reused for play authorization without
+    /// asking the control plane. Default 5 s.
+    pub cache_ttl: Duration,
+    /// How long cached keys may still authorize (publish or play) while the
+    /// control plane is unreachable. Zero disables the grace period. Default
+    /// 5 min.
+    pub grace: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            cache_ttl: Duration::from_secs(5),
+            grace: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where an authorization decision's keys came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Read from the control plane for this decision.
+    Fresh,
+    /// The local cache, younger than [`ClientOptions::cache_ttl`].
+    Cached,
+    /// The local cache while the control plane is unreachable, within
+    /// [`ClientOptions::grace`].
+    Grace,
+}
+
+/// An authorization decision and where its keys came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    /// What the client gets.
+    pub grant: Grant,
+    /// Where the keys came from.
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    backend: &'static str,
+    op: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    backend: &'static str,
+    op: &'static str,
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    result: &'static str,
+}
+
+/// The client's metrics, under the `livestack_control_` prefix:
+/// `operation_seconds{backend,op}` (histogram),
+/// `errors_total{backend,op,kind}`, `cache_total{result=hit|miss|stale}`.
+#[derive(Debug)]
+struct ClientMetrics {
+    registry: Registry,
+    seconds: Family<OpLabels, Histogram>,
+    errors: Family<ErrorLabels, Counter>,
+    cache: Family<CacheLabels, Counter>,
+}
+
+impl ClientMetrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("livestack_control");
+        let seconds = Family::<OpLabels, Histogram>::new_with_constructor(|| {
+            // 20 µs .. ~2.6 s.
+            Histogram::new(exponential_buckets(0.000_02, 2.0, 18))
+        });
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "operation_seconds",
+            "Control-plane operation latency, seconds",
+            seconds.clone(),
+        );
+        registry.register("errors", "Control-plane operation errors", errors.clone());
+        registry.register(
+            "cache",
+            "Authorization key-cache lookups by result",
+            cache.clone(),
+        );
+        Self {
+            registry,
+            seconds,
+            errors,
+            cache,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CachedKeys {
+    keys: Arc<Vec<StreamKey>>,
+    fetched: Instant,
+}
+
+/// A caching, measuring client of a [`ControlPlane`], shared by a node's
+/// tasks (`Arc<ControlClient>`).
+pub struct ControlClient {
+    store: Arc<dyn ControlPlane>,
+    options: ClientOptions,
+    keys: Mutex<HashMap<String, CachedKeys>>,
+    metrics: ClientMetrics,
+    round_trips: AtomicU64,
+}
+
+impl std::fmt::Debug for ControlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlClient")
+            .field("backend", &self.store.backend())
+            .field("options", &self.options)
+            .field("round_trips", &self.round_trips())
+            .finish_non_exhaustive()
+    }
+}
+
+fn error_kind(e: &ControlError) -> &'static str {
+    match e {
+        ControlError::Unauthorized { .. } => "unauthorized",
+        ControlError::Forbidden { .. } => "forbidden",
+        ControlError::AlreadyLive { .. } => "already_live",
+        ControlError::Exists(_) => "exists",
+        ControlError::NotFound(_) => "not_found",
+        ControlError::Unavailable(_) => "unavailable",
+        ControlError::Corrupt(_) => "corrupt",
+    }
+}
+
+impl ControlClient {
+    /// A client of `store`.
+    pub fn new(store: Arc<dyn ControlPlane>, options: ClientOptions) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            options,
+            keys: Mutex::default(),
+            metrics: ClientMetrics::new(),
+            round_trips: AtomicU64::new(0),
+        })
+    }
+
+    /// The store itself (uncounted, unmeasured: prefer [`call`](Self::call)).
+    pub fn store(&self) -> &Arc<dyn ControlPlane> {
+        &self.store
+    }
+
+    /// The caching knobs.
+    pub fn options(&self) -> ClientOptions {
+        self.options
+    }
+
+    /// Control-plane operations issued through this client so far (each is
+    /// at most one round trip on Redis).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Appends the client's metrics (Prometheus text format, no `# EOF`
+    /// line) to `out`.
+    pub fn encode_metrics(&self, out: &mut String) {
+        // Writing into a String cannot fail.
+        let _ = encode_registry(out, &self.metrics.registry);
+    }
+
+    /// Runs one store operation named `op`, timing it and counting it
+    /// (and its error kind, if any) in the metrics.
+    ///
+    /// # Errors
+    /// The operation's error.
+    pub async fn call<'a, T>(
+        &'a self,
+        op: &'static str,
+        f: impl FnOnce(&'a dyn ControlPlane) -> futures::future::BoxFuture<'a, Result<T, ControlError>>,
+    ) -> Result<T, ControlError> {
+        self.measure(op, f(self.store.as_ref())).await
+    }
+
+    async fn measure<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, ControlError>>,
+    ) -> Result<T, ControlError> {
+        let backend = self.store.backend();
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let start = Instant::now();
+        let result = fut.await;
+        self.metrics
+            .seconds
+            .get_or_create(&OpLabels { backend, op })
+            .observe(start.elapsed().as_secs_f64());
+        if let Err(e) = &result {
+            self.metrics
+                .errors
+                .get_or_create(&ErrorLabels {
+                    backend,
+                    op,
+                    kind: error_kind(e),
+                })
+                .inc();
+        }
+        result
+    }
+
+    fn cached(&self, stream: &str) -> Option<CachedKeys> {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(stream)
+            .cloned()
+    }
+
+    fn count_cache(&self, result: &'static str) {
+        self.metrics
+            .cache
+            .get_or_create(&CacheLabels { result })
+            .inc();
+    }
+
+    /// Decides whether `credential` allows `action` on `stream` (see
+    /// [`authorize`] for the rules, and the module docs for caching).
+    ///
+    /// # Errors
+    /// [`ControlError::Unauthorized`], [`ControlError::Forbidden`];
+    /// [`ControlError::Unavailable`] when the control plane is unreachable
+    /// and no cached keys within the grace period exist.
+    pub async fn authorize(
+        &self,
+        action: Action,
+        stream: &str,
+        credential: Option<&str>,
+        encrypted: bool,
+    ) -> Result<Authorized, ControlError> {
+        let cached = self.cached(stream);
+        if action == Action::Play
+            && let Some(c) = &cached
+            && c.fetched.elapsed() < self.options.cache_ttl
+        {
+            self.count_cache("hit");
+            let grant = authorize(action, stream, credential, encrypted, &c.keys, now_millis())?;
+            return Ok(Authorized {
+                grant,
+                source: Source::Cached,
+            });
+        }
+        match self
+            .measure("keys_for_stream", self.store.keys_for_stream(stream))
+            .await
+        {
+            Ok(keys) => {
+                self.count_cache("miss");
+                let keys = Arc::new(keys);
+                self.keys
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(
+                        stream.to_owned(),
+                        CachedKeys {
+                            keys: keys.clone(),
+                            fetched: Instant::now(),
+                        },
+                    );
+                let grant = authorize(action, stream, credential, encrypted, &keys, now_millis())?;
+                Ok(Authorized {
+                    grant,
+                    source: Source::Fresh,
+                })
+            }
+            Err(ControlError::Unavailable(why)) => match cached {
+                Some(c) if action == Action::Play || c.fetched.elapsed() < self.options.grace => {
+                    self.count_cache("stale");
+                    let grant =
+                        authorize(action, stream, credential, encrypted, &c.keys, now_millis())?;
+                    Ok(Authorized {
+                        grant,
+                        source: Source::Grace,
+                    })
+                }
+                _ => Err(ControlError::Unavailable(why)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// True when the keys last read for `stream` (by
+    /// [`authorize`](Self::authorize)) held any key of its own or a `*` key.
+    pub fn has_keys(&self, stream: &str) -> bool {
+        self.cached(stream).is_some_and(|c| !c.keys.is_empty())
+    }
+
+    /// True when the keys last read for `stream` hold a key whose scope
+    /// allows `action` (a stream with play keys is restricted to viewers
+    /// presenting one).
+    pub fn has_keys_for(&self, stream: &str, action: Action) -> bool {
+        self.cached(stream)
+            .is_some_and(|c| c.keys.iter().any(|k| k.scope.allows(action)))
+    }
+
+    /// Revokes a key through the store and drops this node's cached keys,
+    /// so that the revocation takes effect here at once.
+    ///
+    /// # Errors
+    /// As [`ControlPlane::revoke_key`].
+    pub async fn revoke_key(&self, id: &str) -> Result<(), ControlError> {
+        let r = self.measure("revoke_key", self.store.revoke_key(id)).await;
+        if r.is_ok() {
+            self.keys
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryControlPlane, Scope};
+
+    fn key(id: &str, stream: &str, secret: &str) -> StreamKey {
+        StreamKey {
+            id: id.into(),
+            stream: stream.into(),
+            secret: secret.into(),
+            scope: Scope::Both,
+            expires_at: None,
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn play_is_cached_publish_is_fresh() {
+        let store = MemoryControlPlane::with_keys([key("k1", "a", "secret-of-a")]);
+        let client = ControlClient::new(store, ClientOptions::default());
+        let a = client
+            .authorize(Action::Play, "a", Some("secret-of-a"), false)
+            .await
+            .unwrap();
+        assert_eq!(a.source, Source::Fresh);
+        let before = client.round_trips();
+        for _ in 0..10 {
+            let a = client
+                .authorize(Action::Play, "a", Some("secret-of-a"), false)
+                .await
+                .unwrap();
+            assert_eq!(a.source, Source::Cached);
+        }
+        assert_eq!(client.round_trips(), before, "play joins hit the cache");
+        let p = client
+            .authorize(Action::Publish, "a", Some("secret-of-a"), false)
+            .await
+            .unwrap();
+        assert_eq!(p.source, Source::Fresh);
+        assert_eq!(client.round_trips(), before + 1);
+        client.revoke_key("k1").await.unwrap();
+        assert!(matches!(
+            client
+                .authorize(Action::Play, "a", Some("secret-of-a"), false)
+                .await,
+            Err(ControlError::Forbidden { .. })
+        ));
+        let mut text = String::new();
+        client.encode_metrics(&mut text);
+        assert!(text.contains("livestack_control_operation_seconds_bucket"));
+        assert!(text.contains("livestack_control_cache_total{result=\"hit\"} 10"));
+    }
+}
