@@ -270,6 +270,7 @@ impl ControlPlane for MemoryControlPlane {
         node_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<NodeCommand>, ControlError>> {
         ready(self.now_sync(|s, _| {
+            // No queue for the node: no commands.
             Ok(s.commands
                 .remove(node_id)
                 .map(Vec::from)

@@ -165,6 +165,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     if body.is_some() {
         req = req.header(header::CONTENT_TYPE, "application/json");
     }
+    // Commands without a body send an empty one.
     let req = req
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .with_context(|| format!("invalid admin URL {url}"))?;

@@ -231,6 +231,7 @@ fn json_logs_carry_the_session_id() {
     let lines = parse_lines(&origin.terminate());
 
     for l in &lines {
+        // A missing timestamp reads as "" and fails the check below.
         let ts = l["timestamp"].as_str().unwrap_or_default();
         assert!(is_rfc3339(ts), "timestamp not RFC 3339: {l}");
         assert!(
@@ -295,6 +296,8 @@ fn collector() -> (SocketAddr, Received, tokio::runtime::Runtime) {
                     let rec = rec.clone();
                     async move {
                         let path = req.uri().path().to_owned();
+                        // Recorded and asserted later: a missing content
+                        // type reads as "" and fails that assertion.
                         let ctype = req
                             .headers()
                             .get(hyper::header::CONTENT_TYPE)

@@ -164,6 +164,7 @@ impl RedisServer {
 
     /// The server's log so far.
     pub fn log(&self) -> String {
+        // Only used in failure messages; no log file yet reads as empty.
         std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
     }
 
@@ -377,6 +378,7 @@ pub fn redis_server_binary() -> PathBuf {
         );
         return p;
     }
+    // No PATH: nothing to search; the caller fails with the install hint.
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin"].map(PathBuf::from))
