@@ -150,7 +150,11 @@ struct Origin {
 }
 
 fn origin(id: &str, region: &str, location: &str, redis: &str) -> Origin {
-    let args: Vec<String> = [
+    origin_with(id, region, location, redis, &[])
+}
+
+fn origin_with(id: &str, region: &str, location: &str, redis: &str, extra: &[&str]) -> Origin {
+    let mut args: Vec<String> = [
         "origin",
         "--node-id",
         id,
@@ -177,6 +181,7 @@ fn origin(id: &str, region: &str, location: &str, redis: &str) -> Origin {
     ]
     .map(str::to_owned)
     .to_vec();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     let (proc, lines) = Proc::spawn(&args, "HTTP listening on");
     Origin {
         id: id.to_owned(),
@@ -698,4 +703,51 @@ fn two_origins_racing_for_one_stream_one_wins() {
         .map(|o| o.proc.log().matches("already live on node").count())
         .sum::<usize>();
     assert!(conflicts >= 3, "a refusal per round");
+}
+
+/// A node started while Redis is down serves, refuses publishers it cannot
+/// authorize, and once Redis is up registers and writes its configured
+/// stream keys, which then open the stream.
+#[test]
+fn node_started_before_redis_converges_when_it_comes_up() {
+    let _serial = serial();
+    let dir = workdir();
+    let source = encode_source(dir.path(), VideoCodec::H264, 6);
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    redis.stop();
+    let key = "configured-key-0123456789";
+    let o = origin_with(
+        "origin-early",
+        "eu-west",
+        "48.86,2.35",
+        &url,
+        &["--stream-key", &format!("cam={key}")],
+    );
+    let mut early = publish(o.srt, &streamid("cam", key), &source);
+    let status = wait_for(
+        "the publisher to be refused",
+        Duration::from_secs(20),
+        || early.try_wait().expect("ffmpeg"),
+    );
+    assert!(!status.success(), "nothing can be authorized without Redis");
+    redis.restart();
+    wait_for("the node to register", Duration::from_secs(20), || {
+        let n = try_admin(&o, &["nodes"])?;
+        (n.as_array()?.len() == 1).then_some(())
+    });
+    let keys = wait_for(
+        "the configured key in Redis",
+        Duration::from_secs(20),
+        || {
+            let k = try_admin(&o, &["keys", "list"])?;
+            (k.as_array()?.len() == 1).then_some(k)
+        },
+    );
+    assert_eq!(keys[0]["stream"], "cam");
+    let mut publisher = publish(o.srt, &streamid("cam", key), &source);
+    wait_for("cam to be placed", Duration::from_secs(20), || {
+        holder(&o, "cam")
+    });
+    assert!(publisher.wait().expect("ffmpeg").success());
 }

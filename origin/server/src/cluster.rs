@@ -154,6 +154,11 @@ pub struct Node {
     draining: AtomicBool,
     reachable: AtomicBool,
     live: Mutex<HashMap<String, LiveStream>>,
+    /// The configuration file's stream keys, written to the control plane
+    /// at start and again whenever it returns from an outage (it may have
+    /// lost them), until a write succeeded.
+    config_keys: Vec<crate::control::StreamKey>,
+    seeded: AtomicBool,
     /// Viewer accounting, fed by the HTTP server.
     pub viewers: Viewers,
     last: Mutex<Sample>,
@@ -172,13 +177,15 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// A node with `config`'s identity, publishing `urls` (protocol → public
-    /// URL) in the registry.
+    /// URL) in the registry, and seeding `config_keys` (see
+    /// [`seed_keys`](Self::seed_keys)).
     pub fn new(
         config: &ClusterConfig,
         urls: std::collections::BTreeMap<String, String>,
         client: Arc<ControlClient>,
         metrics: Arc<Metrics>,
         open: bool,
+        config_keys: Vec<crate::control::StreamKey>,
     ) -> Arc<Self> {
         Arc::new(Self {
             id: config.node_id.clone(),
@@ -194,6 +201,8 @@ impl Node {
             draining: AtomicBool::new(false),
             reachable: AtomicBool::new(true),
             live: Mutex::default(),
+            seeded: AtomicBool::new(config_keys.is_empty()),
+            config_keys,
             viewers: Viewers::default(),
             last: Mutex::new(Sample {
                 at: Instant::now(),
@@ -201,6 +210,25 @@ impl Node {
                 cpu_seconds: process_cpu_seconds().unwrap_or(0.0),
             }),
         })
+    }
+
+    /// Writes the configuration's stream keys to the control plane (an
+    /// existing id is kept); true when every key is there. The heartbeat
+    /// calls it again until it succeeds, and after every outage.
+    pub async fn seed_keys(&self) -> bool {
+        let mut ok = true;
+        for key in &self.config_keys {
+            match self.client.call("create_key", |s| s.create_key(key)).await {
+                Ok(()) | Err(ControlError::Exists(_)) => {}
+                Err(e) => {
+                    warn!(key = %key.id, error = %e, "cannot seed a configured stream key into the control plane yet");
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        self.seeded.store(ok, Ordering::Relaxed);
+        ok
     }
 
     /// The node id.
@@ -503,6 +531,9 @@ impl Node {
         }
         if !ok {
             return false;
+        }
+        if !was || !self.seeded.load(Ordering::Relaxed) {
+            self.seed_keys().await;
         }
         self.renew_streams(&info).await;
         match self

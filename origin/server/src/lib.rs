@@ -38,7 +38,7 @@ use crate::{
     admin::AdminState,
     cluster::Node,
     config::OriginConfig,
-    control::{ClientOptions, ControlClient, ControlError, ControlPlane},
+    control::{ClientOptions, ControlClient, ControlPlane},
     http::HttpState,
     metrics::Metrics,
     srt::IngestContext,
@@ -112,14 +112,6 @@ impl Origin {
         if open {
             warn!("no stream keys configured: any SRT caller may publish a stream that has no key");
         }
-        for key in control::config_keys(&config.auth.keys) {
-            match control.create_key(&key).await {
-                Ok(()) | Err(ControlError::Exists(_)) => {}
-                Err(e) => {
-                    warn!(key = %key.id, error = %e, "cannot seed a configured stream key into the control plane");
-                }
-            }
-        }
         let client = ControlClient::new(
             control,
             ClientOptions {
@@ -169,7 +161,17 @@ impl Origin {
                 .clone()
                 .unwrap_or_else(|| format!("srt://{srt_bound}")),
         );
-        let node = Node::new(cluster, urls, client, metrics.clone(), open);
+        let node = Node::new(
+            cluster,
+            urls,
+            client,
+            metrics.clone(),
+            open,
+            control::config_keys(&config.auth.keys),
+        );
+        // Seeded now when the control plane is up, else by the heartbeat
+        // once it is.
+        node.seed_keys().await;
         tasks.spawn(node.clone().run());
 
         let ctx = Arc::new(IngestContext {
