@@ -160,6 +160,36 @@ fn parse_head(head: &[u8]) -> io::Result<(u16, usize)> {
     Ok((status, len))
 }
 
+/// Polls `GET path` on `addr` (a fresh connection each time) every
+/// `interval` until it answers 200; before each attempt `alive()` may fail
+/// the wait (a server process that exited).
+///
+/// # Errors
+/// `alive()`'s error, or a timeout error naming `what` after `limit`.
+pub async fn wait_for_200(
+    addr: SocketAddr,
+    path: &str,
+    what: &str,
+    limit: std::time::Duration,
+    interval: std::time::Duration,
+    mut alive: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        alive()?;
+        if let Ok(mut c) = Conn::connect(addr).await
+            && let Ok(r) = c.get(path, false).await
+            && r.status == 200
+        {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("{what} did not come up within {limit:?}");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

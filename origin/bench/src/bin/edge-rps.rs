@@ -72,7 +72,7 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use livestack_bench::{
     command_line,
-    http1::Conn,
+    http1::{self, Conn},
     process::{CpuMeter, Guarded, free_tcp_addr, on_path, renice_self},
     stats::{Summary, median, show},
 };
@@ -416,20 +416,15 @@ async fn bench(args: &Args) -> Result<()> {
         child_args.extend(["--max-instance-reuse".to_owned(), reuse.to_string()]);
     }
     let mut edge = Guarded::spawn(&prefix, &exe.to_string_lossy(), &child_args)?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        edge.check_running()?;
-        if let Ok(mut c) = Conn::connect(edge_addr).await
-            && let Ok(r) = c.get("/healthz", false).await
-            && r.status == 200
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("edge did not answer /healthz within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    http1::wait_for_200(
+        edge_addr,
+        "/healthz",
+        "the edge's /healthz",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || edge.check_running(),
+    )
+    .await?;
     let edge_pid = edge.pid().to_string();
 
     let tokens = (0..args.connections)

@@ -61,7 +61,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use livestack_bench::{
     command_line,
-    http1::Conn,
+    http1::{self, Conn},
     media::{self, EncodeSpec},
     process::{CpuMeter, OriginProcess, OriginSpec, publish, renice_self},
     stats::{Summary, show},
@@ -420,19 +420,15 @@ async fn main() -> Result<()> {
         }
     );
     // Wait for the first complete segment.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(mut c) = Conn::connect(origin.http).await
-            && let Ok(r) = c.get("/live/bench/video.m3u8", true).await
-            && r.status == 200
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the stream did not come up within 20 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    http1::wait_for_200(
+        origin.http,
+        "/live/bench/video.m3u8",
+        "the stream",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || Ok(()),
+    )
+    .await?;
 
     let mut steps = Vec::new();
     for &n in &args.clients {
