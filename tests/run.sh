@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The toolchain pinned by rust-toolchain.toml, with its wasm32-wasip2 target
+# and components: rustup does not install it by itself when
+# RUSTUP_AUTO_INSTALL=0 (many CI images, rustup >= 1.28 defaults).
+rustup toolchain install
+
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 packages=(ffmpeg srt-tools chromium curl nodejs npm python3 python3-venv ca-certificates redis-server)
