@@ -4,14 +4,16 @@
 //! browser player's connection. It is deliberately small, so the generator
 //! spends its core on many connections rather than on client machinery: no
 //! request or header allocations, responses parsed in a per-connection
-//! buffer, bodies streamed through and counted unless kept. It understands
+//! buffer, bodies discarded in the kernel (`MSG_TRUNC`, no copy) and counted
+//! unless kept. It understands
 //! exactly what the origin sends: a status line, headers, and a
 //! `Content-Length` body (no chunked encoding, no pipelining).
 
-use std::{io, net::SocketAddr};
+use std::{cell::RefCell, io, mem::MaybeUninit, net::SocketAddr};
 
+use socket2::SockRef;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncReadExt, AsyncWriteExt, Interest},
     net::TcpStream,
 };
 
@@ -88,12 +90,24 @@ impl Conn {
     }
 
     /// GETs `path`. With `keep_body` the body stays readable through
-    /// [`body`](Self::body) until the next request; otherwise it is read and
-    /// discarded.
+    /// [`body`](Self::body) until the next request; otherwise it is
+    /// discarded in the kernel and only counted.
     pub async fn get(&mut self, path: &str, keep_body: bool) -> io::Result<Response> {
+        self.get_with(|req| req.extend_from_slice(path.as_bytes()), keep_body)
+            .await
+    }
+
+    /// Like [`get`](Self::get), with the path written by `path` into the
+    /// request buffer (e.g. with `write!`), so a path built from numbers
+    /// costs no allocation.
+    pub async fn get_with(
+        &mut self,
+        path: impl FnOnce(&mut Vec<u8>),
+        keep_body: bool,
+    ) -> io::Result<Response> {
         self.req.clear();
         self.req.extend_from_slice(b"GET ");
-        self.req.extend_from_slice(path.as_bytes());
+        path(&mut self.req);
         self.req.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         self.req.extend_from_slice(self.host.as_bytes());
         self.req.extend_from_slice(b"\r\n\r\n");
@@ -101,13 +115,12 @@ impl Conn {
         // Any earlier kept body is consumed now.
         self.start = 0;
         self.end = 0;
+        let mut searched: usize = 0;
         let head_end = loop {
-            if let Some(i) = self.buf[..self.end]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-            {
-                break i + 4;
+            if let Some(i) = find_head_end(&self.buf[searched.saturating_sub(3)..self.end]) {
+                break searched.saturating_sub(3) + i + 4;
             }
+            searched = self.end;
             if self.end > MAX_HEAD {
                 return Err(invalid("response head too large"));
             }
@@ -115,23 +128,18 @@ impl Conn {
         };
         let (status, body_len) = parse_head(&self.buf[..head_end])?;
         self.start = head_end;
-        let mut remaining = body_len;
         if keep_body {
             while self.end - self.start < body_len {
                 self.fill().await?;
             }
             self.end = self.start + body_len;
         } else {
-            loop {
-                let have = (self.end - self.start).min(remaining);
-                remaining -= have;
-                self.start += have;
-                if remaining == 0 {
-                    break;
-                }
-                self.start = 0;
-                self.end = 0;
-                self.fill().await?;
+            let buffered = (self.end - self.start).min(body_len);
+            let mut remaining = body_len - buffered;
+            self.start = 0;
+            self.end = 0;
+            while remaining > 0 {
+                remaining -= self.discard(remaining).await?;
             }
         }
         Ok(Response {
@@ -140,6 +148,43 @@ impl Conn {
             wire_len: head_end + body_len,
         })
     }
+
+    /// Consumes up to `max` bytes from the socket without copying them
+    /// (`recv` with `MSG_TRUNC`, which Linux TCP sockets implement as
+    /// "discard"); returns how many were consumed.
+    async fn discard(&mut self, max: usize) -> io::Result<usize> {
+        loop {
+            self.stream.readable().await?;
+            let r = self.stream.try_io(Interest::READABLE, || {
+                DISCARD.with_borrow_mut(|d| {
+                    let len = max.min(d.len());
+                    SockRef::from(&self.stream).recv_with_flags(&mut d[..len], libc::MSG_TRUNC)
+                })
+            });
+            match r {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The target of discarding reads. With `MSG_TRUNC` the kernel writes
+    /// nothing into it (its length only bounds how much one call consumes),
+    /// so one buffer per thread serves every connection.
+    static DISCARD: RefCell<Vec<MaybeUninit<u8>>> =
+        RefCell::new(vec![MaybeUninit::uninit(); DISCARD_LEN]);
+}
+
+/// Most bytes one discarding `recv` consumes.
+const DISCARD_LEN: usize = 1 << 20;
+
+/// Offset of the `\r\n\r\n` that ends a response head in `buf`, if any.
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n")
 }
 
 /// Status code and Content-Length of a response head.

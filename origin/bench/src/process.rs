@@ -276,7 +276,10 @@ pub fn own_niceness() -> Result<i32> {
 
 /// `nice -n D` that brings a child of this process to niceness `target`
 /// (children inherit ours, and `nice -n` is relative).
-fn nice_prefix(target: i32) -> Result<Vec<String>> {
+///
+/// # Errors
+/// When this process's niceness cannot be read.
+pub fn nice_prefix(target: i32) -> Result<Vec<String>> {
     let delta = target - own_niceness()?;
     Ok(["nice".to_owned(), "-n".to_owned(), delta.to_string()].to_vec())
 }
