@@ -317,8 +317,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
         (Method::GET, "/metrics") => {
             state
                 .metrics
-                .origin_requests
-                .set(i64::try_from(state.cache.stats().origin_requests).unwrap_or(i64::MAX));
+                .sync_origin_requests(state.cache.stats().origin_requests);
             let mut r = Response::new(Full::new(Bytes::from(state.metrics.encode())));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
