@@ -1,10 +1,16 @@
 // Plays a livestack player page in headless Chromium and reports whether the
 // video really played.
 //
-//   node play.mjs URL SCREENSHOT.png [seconds]
+//   node play.mjs URL SCREENSHOT.png [seconds] [page|shaka]
 //
-// Opens URL (the origin's player page, e.g. http://127.0.0.1:8080/?stream=demo)
-// in /usr/bin/chromium driven by playwright-core, waits until the <video>
+// With `page` (the default), opens URL (the origin's player page, e.g.
+// http://127.0.0.1:8080/?stream=demo: hls.js). With `shaka`, URL is a
+// multivariant playlist, played by Shaka Player (node_modules/shaka-player,
+// low-latency mode) in shaka.html, which this script serves itself under
+// /__shaka/ of the playlist's own origin (the request never reaches the
+// server; same origin, so Chromium's Private Network Access rules, which
+// block a public page from fetching loopback URLs, do not apply).
+// Either way in /usr/bin/chromium driven by playwright-core, waits until the <video>
 // element's currentTime has advanced by at least `seconds` (default 4) of
 // playback while window.__player.fatal stays null, saves a screenshot of the
 // page and prints ONE JSON line on stdout:
@@ -15,15 +21,18 @@
 //    "consoleErrors":[...],"pageErrors":[...],"failedRequests":[...],
 //    "jumps":..,"elapsed":..,"reason":..}
 //
-// `errors` are hls.js's (window.__player.errors), `errorDetails` the same
-// errors with URL, HTTP status and reason; `advanced` counts smooth
+// `errors` are the player's (window.__player.errors), `errorDetails` (hls.js
+// only) the same errors with URL, HTTP status and reason; `latency` the
+// player's (hls.js: its live latency; Shaka: wall clock minus the playhead's
+// program-date-time), seconds; `advanced` counts smooth
 // playback only (seeks / live-edge jumps are counted in `jumps`, not in
 // `advanced`). Diagnostics go to stderr. Exit status 0 if ok, else 1 (2 for
 // bad usage).
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -43,14 +52,19 @@ const CHROMIUM_ARGS = [
 ];
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node play.mjs URL SCREENSHOT.png [seconds]\n`);
+  process.stderr.write(`${message}\nusage: node play.mjs URL SCREENSHOT.png [seconds] [page|shaka]\n`);
   process.exit(2);
 }
 
-const [url, screenshot, secondsArg = '4'] = process.argv.slice(2);
+const [url, screenshot, secondsArg = '4', player = 'page'] = process.argv.slice(2);
 if (!url || !screenshot) usage('missing arguments');
 const seconds = Number(secondsArg);
 if (!Number.isFinite(seconds) || seconds <= 0) usage(`bad seconds: ${secondsArg}`);
+if (player !== 'page' && player !== 'shaka') usage(`bad player: ${player}`);
+// Where shaka.html and the Shaka script are served from (play.mjs answers
+// every request under it).
+const SHAKA_PREFIX = '/__shaka';
+const here = dirname(fileURLToPath(import.meta.url));
 // Overall budget: start-up (first playlist, first segment) plus the playback.
 const timeoutMs = Math.max(45_000, (seconds + 40) * 1000);
 
@@ -167,8 +181,23 @@ try {
   });
 
   await page.addInitScript(recordHlsErrorDetails);
-  await page.goto(url, { waitUntil: 'load', timeout: 20_000 });
-  log(`opened ${url}`);
+  let pageUrl = url;
+  if (player === 'shaka') {
+    const files = {
+      [`${SHAKA_PREFIX}/shaka.html`]: ['text/html', join(here, 'shaka.html')],
+      [`${SHAKA_PREFIX}/shaka-player.compiled.js`]: ['text/javascript',
+        join(here, 'node_modules/shaka-player/dist/shaka-player.compiled.js')],
+    };
+    const origin = new URL(url).origin;
+    await page.route(`${origin}${SHAKA_PREFIX}/**`, async (route) => {
+      const file = files[new URL(route.request().url()).pathname];
+      if (!file) return route.fulfill({ status: 404, body: 'not found' });
+      return route.fulfill({ status: 200, contentType: file[0], body: await readFile(file[1]) });
+    });
+    pageUrl = `${origin}${SHAKA_PREFIX}/shaka.html?src=${encodeURIComponent(url)}`;
+  }
+  await page.goto(pageUrl, { waitUntil: 'load', timeout: 20_000 });
+  log(`opened ${pageUrl}`);
 
   // Accumulate smooth playback: between two polls currentTime may move by at
   // most about the wall-clock time elapsed (times the playback rate, which
@@ -189,7 +218,7 @@ try {
       buffered: s.buffered,
     });
     if (s.fatal !== null) {
-      report.reason = `hls.js fatal error: ${s.fatal}`;
+      report.reason = `${player === 'shaka' ? 'Shaka' : 'hls.js'} fatal error: ${s.fatal}`;
       break;
     }
     if (typeof s.currentTime === 'number' && s.currentTime > 0) {

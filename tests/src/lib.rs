@@ -5,6 +5,7 @@
 //! The external tools are installed by the README's test command; a missing
 //! tool fails the test with a message saying so (never a skip).
 
+pub mod browser;
 pub mod hls;
 pub mod registry;
 

@@ -8,22 +8,14 @@
 //! Needs `node`, `/usr/bin/chromium` and `npm ci` in `tests/browser`; a
 //! missing one fails the test with a message saying so.
 
-use std::{
-    io::Read,
-    path::Path,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
+use livestack_e2e::{
+    artifacts_dir,
+    browser::{Player, play},
+    start_origin,
 };
-
-use livestack_e2e::{artifacts_dir, require, start_origin};
 
 /// Playback the browser must see, in seconds of `video.currentTime`.
 const PLAY_SECONDS: f64 = 4.0;
-/// Backstop for the whole browser run (play.mjs has its own 45 s budget).
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// One Chromium at a time: two on a 2-core machine starve each other.
-static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hlsjs_in_chromium_plays_the_demo_stream() {
@@ -81,33 +73,8 @@ async fn hlsjs_in_chromium_plays_through_the_edge_with_a_token() {
 /// Plays `url` in headless Chromium (tests/browser/play.mjs) and checks
 /// that hls.js advanced the video, decoded 640x360 and saved a screenshot.
 async fn plays(url: String, screenshot_name: &str) {
-    require("node");
-    require("chromium");
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").is_dir(),
-        "{} has no node_modules/playwright-core: run the README test command (npm ci in tests/browser)",
-        browser_dir.display()
-    );
     let screenshot = artifacts_dir().join(screenshot_name);
-    let _ = std::fs::remove_file(&screenshot);
-
-    let run = {
-        let screenshot = screenshot.clone();
-        tokio::task::spawn_blocking(move || {
-            let _one = BROWSER
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            play(&browser_dir, &url, &screenshot)
-        })
-    };
-    let (status, stdout) = run.await.expect("browser run task");
-    // No output at all fails the JSON parse below with the full stdout.
-    let line = stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!("play.mjs ({status}) printed no JSON report ({e}); stdout: {stdout:?}")
-    });
-    println!("play.mjs report: {report}");
+    let (status, report) = play(Player::Page, url, screenshot.clone(), PLAY_SECONDS).await;
 
     assert_eq!(report["ok"], true, "playback failed: {report:#}");
     assert!(
@@ -131,39 +98,4 @@ async fn plays(url: String, screenshot_name: &str) {
         "screenshot {} is only {size} bytes",
         screenshot.display()
     );
-}
-
-/// Runs `node play.mjs URL SCREENSHOT seconds` in `browser_dir` and returns
-/// its exit status and stdout (its stderr goes to the test's output). Kills
-/// it after [`BROWSER_TIMEOUT`].
-fn play(browser_dir: &Path, url: &str, screenshot: &Path) -> (std::process::ExitStatus, String) {
-    let mut child = Command::new("node")
-        .arg("play.mjs")
-        .arg(url)
-        .arg(screenshot)
-        .arg(PLAY_SECONDS.to_string())
-        .current_dir(browser_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn node play.mjs");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if started.elapsed() > BROWSER_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("play.mjs did not finish within {BROWSER_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_string(&mut stdout)
-            .expect("read play.mjs stdout");
-    }
-    (status, stdout)
 }

@@ -25,8 +25,11 @@ pub struct EdgeMetrics {
     pub http_responses: Family<Labels, Counter>,
     /// Cache outcomes by `outcome` (`hit`, `miss`, `coalesced`, `error`).
     pub cache: Family<Labels, Counter>,
-    /// Origin requests made by the cache so far (copied from its stats).
-    pub origin_requests: Gauge,
+    /// Origin requests made by the cache so far, exposed as
+    /// `livestack_edge_origin_requests_total`: a count only grows, so it is
+    /// a counter (a gauge would make `rate()` meaningless). Updated from the
+    /// cache's own count by [`sync_origin_requests`](Self::sync_origin_requests).
+    pub origin_requests: Counter,
     /// Registry refreshes from the control plane by `result` (`ok`,
     /// `error`: the control plane failed or is unreachable, `timeout`).
     pub registry_refresh: Family<Labels, Counter>,
@@ -69,7 +72,7 @@ impl EdgeMetrics {
             component_seconds: Family::new_with_constructor(component_histogram),
             http_responses: Family::default(),
             cache: Family::default(),
-            origin_requests: Gauge::default(),
+            origin_requests: Counter::default(),
             registry_refresh: Family::default(),
             registry_snapshot_age_seconds: Gauge::default(),
             registry_nodes: Gauge::default(),
@@ -131,10 +134,42 @@ impl EdgeMetrics {
         Self { registry, ..m }
     }
 
+    /// Brings [`origin_requests`](Self::origin_requests) up to `count`, the
+    /// cache's count of origin requests since it was created. The counter
+    /// only moves forward: concurrent scrapes that read the cache's count at
+    /// different moments never make it go back.
+    pub fn sync_origin_requests(&self, count: u64) {
+        self.origin_requests
+            .inner()
+            .fetch_max(count, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_requests_is_a_counter_that_never_goes_back() {
+        let m = EdgeMetrics::new();
+        m.sync_origin_requests(5);
+        // A scrape that read the cache's count earlier must not undo a later one.
+        m.sync_origin_requests(3);
+        let text = m.encode();
+        assert!(
+            text.contains("# TYPE livestack_edge_origin_requests counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nlivestack_edge_origin_requests_total 5\n"),
+            "{text}"
+        );
     }
 }

@@ -39,8 +39,12 @@ const REASON: &str = "x-livestack-reason";
 pub struct EdgeConfig {
     /// TCP address of the HTTP listener.
     pub http: SocketAddr,
-    /// Base URL of the origin, e.g. `http://127.0.0.1:8080`.
-    pub origin: http::Uri,
+    /// Base URL of the origin, e.g. `http://127.0.0.1:8080`: where requests
+    /// go while the registry lists no node. `None`
+    /// ([`registry_only`](Self::registry_only)): the registry alone names
+    /// the origins, and while it lists none, `/live/` requests are answered
+    /// `503` with `Retry-After`.
+    pub origin: Option<http::Uri>,
     /// Directory of replacement components (`<job>.wasm`); the embedded
     /// defaults serve the jobs without a file there.
     pub modules: Option<PathBuf>,
@@ -56,13 +60,14 @@ pub struct EdgeConfig {
     /// The origin registry view handed to the routing and signaling
     /// components when there is no [`control`](Self::control) plane (a
     /// static node list; empty: every request goes to
-    /// [`origin`](Self::origin)).
+    /// [`origin`](Self::origin), if any).
     pub registry: Arc<dyn RegistryView>,
     /// The control plane to read the origin registry and stream placement
     /// from ([`ControlRegistry`]); it replaces [`registry`](Self::registry).
     /// While it lists nodes, each `/live/NAME/...` request is proxied to the
     /// node routing picks for `NAME` (placement first); while it lists
-    /// none, to [`origin`](Self::origin). `None`: no control plane.
+    /// none, to [`origin`](Self::origin) if there is one, else they are
+    /// answered `503`. `None`: no control plane.
     pub control: Option<Arc<dyn ControlPlane>>,
     /// How often the registry snapshot is refreshed from
     /// [`control`](Self::control) (at least 10 ms); also how long a routing
@@ -79,8 +84,20 @@ impl EdgeConfig {
     /// components, default limits, no registry, no control plane.
     pub fn new(http: SocketAddr, origin: http::Uri, token_keys: impl Into<String>) -> Self {
         Self {
+            origin: Some(origin),
+            ..Self::registry_only(http, token_keys)
+        }
+    }
+
+    /// The settings for an edge listening on `http` with no configured
+    /// origin: set [`control`](Self::control) (or a static
+    /// [`registry`](Self::registry)) to name the origin nodes, or
+    /// [`Edge::start`] refuses with [`EdgeError::NoOrigin`]. Everything else
+    /// as for [`new`](Self::new).
+    pub fn registry_only(http: SocketAddr, token_keys: impl Into<String>) -> Self {
+        Self {
             http,
-            origin,
+            origin: None,
             modules: None,
             token_keys: token_keys.into(),
             public_url: None,
@@ -123,11 +140,23 @@ pub enum EdgeError {
     /// The components could not be loaded.
     #[error(transparent)]
     Components(#[from] ComponentError),
+    /// Neither an origin nor a registry (control plane or static node
+    /// list) says where requests go.
+    #[error("no origin: configure an origin URL or a control plane with the origin registry")]
+    NoOrigin,
 }
+
+/// The cache's base URI when no origin is configured: every fetch then names
+/// its upstream node ([`OriginCache::get_from`]), so this base is never
+/// fetched. `.invalid` (RFC 6761 §6.4) never resolves, should it be.
+const NO_ORIGIN: &str = "http://no-origin.invalid/";
 
 pub(crate) struct State {
     pub(crate) components: Arc<Components>,
     pub(crate) cache: Arc<OriginCache>,
+    /// The configured origin ([`EdgeConfig::origin`]); `None`: only the
+    /// registry's nodes are upstreams.
+    pub(crate) origin: Option<http::Uri>,
     pub(crate) metrics: Arc<EdgeMetrics>,
     public_url: String,
     /// Where `/live/` requests go (per stream with a registry).
@@ -174,6 +203,10 @@ impl Edge {
     /// # Errors
     /// [`EdgeError`].
     pub async fn start(config: EdgeConfig) -> Result<Self, EdgeError> {
+        if config.origin.is_none() && config.control.is_none() && config.registry.nodes().is_empty()
+        {
+            return Err(EdgeError::NoOrigin);
+        }
         let keys = Keys::parse(&config.token_keys)?;
         let metrics = Arc::new(EdgeMetrics::new());
         let refresh = config.registry_refresh.max(Duration::from_millis(10));
@@ -197,7 +230,12 @@ impl Edge {
             config.limits.clone(),
             imports,
         )?);
-        let cache = OriginCache::new(CacheConfig::new(config.origin.clone()));
+        let cache = OriginCache::new(CacheConfig::new(
+            config
+                .origin
+                .clone()
+                .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN)),
+        ));
         let listener = TcpListener::bind(config.http)
             .await
             .map_err(|source| EdgeError::Bind {
@@ -221,6 +259,7 @@ impl Edge {
         let state = Arc::new(State {
             components: components.clone(),
             cache: cache.clone(),
+            origin: config.origin.clone(),
             metrics: metrics.clone(),
             public_url: config
                 .public_url
@@ -230,7 +269,7 @@ impl Edge {
         });
         info!(
             %http_addr,
-            origin = %config.origin,
+            origin = config.origin.as_ref().map(ToString::to_string),
             control = config.control.as_ref().map(|c| c.backend()),
             "edge listening"
         );
@@ -317,8 +356,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
         (Method::GET, "/metrics") => {
             state
                 .metrics
-                .origin_requests
-                .set(i64::try_from(state.cache.stats().origin_requests).unwrap_or(i64::MAX));
+                .sync_origin_requests(state.cache.stats().origin_requests);
             let mut r = Response::new(Full::new(Bytes::from(state.metrics.encode())));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -556,7 +594,14 @@ async fn live(
 }
 
 async fn passthrough(path: &str, state: &State) -> Response<Full<Bytes>> {
-    match state.cache.get(path).await {
+    let fetched = match &state.origin {
+        Some(_) => state.cache.get(path).await,
+        None => match upstream::any_node(state) {
+            Some(base) => state.cache.get_from(&base, path).await,
+            None => return upstream::no_origin(),
+        },
+    };
+    match fetched {
         Ok(c) => {
             let mut r = Response::new(Full::new(c.body));
             *r.status_mut() = c.status;

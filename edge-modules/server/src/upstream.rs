@@ -10,7 +10,10 @@
 //! `base_url` through [`OriginCache::get_from`], whose cache key includes
 //! the node: after a failover the edge never serves the previous node's
 //! playlists or parts. With a registry that lists no node, every request
-//! goes to the configured origin, exactly as an edge without a registry.
+//! goes to the configured origin, exactly as an edge without a registry;
+//! an edge with no configured origin (the registry alone names the
+//! origins) answers `503` with `Retry-After` and a reason until a node
+//! registers.
 //!
 //! When the chosen node cannot be reached (connection refused, reset,
 //! connect timeout), the request is routed again with that node excluded
@@ -265,6 +268,21 @@ fn cache_failure(state: &State, e: &CacheError) -> Response<Full<Bytes>> {
     reply(status, &format!("origin unavailable: {e}"))
 }
 
+/// The `503` (with `Retry-After` and a reason) for a request an edge
+/// without a configured origin cannot place: the registry lists no node.
+pub(crate) fn no_origin() -> Response<Full<Bytes>> {
+    unavailable("no origin node is registered (and no origin is configured)")
+}
+
+/// The base URL of a registered node to fetch stream-independent pages
+/// (the player page, `/streams`) from when no origin is configured: the
+/// first healthy node by id, else the first by id.
+pub(crate) fn any_node(state: &State) -> Option<Uri> {
+    let mut nodes = state.upstreams.view.nodes();
+    nodes.sort_by(|a, b| (!a.healthy, &a.id).cmp(&(!b.healthy, &b.id)));
+    nodes.iter().find_map(|n| n.base_url.parse().ok())
+}
+
 /// `503` with `Retry-After`.
 fn unavailable(reason: &str) -> Response<Full<Bytes>> {
     let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, reason);
@@ -388,6 +406,9 @@ pub(crate) async fn fetch(
 ) -> Result<CachedResponse, Response<Full<Bytes>>> {
     let upstreams = &state.upstreams;
     let Some(stream) = stream_name(path).filter(|_| upstreams.routed()) else {
+        if state.origin.is_none() {
+            return Err(no_origin());
+        }
         return state
             .cache
             .get(key)

@@ -1,5 +1,6 @@
 //! Media Playlist text (RFC 8216bis §4.4), in the tag order of Apple's
-//! Low-Latency HLS examples.
+//! Low-Latency HLS examples except for the rendition reports, which come
+//! before the first segment (see [`MediaPlaylist::render`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -46,13 +47,14 @@ impl MediaPlaylist {
     /// `EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=…,PART-HOLD-BACK=…`
     /// with `PART-HOLD-BACK` = 3 × `PART-TARGET`, `EXT-X-PART-INF`,
     /// `EXT-X-MEDIA-SEQUENCE`, `EXT-X-DISCONTINUITY-SEQUENCE` (always, even
-    /// 0)), then per segment `EXT-X-DISCONTINUITY`, `EXT-X-MAP` (first
+    /// 0), the rendition reports, `EXT-X-SKIP` in a delta update), then per
+    /// segment `EXT-X-DISCONTINUITY`, `EXT-X-MAP` (first
     /// segment and on change), `EXT-X-PROGRAM-DATE-TIME` (first segment and
     /// after each discontinuity), `EXT-X-PART` tags (segments starting
     /// within 3 Target Durations of the end, §6.2.2; always for the open
     /// segment), `EXTINF` and URI; then `EXT-X-PRELOAD-HINT` for
-    /// [`next_part`](Self::next_part) while live (§4.4.5.3), the rendition
-    /// reports, and `EXT-X-ENDLIST` once ended. Durations have five decimals;
+    /// [`next_part`](Self::next_part) while live (§4.4.5.3), and
+    /// `EXT-X-ENDLIST` once ended. Durations have five decimals;
     /// part durations are rounded to nearest and `PART-TARGET` up, so a
     /// part within the target never renders above it.
     pub fn render(&self, skip: SkipRequest, reports: &[RenditionReport]) -> String {
@@ -138,6 +140,30 @@ impl fmt::Display for MediaRender<'_> {
             "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
             playlist.discontinuity_sequence
         )?;
+        // Rendition reports go in the header, before the first Media
+        // Segment, rather than after the last part as in Apple's examples.
+        // RFC 8216bis does not constrain where this Media Metadata tag
+        // appears (§4.4.5.4), and hls.js reads it anywhere (its parser
+        // matches tags over the whole text). Shaka Player's text parser
+        // (lib/hls/manifest_text_parser.js, `parseSegments_`) does not: once
+        // it has seen the first Media Segment tag, it keeps as Playlist tags
+        // only those of its MEDIA_PLAYLIST_TAGS set, which lacks
+        // EXT-X-RENDITION-REPORT, and files every other tag under the
+        // segment that follows; after the open segment's parts that is the
+        // open segment itself, so the reports became tags of a Partial
+        // Segment. Before the first segment every parser takes them for
+        // Playlist tags. EXT-X-PRELOAD-HINT stays after the last part: it
+        // announces the part that follows (§4.4.5.3), and Shaka files it
+        // with the open segment's parts on purpose.
+        for report in self.reports {
+            writeln!(
+                f,
+                "#EXT-X-RENDITION-REPORT:URI={},LAST-MSN={},LAST-PART={}",
+                Quoted(&report.uri),
+                report.last_msn,
+                report.last_part
+            )?;
+        }
         if skipped > 0 {
             writeln!(f, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}")?;
         }
@@ -187,15 +213,6 @@ impl fmt::Display for MediaRender<'_> {
                 f,
                 "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{prefix}{}\"",
                 Resource::Part { msn, index }
-            )?;
-        }
-        for report in self.reports {
-            writeln!(
-                f,
-                "#EXT-X-RENDITION-REPORT:URI={},LAST-MSN={},LAST-PART={}",
-                Quoted(&report.uri),
-                report.last_msn,
-                report.last_part
             )?;
         }
         if playlist.ended {

@@ -1,6 +1,8 @@
 //! The command-line contract: `livestack origin` binds what it is told,
 //! prints where it listens, warns when publishing is open, takes a TOML
-//! config that flags override, and refuses a bad config with a clear error.
+//! config that flags override, and refuses a bad config with a clear error;
+//! `livestack edge` needs `--origin` or `--redis`, and with `--redis` alone
+//! the registry names the origins.
 
 use std::{
     io::{BufRead, BufReader},
@@ -159,4 +161,72 @@ fn demo_prints_the_urls_to_open() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// HS256 key of the edge tests (`kid:ALG:base64url(32 bytes)`).
+const EDGE_KEYS: &str = "k1:HS256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+#[test]
+fn edge_without_origin_or_redis_is_refused() {
+    let out = livestack(&["edge", "--http", "127.0.0.1:0", "--token-keys", EDGE_KEYS])
+        .env_remove("LIVESTACK_ORIGIN")
+        .env_remove("LIVESTACK_REDIS")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--origin") && err.contains("--redis"), "{err}");
+}
+
+/// `--redis` without `--origin`: the edge starts, and while the registry
+/// lists no node (here Redis is not even reachable) a stream request is
+/// answered 503 with Retry-After and a reason, not proxied anywhere.
+#[test]
+fn edge_with_redis_alone_starts_and_answers_503_until_a_node_registers() {
+    // Nothing listens on port 1: the control plane is unreachable, so the
+    // registry snapshot stays empty.
+    let (_p, out, err) = start(&[
+        "edge",
+        "--http",
+        "127.0.0.1:0",
+        "--redis",
+        "redis://127.0.0.1:1",
+        "--token-keys",
+        EDGE_KEYS,
+    ]);
+    let http = out
+        .lines()
+        .find_map(|l| l.strip_prefix("HTTP listening on http://"))
+        .unwrap_or_else(|| panic!("http address printed: {out} {err}"))
+        .to_owned();
+    let token = livestack(&[
+        "token",
+        "mint",
+        "--stream",
+        "cam1",
+        "--token-keys",
+        EDGE_KEYS,
+    ])
+    .output()
+    .expect("mint");
+    assert!(token.status.success(), "{token:?}");
+    let token = String::from_utf8(token.stdout).expect("token is text");
+    let r = http_get(
+        &http,
+        &format!("/live/cam1/index.m3u8?token={}", token.trim()),
+    );
+    let head = r
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 503"), "{r}");
+    assert!(head.contains("\r\nretry-after: "), "{r}");
+    assert!(
+        head.contains("x-livestack-reason: no origin node is registered"),
+        "{r}"
+    );
+    // The player page has nowhere to come from either.
+    assert!(http_get(&http, "/").starts_with("HTTP/1.1 503"));
+    assert!(http_get(&http, "/healthz").contains("200 OK"));
 }

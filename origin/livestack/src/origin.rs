@@ -1,0 +1,212 @@
+//! `livestack origin`: SRT ingest → LL-HLS/CMAF over HTTP/1.1 and HTTP/2.
+//! Its flags ([`OriginArgs`]) are shared with `livestack demo`.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use livestack_origin::{
+    Origin,
+    config::{OriginConfig, StreamKeyConfig},
+};
+
+use crate::{control_plane, shutdown};
+
+/// Flags shared by `origin` and `demo`; each overrides the TOML key of the
+/// same name, and is itself overridden by nothing.
+#[derive(Debug, Default, Args)]
+pub(crate) struct OriginArgs {
+    /// TOML configuration file (every key documented in the README).
+    #[arg(long, env = "LIVESTACK_CONFIG")]
+    config: Option<PathBuf>,
+    /// SRT listener address (UDP) [default: 127.0.0.1:9000].
+    #[arg(long, env = "LIVESTACK_SRT")]
+    srt: Option<SocketAddr>,
+    /// HTTP listener address (TCP) [default: 127.0.0.1:8080].
+    #[arg(long, env = "LIVESTACK_HTTP")]
+    http: Option<SocketAddr>,
+    /// HTTPS listener address (TCP); off unless given.
+    #[arg(long, env = "LIVESTACK_HTTPS")]
+    https: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS (self-signed when omitted).
+    #[arg(long, env = "LIVESTACK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, env = "LIVESTACK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// SRT receiver latency, e.g. 120ms.
+    #[arg(long, env = "LIVESTACK_SRT_LATENCY", value_parser = humantime::parse_duration)]
+    srt_latency: Option<Duration>,
+    /// LL-HLS part target, e.g. 200ms.
+    #[arg(long, env = "LIVESTACK_PART_TARGET", value_parser = humantime::parse_duration)]
+    part_target: Option<Duration>,
+    /// LL-HLS segment target, e.g. 2s.
+    #[arg(long, env = "LIVESTACK_SEGMENT_TARGET", value_parser = humantime::parse_duration)]
+    segment_target: Option<Duration>,
+    /// Segments in the live window.
+    #[arg(long, env = "LIVESTACK_WINDOW_SEGMENTS")]
+    window_segments: Option<usize>,
+    /// A stream key, NAME=KEY (NAME `*` for every stream); repeatable. Adds
+    /// to the keys of the config file.
+    #[arg(long = "stream-key", value_name = "NAME=KEY")]
+    stream_keys: Vec<String>,
+    /// This node's unique id (default `origin-<hostname>`).
+    #[arg(long, env = "LIVESTACK_NODE_ID")]
+    node_id: Option<String>,
+    /// This node's region [default: local].
+    #[arg(long, env = "LIVESTACK_REGION")]
+    region: Option<String>,
+    /// The region's location, LAT,LON in degrees, for geo routing.
+    #[arg(long, env = "LIVESTACK_LOCATION", value_parser = parse_location, allow_hyphen_values = true)]
+    location: Option<(f64, f64)>,
+    /// The control plane: `redis://HOST:PORT[/DB]`, `rediss://...`,
+    /// `redis+sentinel://HOST:PORT[,HOST:PORT]/SERVICE[/DB]`. Without it, the
+    /// in-memory control plane (one box).
+    #[arg(long, env = "LIVESTACK_REDIS", hide_env_values = true)]
+    redis: Option<String>,
+    /// Base URL clients and edges use for this node's HTTP (default
+    /// `http://<http address>`).
+    #[arg(long, env = "LIVESTACK_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Registry heartbeat interval, e.g. 1s.
+    #[arg(long, env = "LIVESTACK_HEARTBEAT", value_parser = humantime::parse_duration)]
+    heartbeat: Option<Duration>,
+    /// Registry record and placement lease lifetime, e.g. 3s.
+    #[arg(long, env = "LIVESTACK_HEARTBEAT_TTL", value_parser = humantime::parse_duration)]
+    heartbeat_ttl: Option<Duration>,
+    /// How long cached stream keys may authorize new publishers while the
+    /// control plane is unreachable, e.g. 5m (0s: never).
+    #[arg(long, env = "LIVESTACK_AUTH_GRACE", value_parser = humantime::parse_duration)]
+    auth_grace: Option<Duration>,
+    /// Admin API listener [default: 127.0.0.1:9091]; it starts only with a
+    /// token.
+    #[arg(long, env = "LIVESTACK_ADMIN")]
+    admin: Option<SocketAddr>,
+    /// Admin API bearer token (at least 16 characters).
+    #[arg(long, env = "LIVESTACK_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+fn parse_location(s: &str) -> Result<(f64, f64), String> {
+    let (lat, lon) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected LAT,LON, got {s:?}"))?;
+    let lat: f64 = lat.trim().parse().map_err(|e| format!("latitude: {e}"))?;
+    let lon: f64 = lon.trim().parse().map_err(|e| format!("longitude: {e}"))?;
+    Ok((lat, lon))
+}
+
+impl OriginArgs {
+    /// The configuration file (`--config`) with these flags applied over
+    /// it, validated.
+    pub(crate) fn into_config(self) -> Result<OriginConfig> {
+        let mut c = OriginConfig::load(self.config.as_deref())?;
+        if let Some(v) = self.srt {
+            c.srt = v;
+        }
+        if let Some(v) = self.http {
+            c.http = v;
+        }
+        if let Some(v) = self.https {
+            c.https = Some(v);
+        }
+        if self.tls_cert.is_some() {
+            c.tls_cert = self.tls_cert;
+            c.tls_key = self.tls_key;
+        }
+        if let Some(v) = self.srt_latency {
+            c.srt_options.latency = v;
+        }
+        if let Some(v) = self.part_target {
+            c.hls.part_target = v;
+        }
+        if let Some(v) = self.segment_target {
+            c.hls.segment_target = v;
+        }
+        if let Some(v) = self.window_segments {
+            c.hls.window_segments = v;
+        }
+        if let Some(v) = self.node_id {
+            c.cluster.node_id = v;
+        }
+        if let Some(v) = self.region {
+            c.cluster.region = v;
+        }
+        if let Some(v) = self.location {
+            c.cluster.location = Some(v);
+        }
+        if let Some(v) = self.redis {
+            c.cluster.redis = Some(v);
+        }
+        if let Some(v) = self.public_url {
+            c.cluster.public_url = Some(v);
+        }
+        if let Some(v) = self.heartbeat {
+            c.cluster.heartbeat_interval = v;
+        }
+        if let Some(v) = self.heartbeat_ttl {
+            c.cluster.heartbeat_ttl = v;
+        }
+        if let Some(v) = self.auth_grace {
+            c.cluster.auth_grace = v;
+        }
+        if let Some(v) = self.admin {
+            c.admin.listen = v;
+        }
+        if let Some(v) = self.admin_token {
+            c.admin.token = Some(v);
+        }
+        for kv in self.stream_keys {
+            let Some((stream, key)) = kv.split_once('=') else {
+                bail!("--stream-key takes NAME=KEY, got {kv:?}");
+            };
+            c.auth.keys.push(StreamKeyConfig {
+                stream: stream.to_owned(),
+                key: key.to_owned(),
+            });
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Runs the origin until SIGINT or SIGTERM, then leaves the registry.
+pub(crate) async fn run(config: &OriginConfig) -> Result<()> {
+    let origin = start(config).await?;
+    print_endpoints(&origin);
+    let node = Arc::clone(&origin.node);
+    tokio::select! {
+        _ = origin.run() => {}
+        _ = shutdown::signal() => {}
+    }
+    // A clean stop leaves the registry at once instead of at the
+    // heartbeat TTL.
+    node.deregister().await;
+    Ok(())
+}
+
+/// Starts an origin with `config` and its control plane.
+pub(crate) async fn start(config: &OriginConfig) -> Result<Origin> {
+    let control = control_plane::from_url(config.cluster.redis.as_deref()).await?;
+    Origin::start(config, control)
+        .await
+        .context("starting the origin")
+}
+
+/// Prints the node and the addresses it listens on.
+pub(crate) fn print_endpoints(origin: &Origin) {
+    println!(
+        "node {} (region {}), control plane: {}",
+        origin.node.id(),
+        origin.node.region(),
+        origin.node.client().store().backend()
+    );
+    if let Some(a) = origin.admin_addr {
+        println!("admin API listening on http://{a}");
+    }
+    println!("SRT listening on {}", origin.srt_addr);
+    println!("HTTP listening on http://{}", origin.http_addr);
+    if let Some(a) = origin.https_addr {
+        println!("HTTPS listening on https://{a}");
+    }
+}

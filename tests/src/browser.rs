@@ -1,0 +1,130 @@
+//! Headless Chromium driven by `tests/browser/play.mjs` (playwright-core):
+//! a player plays a URL and play.mjs reports what the `<video>` did.
+//!
+//! Needs `node`, `/usr/bin/chromium` and `npm ci` in `tests/browser`; a
+//! missing one fails the test with a message saying so.
+
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// Backstop for one browser run (play.mjs has its own 45 s budget).
+pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One Chromium at a time in a test binary: two on a 2-core machine starve
+/// each other.
+static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The player play.mjs drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Player {
+    /// The URL is a player page (the origin's own: hls.js).
+    Page,
+    /// The URL is a multivariant playlist, played by Shaka Player
+    /// (`tests/browser/node_modules/shaka-player`) in low-latency mode.
+    Shaka,
+}
+
+impl Player {
+    fn arg(self) -> &'static str {
+        match self {
+            Player::Page => "page",
+            Player::Shaka => "shaka",
+        }
+    }
+
+    /// The npm package the player needs besides playwright-core.
+    fn package(self) -> Option<&'static str> {
+        match self {
+            Player::Page => None,
+            Player::Shaka => Some("shaka-player"),
+        }
+    }
+}
+
+/// `tests/browser`.
+pub fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// Plays `url` with `player` in headless Chromium until `seconds` of
+/// smooth playback (or play.mjs gives up), saving a screenshot at
+/// `screenshot`; returns play.mjs's exit status and its JSON report (see
+/// play.mjs). Panics when a tool is missing or play.mjs printed no report.
+pub async fn play(
+    player: Player,
+    url: String,
+    screenshot: PathBuf,
+    seconds: f64,
+) -> (std::process::ExitStatus, serde_json::Value) {
+    crate::require("node");
+    crate::require("chromium");
+    let dir = browser_dir();
+    for package in std::iter::once("playwright-core").chain(player.package()) {
+        assert!(
+            dir.join("node_modules").join(package).is_dir(),
+            "{} has no node_modules/{package}: run the README test command (npm ci in tests/browser)",
+            dir.display()
+        );
+    }
+    let _ = std::fs::remove_file(&screenshot);
+    let run = tokio::task::spawn_blocking(move || {
+        let _one = BROWSER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        run_node(&dir, player, &url, &screenshot, seconds)
+    });
+    let (status, stdout) = run.await.expect("browser run task");
+    // No output at all fails the JSON parse below with the full stdout.
+    let line = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!("play.mjs ({status}) printed no JSON report ({e}); stdout: {stdout:?}")
+    });
+    println!("play.mjs report: {report}");
+    (status, report)
+}
+
+/// Runs `node play.mjs URL SCREENSHOT seconds player` in `dir` and returns
+/// its exit status and stdout (its stderr goes to the test's output). Kills
+/// it after [`BROWSER_TIMEOUT`].
+fn run_node(
+    dir: &Path,
+    player: Player,
+    url: &str,
+    screenshot: &Path,
+    seconds: f64,
+) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new("node")
+        .arg("play.mjs")
+        .arg(url)
+        .arg(screenshot)
+        .arg(seconds.to_string())
+        .arg(player.arg())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn node play.mjs");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if started.elapsed() > BROWSER_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("play.mjs did not finish within {BROWSER_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_string(&mut stdout)
+            .expect("read play.mjs stdout");
+    }
+    (status, stdout)
+}
