@@ -17,6 +17,11 @@
 //!   any age: a stream's keys are read when it goes live, and its viewers
 //!   (whose every HLS request is authorized) must keep playing through an
 //!   outage; revocations made meanwhile apply when it returns.
+//!
+//! Ages and expiries are read from the client's [`Clock`]
+//! ([`ControlClient::with_clock`]; the system clock by default), so tests
+//! pass a TTL or a grace period by advancing a
+//! [`ManualClock`](crate::ManualClock).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,7 +36,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::{Action, ControlError, ControlPlane, Grant, StreamKey, authorize, now_millis};
+use crate::{
+    Action, ControlError, ControlPlane, Grant, SharedClock, StreamKey, SystemClock, authorize,
+};
 
 /// Caching knobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +151,7 @@ struct CachedKeys {
 pub struct ControlClient {
     store: Arc<dyn ControlPlane>,
     options: ClientOptions,
+    clock: SharedClock,
     keys: Mutex<HashMap<String, CachedKeys>>,
     metrics: ClientMetrics,
     round_trips: AtomicU64,
@@ -172,11 +180,22 @@ fn error_kind(e: &ControlError) -> &'static str {
 }
 
 impl ControlClient {
-    /// A client of `store`.
+    /// A client of `store` on the system clock.
     pub fn new(store: Arc<dyn ControlPlane>, options: ClientOptions) -> Arc<Self> {
+        Self::with_clock(store, options, SystemClock::shared())
+    }
+
+    /// A client of `store` reading time (cache ages, the grace period, key
+    /// expiry) from `clock`.
+    pub fn with_clock(
+        store: Arc<dyn ControlPlane>,
+        options: ClientOptions,
+        clock: SharedClock,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             options,
+            clock,
             keys: Mutex::default(),
             metrics: ClientMetrics::new(),
             round_trips: AtomicU64::new(0),
@@ -191,6 +210,12 @@ impl ControlClient {
     /// The caching knobs.
     pub fn options(&self) -> ClientOptions {
         self.options
+    }
+
+    /// The clock this client reads; the node code built on the client
+    /// takes its time from it too.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Control-plane operations issued through this client so far (each is
@@ -226,6 +251,8 @@ impl ControlClient {
     ) -> Result<T, ControlError> {
         let backend = self.store.backend();
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        // Latency is measured in real time: it describes the backend, and
+        // no decision depends on it.
         let start = Instant::now();
         let result = fut.await;
         self.metrics
@@ -275,12 +302,14 @@ impl ControlClient {
         encrypted: bool,
     ) -> Result<Authorized, ControlError> {
         let cached = self.cached(stream);
+        let age = |c: &CachedKeys| self.clock.now().saturating_duration_since(c.fetched);
         if action == Action::Play
             && let Some(c) = &cached
-            && c.fetched.elapsed() < self.options.cache_ttl
+            && age(c) < self.options.cache_ttl
         {
             self.count_cache("hit");
-            let grant = authorize(action, stream, credential, encrypted, &c.keys, now_millis())?;
+            let now = self.clock.unix_millis();
+            let grant = authorize(action, stream, credential, encrypted, &c.keys, now)?;
             return Ok(Authorized {
                 grant,
                 source: Source::Cached,
@@ -300,20 +329,21 @@ impl ControlClient {
                         stream.to_owned(),
                         CachedKeys {
                             keys: keys.clone(),
-                            fetched: Instant::now(),
+                            fetched: self.clock.now(),
                         },
                     );
-                let grant = authorize(action, stream, credential, encrypted, &keys, now_millis())?;
+                let now = self.clock.unix_millis();
+                let grant = authorize(action, stream, credential, encrypted, &keys, now)?;
                 Ok(Authorized {
                     grant,
                     source: Source::Fresh,
                 })
             }
             Err(ControlError::Unavailable(why)) => match cached {
-                Some(c) if action == Action::Play || c.fetched.elapsed() < self.options.grace => {
+                Some(c) if action == Action::Play || age(&c) < self.options.grace => {
                     self.count_cache("stale");
-                    let grant =
-                        authorize(action, stream, credential, encrypted, &c.keys, now_millis())?;
+                    let now = self.clock.unix_millis();
+                    let grant = authorize(action, stream, credential, encrypted, &c.keys, now)?;
                     Ok(Authorized {
                         grant,
                         source: Source::Grace,
@@ -358,8 +388,135 @@ impl ControlClient {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use futures::future::BoxFuture;
+
     use super::*;
-    use crate::{MemoryControlPlane, Scope};
+    use crate::{
+        Clock, ManualClock, MemoryControlPlane, NodeCommand, NodeInfo, Placement, Scope, Session,
+    };
+
+    /// A memory store whose key reads fail with `Unavailable` while
+    /// `down` is set: an outage the test switches on and off.
+    struct Outage {
+        inner: Arc<MemoryControlPlane>,
+        down: AtomicBool,
+    }
+
+    impl Outage {
+        fn check(&self) -> Result<(), ControlError> {
+            if self.down.load(Ordering::Relaxed) {
+                Err(ControlError::Unavailable("switched off".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl ControlPlane for Outage {
+        fn backend(&self) -> &'static str {
+            "outage"
+        }
+        fn create_key<'a>(&'a self, k: &'a StreamKey) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.create_key(k)
+        }
+        fn revoke_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.revoke_key(id)
+        }
+        fn keys(&self) -> BoxFuture<'_, Result<Vec<StreamKey>, ControlError>> {
+            self.inner.keys()
+        }
+        fn keys_for_stream<'a>(
+            &'a self,
+            stream: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<StreamKey>, ControlError>> {
+            match self.check() {
+                Ok(()) => self.inner.keys_for_stream(stream),
+                Err(e) => Box::pin(std::future::ready(Err(e))),
+            }
+        }
+        fn register_node<'a>(
+            &'a self,
+            n: &'a NodeInfo,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.register_node(n, ttl)
+        }
+        fn deregister_node<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.deregister_node(id)
+        }
+        fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, ControlError>> {
+            self.inner.nodes()
+        }
+        fn claim_stream<'a>(
+            &'a self,
+            p: &'a Placement,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.claim_stream(p, ttl)
+        }
+        fn release_stream<'a>(
+            &'a self,
+            stream: &'a str,
+            session_id: &'a str,
+        ) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.release_stream(stream, session_id)
+        }
+        fn placement<'a>(
+            &'a self,
+            stream: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Placement>, ControlError>> {
+            self.inner.placement(stream)
+        }
+        fn placements(&self) -> BoxFuture<'_, Result<Vec<Placement>, ControlError>> {
+            self.inner.placements()
+        }
+        fn put_session<'a>(
+            &'a self,
+            x: &'a Session,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.put_session(x, ttl)
+        }
+        fn remove_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.remove_session(id)
+        }
+        fn sessions(&self) -> BoxFuture<'_, Result<Vec<Session>, ControlError>> {
+            self.inner.sessions()
+        }
+        fn send_command<'a>(
+            &'a self,
+            node_id: &'a str,
+            c: &'a NodeCommand,
+        ) -> BoxFuture<'a, Result<(), ControlError>> {
+            self.inner.send_command(node_id, c)
+        }
+        fn take_commands<'a>(
+            &'a self,
+            node_id: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<NodeCommand>, ControlError>> {
+            self.inner.take_commands(node_id)
+        }
+    }
+
+    /// A client on a manual clock over a store that can be switched off.
+    async fn on_manual_clock(
+        options: ClientOptions,
+        keys: &[StreamKey],
+    ) -> (Arc<ControlClient>, Arc<Outage>, ManualClock) {
+        let clock = ManualClock::new();
+        let inner = MemoryControlPlane::with_clock(clock.shared());
+        for k in keys {
+            inner.create_key(k).await.unwrap();
+        }
+        let store = Arc::new(Outage {
+            inner,
+            down: AtomicBool::new(false),
+        });
+        let client = ControlClient::with_clock(store.clone(), options, clock.shared());
+        (client, store, clock)
+    }
 
     fn key(id: &str, stream: &str, secret: &str) -> StreamKey {
         StreamKey {
@@ -407,5 +564,82 @@ mod tests {
         client.encode_metrics(&mut text);
         assert!(text.contains("livestack_control_operation_seconds_bucket"));
         assert!(text.contains("livestack_control_cache_total{result=\"hit\"} 10"));
+    }
+
+    #[tokio::test]
+    async fn play_cache_expires_after_its_ttl() {
+        let options = ClientOptions {
+            cache_ttl: Duration::from_secs(5),
+            grace: Duration::from_secs(300),
+        };
+        let (client, _, clock) = on_manual_clock(options, &[key("k1", "a", "s-a")]).await;
+        let play = async || {
+            client
+                .authorize(Action::Play, "a", Some("s-a"), false)
+                .await
+                .unwrap()
+                .source
+        };
+        assert_eq!(play().await, Source::Fresh);
+        clock.advance(Duration::from_millis(4_999));
+        assert_eq!(play().await, Source::Cached, "younger than cache_ttl");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(play().await, Source::Fresh, "cache_ttl passed: read again");
+        assert_eq!(play().await, Source::Cached);
+    }
+
+    #[tokio::test]
+    async fn publish_uses_cached_keys_only_within_the_grace_period() {
+        let options = ClientOptions {
+            cache_ttl: Duration::from_secs(5),
+            grace: Duration::from_secs(60),
+        };
+        let (client, store, clock) = on_manual_clock(options, &[key("k1", "a", "s-a")]).await;
+        let publish = async |stream: &str| {
+            client
+                .authorize(Action::Publish, stream, Some("s-a"), false)
+                .await
+        };
+        assert_eq!(publish("a").await.unwrap().source, Source::Fresh);
+        store.down.store(true, Ordering::Relaxed);
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(publish("a").await.unwrap().source, Source::Grace);
+        // Never read: nothing to fall back on.
+        assert!(matches!(
+            publish("b").await,
+            Err(ControlError::Unavailable(_))
+        ));
+        clock.advance(Duration::from_secs(1));
+        assert!(
+            matches!(publish("a").await, Err(ControlError::Unavailable(_))),
+            "the grace period is over"
+        );
+        // Viewers keep playing from keys of any age.
+        let play = client
+            .authorize(Action::Play, "a", Some("s-a"), false)
+            .await
+            .unwrap();
+        assert_eq!(play.source, Source::Grace);
+        store.down.store(false, Ordering::Relaxed);
+        assert_eq!(publish("a").await.unwrap().source, Source::Fresh);
+    }
+
+    #[tokio::test]
+    async fn a_cached_key_stops_opening_the_stream_when_it_expires() {
+        let (client, store, clock) = on_manual_clock(ClientOptions::default(), &[]).await;
+        let mut k = key("k1", "a", "s-a");
+        k.expires_at = Some(clock.unix_millis() + 2_000);
+        store.inner.create_key(&k).await.unwrap();
+        let play = async || {
+            client
+                .authorize(Action::Play, "a", Some("s-a"), false)
+                .await
+        };
+        assert_eq!(play().await.unwrap().source, Source::Fresh);
+        clock.advance(Duration::from_secs(2));
+        assert!(
+            matches!(play().await, Err(ControlError::Forbidden { .. })),
+            "expired, though still cached"
+        );
     }
 }

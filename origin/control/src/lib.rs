@@ -21,7 +21,9 @@
 //!
 //! Time is wall-clock milliseconds since the Unix epoch ([`UnixMillis`]) in
 //! everything stored, because several machines read it; TTLs are
-//! [`Duration`]s.
+//! [`Duration`]s. The in-memory store and the [`ControlClient`] read time
+//! from a [`Clock`] they are given ([`SystemClock`] by default), so tests
+//! move it with a [`ManualClock`] instead of sleeping.
 
 mod auth;
 mod client;
@@ -31,7 +33,7 @@ mod redis;
 pub mod testing;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -42,18 +44,17 @@ pub use self::redis::{
 };
 pub use auth::{Action, Grant, authorize, ct_eq};
 pub use client::{Authorized, ClientOptions, ControlClient, Source};
+pub use livestack_clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use memory::MemoryControlPlane;
 
 /// Milliseconds since the Unix epoch (UTC), the time unit of everything the
 /// control plane stores.
-pub type UnixMillis = u64;
+pub type UnixMillis = livestack_clock::UnixMillis;
 
-/// Now, as [`UnixMillis`] (0 if the clock is before 1970).
+/// Now by the system clock, as [`UnixMillis`] (0 if the clock is before
+/// 1970). Code that decides by time takes a [`Clock`] instead.
 pub fn now_millis() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    SystemClock.unix_millis()
 }
 
 /// Why a control-plane operation failed.

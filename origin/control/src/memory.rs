@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::{
-    ControlError, ControlPlane, NodeCommand, NodeInfo, Placement, Session, StreamKey, UnixMillis,
-    now_millis,
+    ControlError, ControlPlane, NodeCommand, NodeInfo, Placement, Session, SharedClock, StreamKey,
+    SystemClock, UnixMillis,
 };
 
 /// A value and the time it expires (`None`: never).
@@ -34,24 +34,47 @@ struct State {
 }
 
 /// The in-memory control plane. State lives as long as the process and is
-/// seen by this process only; TTLs are honoured on read exactly as Redis
-/// honours them.
-#[derive(Debug, Default)]
+/// seen by this process only; TTLs and key expiries are honoured on read
+/// exactly as Redis honours them, by the plane's [`Clock`](crate::Clock)
+/// (the system clock unless built [`with_clock`](Self::with_clock)).
+#[derive(Debug)]
 pub struct MemoryControlPlane {
     state: Mutex<State>,
+    clock: SharedClock,
 }
 
-fn expiry(ttl: Duration) -> Option<UnixMillis> {
-    Some(now_millis().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))
+impl Default for MemoryControlPlane {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            clock: SystemClock::shared(),
+        }
+    }
+}
+
+/// When a record written at `now` with `ttl` expires.
+fn expiry(now: UnixMillis, ttl: Duration) -> Option<UnixMillis> {
+    Some(now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))
 }
 
 impl MemoryControlPlane {
-    /// An empty control plane.
+    /// An empty control plane on the system clock.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
-    /// A control plane holding `keys` (from the configuration file).
+    /// An empty control plane reading time from `clock` (a
+    /// [`ManualClock`](crate::ManualClock) in tests: advancing it expires
+    /// records at once).
+    pub fn with_clock(clock: SharedClock) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::default(),
+            clock,
+        })
+    }
+
+    /// A control plane on the system clock holding `keys` (from the
+    /// configuration file).
     pub fn with_keys(keys: impl IntoIterator<Item = StreamKey>) -> Arc<Self> {
         let cp = Self::default();
         {
@@ -73,7 +96,7 @@ impl MemoryControlPlane {
     }
 
     fn now_sync<T>(&self, f: impl FnOnce(&mut State, UnixMillis) -> T) -> T {
-        let now = now_millis();
+        let now = self.clock.unix_millis();
         f(&mut self.lock(), now)
     }
 }
@@ -133,12 +156,12 @@ impl ControlPlane for MemoryControlPlane {
         node: &'a NodeInfo,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), ControlError>> {
-        ready(self.now_sync(|s, _| {
+        ready(self.now_sync(|s, now| {
             s.nodes.insert(
                 node.id.clone(),
                 Expiring {
                     value: node.clone(),
-                    expires_at: expiry(ttl),
+                    expires_at: expiry(now, ttl),
                 },
             );
             Ok(())
@@ -178,7 +201,7 @@ impl ControlPlane for MemoryControlPlane {
                 placement.stream.clone(),
                 Expiring {
                     value: placement.clone(),
-                    expires_at: expiry(ttl),
+                    expires_at: expiry(now, ttl),
                 },
             );
             Ok(())
@@ -225,12 +248,12 @@ impl ControlPlane for MemoryControlPlane {
         session: &'a Session,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), ControlError>> {
-        ready(self.now_sync(|s, _| {
+        ready(self.now_sync(|s, now| {
             s.sessions.insert(
                 session.id.clone(),
                 Expiring {
                     value: session.clone(),
-                    expires_at: expiry(ttl),
+                    expires_at: expiry(now, ttl),
                 },
             );
             Ok(())

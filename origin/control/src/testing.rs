@@ -27,7 +27,10 @@ use futures::future::BoxFuture;
 pub use sentinel::Sentinel;
 pub use server::{REDIS_SERVER_ENV, RedisServer, redis_server_binary};
 
-use crate::{ControlPlane, MemoryControlPlane, RedisControlPlane, RedisOptions, RedisTarget};
+use crate::{
+    ControlPlane, ManualClock, MemoryControlPlane, RedisControlPlane, RedisOptions, RedisTarget,
+    SharedClock, SystemClock,
+};
 
 /// A store under test, able to hand out several clients of it.
 pub trait Backend: Send + Sync {
@@ -38,12 +41,33 @@ pub trait Backend: Send + Sync {
     /// its own connection, so that concurrency tests exercise the server's
     /// atomicity, not one client's.
     fn client(&self) -> BoxFuture<'_, Arc<dyn ControlPlane>>;
+
+    /// The clock the store judges expiry by: a case takes the key expiries
+    /// it writes (`expires_at`) from it.
+    fn clock(&self) -> SharedClock;
+
+    /// Lets `by` pass for the store, so that records whose TTL or expiry
+    /// is at most `by` away are gone afterwards.
+    fn advance(&self, by: Duration) -> BoxFuture<'_, ()>;
 }
 
-/// One [`MemoryControlPlane`]; every client is the same instance.
-#[derive(Debug, Default)]
+/// One [`MemoryControlPlane`] on a [`ManualClock`]; every client is the
+/// same instance, and [`advance`](Backend::advance) moves the clock at
+/// once.
+#[derive(Debug)]
 pub struct MemoryBackend {
     plane: Arc<MemoryControlPlane>,
+    clock: ManualClock,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        let clock = ManualClock::new();
+        Self {
+            plane: MemoryControlPlane::with_clock(clock.shared()),
+            clock,
+        }
+    }
 }
 
 impl MemoryBackend {
@@ -61,6 +85,15 @@ impl Backend for MemoryBackend {
     fn client(&self) -> BoxFuture<'_, Arc<dyn ControlPlane>> {
         let plane: Arc<dyn ControlPlane> = self.plane.clone();
         Box::pin(std::future::ready(plane))
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.clock.shared()
+    }
+
+    fn advance(&self, by: Duration) -> BoxFuture<'_, ()> {
+        self.clock.advance(by);
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -113,6 +146,18 @@ impl Backend for RedisBackend {
             let plane: Arc<dyn ControlPlane> = self.connect_with(self.options.clone()).await;
             plane
         })
+    }
+
+    fn clock(&self) -> SharedClock {
+        SystemClock::shared()
+    }
+
+    /// Waits `by` of real time: Redis expires records by its own clock,
+    /// which no test can move. Every record that was written before the
+    /// call (its reply received) with a TTL of at most `by` has expired
+    /// when this returns, however slow the machine.
+    fn advance(&self, by: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(tokio::time::sleep(by))
     }
 }
 

@@ -4,8 +4,11 @@
 //!
 //! Each case takes a fresh [`Backend`] and panics on a deviation. Timing
 //! never depends on the machine's speed: a record meant to expire gets
-//! [`SHORT_TTL`] and is checked after [`EXPIRY_WAIT`] (five times longer);
-//! a record meant to be present gets [`LONG_TTL`].
+//! [`SHORT_TTL`] and is checked after [`Backend::advance`] let
+//! [`EXPIRY_WAIT`] pass (on the memory store a manual clock moves at once;
+//! Redis waits real time, and a slow machine only makes more of it pass);
+//! a record meant to be present gets [`LONG_TTL`]. Timestamps come from
+//! [`Backend::clock`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,8 +24,9 @@ use crate::{
 
 /// A TTL meant to run out during the test.
 pub const SHORT_TTL: Duration = Duration::from_millis(300);
-/// How long to wait for a [`SHORT_TTL`] to run out.
-pub const EXPIRY_WAIT: Duration = Duration::from_millis(1500);
+/// How much time to let pass for a [`SHORT_TTL`] to run out: more than it
+/// (Redis expires at millisecond granularity).
+pub const EXPIRY_WAIT: Duration = Duration::from_millis(400);
 /// A TTL that does not run out during the test.
 pub const LONG_TTL: Duration = Duration::from_secs(600);
 
@@ -100,7 +104,7 @@ pub async fn keys_create_list_revoke(backend: &dyn Backend) {
     let cp = backend.client().await;
     assert_eq!(ok("keys", cp.keys().await), vec![]);
     let b = key("k-b", "cam1", None);
-    let a = key("k-a", "cam2", Some(now_millis() + 600_000));
+    let a = key("k-a", "cam2", Some(backend.clock().unix_millis() + 600_000));
     ok("create b", cp.create_key(&b).await);
     ok("create a", cp.create_key(&a).await);
     assert_eq!(ok("keys", cp.keys().await), vec![a.clone(), b.clone()]);
@@ -164,7 +168,7 @@ pub async fn keys_for_stream_returns_own_and_wildcard_keys(backend: &dyn Backend
 /// expires while stored disappears the same way.
 pub async fn keys_expiry_is_honoured_on_read(backend: &dyn Backend) {
     let cp = backend.client().await;
-    let now = now_millis();
+    let now = backend.clock().unix_millis();
     ok(
         "past",
         cp.create_key(&key("k-past", "cam1", Some(now - 1))).await,
@@ -181,10 +185,14 @@ pub async fn keys_expiry_is_honoured_on_read(backend: &dyn Backend) {
     let soon_ms = u64::try_from(SHORT_TTL.as_millis()).unwrap_or(u64::MAX);
     ok(
         "soon",
-        cp.create_key(&key("k-soon", "cam1", Some(now_millis() + soon_ms)))
-            .await,
+        cp.create_key(&key(
+            "k-soon",
+            "cam1",
+            Some(backend.clock().unix_millis() + soon_ms),
+        ))
+        .await,
     );
-    tokio::time::sleep(EXPIRY_WAIT).await;
+    backend.advance(EXPIRY_WAIT).await;
     assert_eq!(ids(&ok("keys", cp.keys().await)), ["k-future"]);
     assert_eq!(
         ids(&ok("cam1", cp.keys_for_stream("cam1").await)),
@@ -207,7 +215,7 @@ pub async fn expired_key_id_can_be_reused(backend: &dyn Backend) {
     let cp = backend.client().await;
     ok(
         "old",
-        cp.create_key(&key("k1", "cam1", Some(now_millis() - 1)))
+        cp.create_key(&key("k1", "cam1", Some(backend.clock().unix_millis() - 1)))
             .await,
     );
     let new = key("k1", "cam2", None);
@@ -224,7 +232,7 @@ pub async fn registry_ttl_and_reregistration(backend: &dyn Backend) {
     let cp = backend.client().await;
     ok("n1", cp.register_node(&node("n1", 1), LONG_TTL).await);
     ok("n2", cp.register_node(&node("n2", 2), SHORT_TTL).await);
-    tokio::time::sleep(EXPIRY_WAIT).await;
+    backend.advance(EXPIRY_WAIT).await;
     let nodes = ok("nodes", cp.nodes().await);
     assert_eq!(
         nodes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
@@ -298,7 +306,7 @@ pub async fn expired_lease_can_be_claimed_by_another(backend: &dyn Backend) {
     let cp = backend.client().await;
     let first = placement("cam1", "n1", "n1-1", 1);
     ok("claim", cp.claim_stream(&first, SHORT_TTL).await);
-    tokio::time::sleep(EXPIRY_WAIT).await;
+    backend.advance(EXPIRY_WAIT).await;
     assert_eq!(ok("expired", cp.placement("cam1").await), None);
     assert_eq!(ok("placements", cp.placements().await), vec![]);
     let second = placement("cam1", "n2", "n2-1", 1);
@@ -340,7 +348,7 @@ pub async fn placements_listed_by_stream(backend: &dyn Backend) {
         ok("claim", cp.claim_stream(p, LONG_TTL).await);
     }
     ok("claim short", cp.claim_stream(&gone, SHORT_TTL).await);
-    tokio::time::sleep(EXPIRY_WAIT).await;
+    backend.advance(EXPIRY_WAIT).await;
     assert_eq!(ok("placements", cp.placements().await), vec![a, b, c]);
 }
 
@@ -413,7 +421,7 @@ pub async fn sessions_ttl_replace_remove(backend: &dyn Backend) {
         cp.put_session(&session("s3", "cam2", None), SHORT_TTL)
             .await,
     );
-    tokio::time::sleep(EXPIRY_WAIT).await;
+    backend.advance(EXPIRY_WAIT).await;
     assert_eq!(
         ok("sessions", cp.sessions().await),
         vec![s1.clone(), s2.clone()]
