@@ -1,0 +1,886 @@
+//! The CMAF cutter: cuts a broadcast's frames into LL-HLS parts and
+//! segments, one rendition per track. Sans-IO: frames and the wall clock go
+//! in, [`PackagerOutput`]s come out; [`crate::Broadcast`] applies them to
+//! the playlists.
+//!
+//! Cutting rules (RFC 8216bis §4.4.4.9, Apple HLS authoring §9):
+//! - Every video track cuts by its own frames. A part closes before the
+//!   frame that would make it longer than the part target, so no part
+//!   exceeds PART-TARGET. A segment closes at the first keyframe once it
+//!   holds `segment_target` of media (one GOP per segment for GOPs at least
+//!   that long), or before the frame that would make it exceed
+//!   `max_segment` (EXT-X-TARGETDURATION) when keyframes are too far apart.
+//!   Renditions of one encoder ladder have aligned keyframes, so their
+//!   segments align too.
+//! - The first video track (the *lead*) drives every audio track: each audio
+//!   rendition follows the lead's boundaries at audio-frame granularity, so
+//!   parts and segments of all renditions carry the same media sequence
+//!   numbers and part indexes and cover the same time ± half an audio frame.
+//!   That is why audio playlists advertise a PART-TARGET one audio frame
+//!   longer (see [`Packager::part_target`]). An audio-only broadcast cuts
+//!   each audio track by its own clock.
+//! - A video frame's duration is the distance to the next frame's DTS, so the
+//!   newest video frame is held until the next one arrives (one frame of
+//!   latency, as in every muxer that does not guess durations).
+//! - A timestamp jump (backwards, or forward by more than 5 s) or a lost
+//!   stretch of input closes the segment and starts a new one after an
+//!   EXT-X-DISCONTINUITY.
+
+use std::{collections::VecDeque, time::Duration};
+
+use bytes::Bytes;
+use livestack_cmaf::{FragmentTrack, InitTrack, Sample};
+use livestack_media::model::{Frame, Timescale, TrackParams};
+
+use crate::rendition::{Rendition, RenditionKind};
+
+/// Cutting parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct PackagerConfig {
+    /// Maximum part duration (PART-TARGET).
+    pub part_target: Duration,
+    /// A segment is cut at the first keyframe after this much media.
+    pub segment_target: Duration,
+    /// Hard maximum segment duration (EXT-X-TARGETDURATION).
+    pub max_segment: Duration,
+}
+
+/// What the cutter produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PackagerOutput {
+    /// A (new) init segment for a rendition; parts after it refer to it.
+    Init {
+        /// The rendition.
+        rendition: Rendition,
+        /// The track's parameters the init segment describes.
+        params: TrackParams,
+        /// `ftyp` + `moov`.
+        data: Bytes,
+    },
+    /// A complete part (one CMAF fragment, `moof` + `mdat`).
+    Part {
+        /// The rendition.
+        rendition: Rendition,
+        /// The fragment bytes.
+        data: Bytes,
+        /// Media duration of the part.
+        duration: Duration,
+        /// True when the part starts with a keyframe.
+        independent: bool,
+        /// Wall-clock time of the part's first sample, Unix epoch ms.
+        program_date_time_ms: i64,
+    },
+    /// The rendition's open segment is complete.
+    SegmentEnd {
+        /// The rendition.
+        rendition: Rendition,
+    },
+    /// The next segment of the rendition follows a discontinuity.
+    Discontinuity {
+        /// The rendition.
+        rendition: Rendition,
+    },
+}
+
+impl PackagerOutput {
+    /// The rendition the output belongs to.
+    pub fn rendition(&self) -> Rendition {
+        match self {
+            PackagerOutput::Init { rendition, .. }
+            | PackagerOutput::Part { rendition, .. }
+            | PackagerOutput::SegmentEnd { rendition }
+            | PackagerOutput::Discontinuity { rendition } => *rendition,
+        }
+    }
+}
+
+/// Counters the packager keeps (exported as metrics by the caller).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PackagerStats {
+    /// Frames dropped because decoding could not start there (before the
+    /// first keyframe, or after a discontinuity until the next keyframe).
+    pub frames_dropped: u64,
+    /// Timestamp discontinuities seen.
+    pub discontinuities: u64,
+    /// Frames of tracks that are not packaged: unknown ids, codecs CMAF
+    /// cannot carry, tracks beyond [`MAX_TRACKS`].
+    pub extra_track_frames: u64,
+}
+
+/// Most tracks packaged per broadcast; frames of further tracks are counted
+/// in [`PackagerStats::extra_track_frames`]. Bounds memory per broadcast.
+pub const MAX_TRACKS: usize = 16;
+/// Largest believable gap between two consecutive frames.
+const MAX_FRAME_GAP: Duration = Duration::from_secs(5);
+/// Audio buffered while waiting to learn whether a video track exists.
+const AUDIO_ONLY_DECISION: Duration = Duration::from_secs(1);
+/// Audio frames held per track while the video has not started.
+const AUDIO_WAIT_FRAMES: usize = 500;
+
+#[derive(Debug)]
+struct TrackPack {
+    id: u32,
+    rendition: Rendition,
+    params: TrackParams,
+    timescale: Timescale,
+    samples: Vec<Sample>,
+    part_start: Option<i64>,
+    part_dur: i64,
+    part_independent: bool,
+    seg_dur: i64,
+    /// Video: the newest frame, waiting for its successor's DTS.
+    pending: Option<Frame>,
+    /// DTS expected next (last DTS + duration), for gap detection.
+    next_dts: Option<i64>,
+    last_dur: i64,
+    sequence: u32,
+    /// Waiting for a keyframe before anything is packaged.
+    need_keyframe: bool,
+    /// Audio: lead video boundaries (90 kHz, segment end?) not passed yet.
+    cuts: VecDeque<(i64, bool)>,
+    /// Audio: frames held while deciding whether the broadcast has video,
+    /// or until the video starts.
+    wait: Vec<Frame>,
+}
+
+impl TrackPack {
+    fn new(id: u32, rendition: Rendition, params: TrackParams) -> Self {
+        let timescale = params.timescale();
+        let params_is_video = params.is_video();
+        let last_dur = match &params {
+            TrackParams::Video(v) => v
+                .frame_rate
+                .filter(|(n, d)| *n > 0 && *d > 0)
+                .map(|(n, d)| i64::from(d) * 90_000 / i64::from(n))
+                .unwrap_or(3000),
+            TrackParams::Audio(a) => i64::from(a.samples_per_frame),
+        };
+        Self {
+            id,
+            rendition,
+            params,
+            timescale,
+            samples: Vec::new(),
+            part_start: None,
+            part_dur: 0,
+            part_independent: false,
+            seg_dur: 0,
+            pending: None,
+            next_dts: None,
+            last_dur,
+            sequence: 0,
+            // Audio frames are all keyframes; the flag only realigns audio
+            // with video after a discontinuity.
+            need_keyframe: params_is_video,
+            cuts: VecDeque::new(),
+            wait: Vec::new(),
+        }
+    }
+
+    fn is_lead(&self) -> bool {
+        self.rendition == Rendition::VIDEO
+    }
+
+    fn ticks(&self, d: Duration) -> i64 {
+        self.timescale.from_duration(d)
+    }
+
+    fn to_90k(&self, t: i64) -> i64 {
+        self.timescale.convert(t, Timescale::MPEG_TS)
+    }
+
+    fn append(&mut self, frame: &Frame, duration: i64) {
+        if self.part_start.is_none() {
+            self.part_start = Some(frame.dts);
+            self.part_independent = frame.keyframe;
+        }
+        let composition_offset = i32::try_from(frame.pts - frame.dts).unwrap_or(0);
+        self.samples.push(Sample {
+            duration: u32::try_from(duration).unwrap_or(0),
+            composition_offset,
+            keyframe: frame.keyframe,
+            data: frame.data.clone(),
+        });
+        self.part_dur += duration;
+        self.seg_dur += duration;
+        self.last_dur = duration;
+        self.next_dts = Some(frame.dts + duration);
+    }
+
+    /// Queues the open part as a [`PackagerOutput::Part`] (and a segment
+    /// end). Returns the boundary (90 kHz end of the part, segment end?)
+    /// when a part was closed, for the audio tracks to follow.
+    fn close_part(
+        &mut self,
+        out: &mut VecDeque<PackagerOutput>,
+        clock: Option<(i64, i64)>,
+        segment_end: bool,
+    ) -> Option<(i64, bool)> {
+        let mut cut = None;
+        if let Some(start) = self.part_start.take() {
+            let samples = std::mem::take(&mut self.samples);
+            self.sequence = self.sequence.wrapping_add(1);
+            let fragment = livestack_cmaf::try_fragment(
+                self.sequence,
+                &[FragmentTrack {
+                    track_id: 1,
+                    // Unwrapped MPEG-TS timestamps start at or above zero.
+                    base_media_decode_time: u64::try_from(start).unwrap_or(0),
+                    samples: &samples,
+                }],
+            );
+            match fragment {
+                Ok(data) if !data.is_empty() => {
+                    out.push_back(PackagerOutput::Part {
+                        rendition: self.rendition,
+                        data,
+                        duration: self.timescale.to_duration(self.part_dur),
+                        independent: self.part_independent,
+                        program_date_time_ms: clock
+                            .map(|(media, wall)| wall + (self.to_90k(start) - media) / 90)
+                            .unwrap_or(0),
+                    });
+                    cut = Some((self.to_90k(start + self.part_dur), segment_end));
+                }
+                other => {
+                    // Only samples beyond the box size limits (4 GiB) get
+                    // here; the part is dropped rather than served broken.
+                    tracing::warn!(error = ?other.err(), "part cannot be written as CMAF; dropped");
+                }
+            }
+            self.part_dur = 0;
+        }
+        if segment_end && self.seg_dur > 0 {
+            out.push_back(PackagerOutput::SegmentEnd {
+                rendition: self.rendition,
+            });
+            self.seg_dur = 0;
+        }
+        cut
+    }
+}
+
+/// The cutter of one broadcast, for any number of video and audio tracks.
+/// See the module docs for the rules.
+#[derive(Debug)]
+pub struct Packager {
+    config: PackagerConfig,
+    /// Packaged tracks in order of appearance.
+    tracks: Vec<TrackPack>,
+    /// Media time (90 kHz) and wall clock (Unix ms) of the first packaged
+    /// sample: program-date-time = wall + (dts - media) / 90.
+    clock: Option<(i64, i64)>,
+    audio_only: bool,
+    out: VecDeque<PackagerOutput>,
+    stats: PackagerStats,
+}
+
+impl Packager {
+    /// A packager with the given cutting parameters.
+    pub fn new(config: PackagerConfig) -> Self {
+        Self {
+            config,
+            tracks: Vec::new(),
+            clock: None,
+            audio_only: false,
+            out: VecDeque::new(),
+            stats: PackagerStats::default(),
+        }
+    }
+
+    /// The cutting parameters.
+    pub fn config(&self) -> &PackagerConfig {
+        &self.config
+    }
+
+    /// PART-TARGET to advertise for a rendition: the configured target for
+    /// video; for audio that follows video boundaries, one audio frame more
+    /// (audio parts align to video parts at audio-frame granularity).
+    pub fn part_target(&self, rendition: Rendition) -> Duration {
+        let base = self.config.part_target;
+        match self.track_of(rendition) {
+            Some(a) if !rendition.is_video() && !self.audio_only => {
+                base + a.timescale.to_duration(a.last_dur)
+            }
+            _ => base,
+        }
+    }
+
+    /// Frame rate measured from the lead video's decode timestamps (frames
+    /// per second), for sources whose SPS carries no timing information.
+    pub fn measured_frame_rate(&self) -> Option<f64> {
+        let v = self.track_of(Rendition::VIDEO)?;
+        (v.last_dur > 0 && v.pending.is_some()).then(|| 90_000.0 / v.last_dur as f64)
+    }
+
+    /// Ids of the tracks being packaged.
+    pub fn track_ids(&self) -> Vec<u32> {
+        self.tracks.iter().map(|t| t.id).collect()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> PackagerStats {
+        self.stats
+    }
+
+    /// Parameters of a rendition's track, once known.
+    pub fn params(&self, rendition: Rendition) -> Option<&TrackParams> {
+        self.track_of(rendition).map(|t| &t.params)
+    }
+
+    /// Next output, if any. Drain after every call that feeds the packager.
+    pub fn poll_output(&mut self) -> Option<PackagerOutput> {
+        self.out.pop_front()
+    }
+
+    fn track_of(&self, rendition: Rendition) -> Option<&TrackPack> {
+        self.tracks.iter().find(|t| t.rendition == rendition)
+    }
+
+    fn position(&self, id: u32) -> Option<usize> {
+        self.tracks.iter().position(|t| t.id == id)
+    }
+
+    /// A track's parameters became known or changed. A new track id becomes
+    /// the next rendition of its kind (see [`Rendition`]); new parameters
+    /// of a known track continue its rendition after a discontinuity. A
+    /// track id that changes kind is ignored.
+    pub fn handle_track(&mut self, id: u32, params: TrackParams) {
+        let kind = if params.is_video() {
+            RenditionKind::Video
+        } else {
+            RenditionKind::Audio
+        };
+        let existing = self.position(id);
+        let rendition = match existing {
+            Some(i) if self.tracks[i].params == params => return,
+            Some(i) if self.tracks[i].rendition.kind != kind => return,
+            Some(i) => self.tracks[i].rendition,
+            None if self.tracks.len() >= MAX_TRACKS => return,
+            None => {
+                let count = self
+                    .tracks
+                    .iter()
+                    .filter(|t| t.rendition.kind == kind)
+                    .count();
+                let Ok(index) = u16::try_from(count) else {
+                    return;
+                };
+                Rendition::new(kind, index)
+            }
+        };
+        let init = match livestack_cmaf::try_init_segment(&[InitTrack {
+            track_id: 1,
+            params: &params,
+        }]) {
+            Ok(init) => init,
+            Err(e) => {
+                // A codec configuration CMAF cannot carry: the track is not
+                // packaged (its frames count as extra-track frames).
+                tracing::warn!(error = %e, "track cannot be packaged as CMAF; ignored");
+                return;
+            }
+        };
+        let mut track = TrackPack::new(id, rendition, params.clone());
+        if let Some(i) = existing {
+            // Finish what the old parameters described, then restart.
+            self.flush_track(i);
+            track.sequence = self.tracks[i].sequence;
+            track.cuts = std::mem::take(&mut self.tracks[i].cuts);
+            self.tracks[i] = track;
+        } else {
+            self.tracks.push(track);
+        }
+        self.out.push_back(PackagerOutput::Init {
+            rendition,
+            params,
+            data: init,
+        });
+        if existing.is_some() {
+            self.out
+                .push_back(PackagerOutput::Discontinuity { rendition });
+        }
+    }
+
+    /// A frame of track `id`; `now_unix_ms` is the wall clock at arrival,
+    /// used once to anchor program-date-time.
+    pub fn handle_frame(&mut self, id: u32, frame: Frame, now_unix_ms: i64) {
+        match self.position(id) {
+            Some(i) if self.tracks[i].rendition.is_video() => {
+                self.video_frame(i, frame, now_unix_ms)
+            }
+            Some(i) => self.audio_frame(i, frame, now_unix_ms),
+            None => self.stats.extra_track_frames += 1,
+        }
+    }
+
+    /// The input lost data on track `id` (continuity error): the open part
+    /// and segment are closed and the track waits for its next keyframe.
+    pub fn handle_loss(&mut self, id: u32) {
+        let Some(i) = self.position(id) else {
+            return;
+        };
+        let t = &mut self.tracks[i];
+        t.close_part(&mut self.out, self.clock, true);
+        t.pending = None;
+        t.need_keyframe = true;
+        t.next_dts = None;
+        let rendition = t.rendition;
+        self.stats.discontinuities += 1;
+        self.out
+            .push_back(PackagerOutput::Discontinuity { rendition });
+    }
+
+    /// The publisher is gone: flush everything (the last video frame gets
+    /// the previous frame's duration) and close the open segments.
+    pub fn finish(&mut self) {
+        for i in 0..self.tracks.len() {
+            self.flush_track(i);
+        }
+    }
+
+    fn flush_track(&mut self, i: usize) {
+        let t = &mut self.tracks[i];
+        if let Some(p) = t.pending.take() {
+            let d = t.last_dur;
+            t.append(&p, d);
+        }
+        let cut = t.close_part(&mut self.out, self.clock, true);
+        if t.is_lead() {
+            self.push_cut(cut);
+        }
+    }
+
+    /// Hands a lead video boundary to every audio track.
+    fn push_cut(&mut self, cut: Option<(i64, bool)>) {
+        let Some(cut) = cut else {
+            return;
+        };
+        for a in self.tracks.iter_mut().filter(|t| !t.rendition.is_video()) {
+            a.cuts.push_back(cut);
+        }
+    }
+
+    fn video_frame(&mut self, i: usize, frame: Frame, now_unix_ms: i64) {
+        let config = self.config;
+        let t = &mut self.tracks[i];
+        let lead = t.is_lead();
+        if t.need_keyframe && t.pending.is_none() {
+            if !frame.keyframe {
+                self.stats.frames_dropped += 1;
+                return;
+            }
+            t.need_keyframe = false;
+        }
+        if self.clock.is_none() {
+            self.clock = Some((frame.dts, now_unix_ms));
+        }
+        let mut cut = None;
+        let mut realign_audio = false;
+        if let Some(prev) = t.pending.take() {
+            let gap = frame.dts - prev.dts;
+            let jump = gap <= 0 || gap > t.ticks(MAX_FRAME_GAP);
+            let dur = if jump { t.last_dur } else { gap };
+            t.append(&prev, dur);
+            if jump {
+                self.stats.discontinuities += 1;
+                t.close_part(&mut self.out, self.clock, true);
+                self.out.push_back(PackagerOutput::Discontinuity {
+                    rendition: t.rendition,
+                });
+                if lead {
+                    self.clock = Some((frame.dts, now_unix_ms));
+                    realign_audio = true;
+                }
+                if !frame.keyframe {
+                    t.need_keyframe = true;
+                    self.stats.frames_dropped += 1;
+                    if realign_audio {
+                        self.realign_audio();
+                    }
+                    return;
+                }
+            } else {
+                // Decide whether `frame` starts a new part and/or segment.
+                let est = t.last_dur;
+                let seg_target = t.ticks(config.segment_target);
+                let max_seg = t.ticks(config.max_segment);
+                let part_target = t.ticks(config.part_target);
+                // Half a frame of slack: encoders count GOPs in frames, so
+                // a 2 s GOP at 25 fps may measure 1.96 s in timestamps.
+                let segment_due = (frame.keyframe && t.seg_dur + est / 2 >= seg_target)
+                    || t.seg_dur + est > max_seg;
+                if segment_due {
+                    cut = t.close_part(&mut self.out, self.clock, true);
+                } else if t.part_dur + est > part_target {
+                    cut = t.close_part(&mut self.out, self.clock, false);
+                }
+            }
+        }
+        t.pending = Some(frame);
+        if realign_audio {
+            self.realign_audio();
+        } else if lead {
+            self.push_cut(cut);
+        }
+    }
+
+    /// After a lead video discontinuity: audio restarts aligned with the
+    /// video's new start.
+    fn realign_audio(&mut self) {
+        for a in self.tracks.iter_mut().filter(|t| !t.rendition.is_video()) {
+            a.need_keyframe = true;
+            a.cuts.clear();
+        }
+    }
+
+    fn audio_frame(&mut self, i: usize, frame: Frame, now_unix_ms: i64) {
+        let has_video = self.tracks.iter().any(|t| t.rendition.is_video());
+        let video_started = self.clock.is_some() && has_video;
+        if !has_video && !self.audio_only {
+            // Wait a little: video parameters may still be on their way.
+            let t = &mut self.tracks[i];
+            t.wait.push(frame);
+            let span = t.wait.len() as i64 * t.last_dur;
+            if span >= t.ticks(AUDIO_ONLY_DECISION) {
+                self.audio_only = true;
+                for j in 0..self.tracks.len() {
+                    let held = std::mem::take(&mut self.tracks[j].wait);
+                    for f in held {
+                        self.audio_frame_started(j, f, now_unix_ms);
+                    }
+                }
+            }
+            return;
+        }
+        if has_video && !video_started {
+            // Video exists but has not reached its first keyframe yet.
+            let t = &mut self.tracks[i];
+            t.wait.push(frame);
+            if t.wait.len() > AUDIO_WAIT_FRAMES {
+                t.wait.remove(0);
+                self.stats.frames_dropped += 1;
+            }
+            return;
+        }
+        if !self.tracks[i].wait.is_empty() {
+            let held = std::mem::take(&mut self.tracks[i].wait);
+            for f in held {
+                self.audio_frame_started(i, f, now_unix_ms);
+            }
+        }
+        self.audio_frame_started(i, frame, now_unix_ms);
+    }
+
+    fn audio_frame_started(&mut self, i: usize, frame: Frame, now_unix_ms: i64) {
+        let config = self.config;
+        let t = &mut self.tracks[i];
+        let dur = frame
+            .duration
+            .map(i64::from)
+            .filter(|d| *d > 0)
+            .unwrap_or(t.last_dur);
+        let half = dur / 2;
+        if self.audio_only {
+            if self.clock.is_none() {
+                self.clock = Some((t.to_90k(frame.dts), now_unix_ms));
+            }
+            if let Some(next) = t.next_dts
+                && (frame.dts < next - dur || frame.dts > next + t.ticks(MAX_FRAME_GAP))
+            {
+                self.stats.discontinuities += 1;
+                t.close_part(&mut self.out, self.clock, true);
+                self.out.push_back(PackagerOutput::Discontinuity {
+                    rendition: t.rendition,
+                });
+                if t.rendition == Rendition::AUDIO {
+                    self.clock = Some((t.to_90k(frame.dts), now_unix_ms));
+                }
+            }
+            let seg_target = t.ticks(config.segment_target);
+            let part_target = t.ticks(config.part_target);
+            if t.seg_dur + dur > seg_target {
+                t.close_part(&mut self.out, self.clock, true);
+            } else if t.part_dur + dur > part_target {
+                t.close_part(&mut self.out, self.clock, false);
+            }
+        } else {
+            let start90 = self.clock.map(|c| c.0).unwrap_or(0);
+            let at90 = t.to_90k(frame.dts);
+            let half90 = t.to_90k(half);
+            if t.need_keyframe {
+                // Start (or restart) aligned with the video's current start.
+                if at90 < start90 - half90 {
+                    self.stats.frames_dropped += 1;
+                    return;
+                }
+                t.need_keyframe = false;
+            }
+            while let Some(&(cut, segment_end)) = t.cuts.front() {
+                if at90 + half90 < cut {
+                    break;
+                }
+                t.cuts.pop_front();
+                t.close_part(&mut self.out, self.clock, segment_end);
+            }
+            // Bound the part if the video has stalled.
+            let cap = t.ticks(config.part_target * 2);
+            if t.part_dur + dur > cap {
+                t.close_part(&mut self.out, self.clock, false);
+            }
+        }
+        t.append(&frame, dur);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use livestack_media::model::{AudioCodec, AudioParams, VideoCodec, VideoParams};
+
+    const V: u32 = 256;
+    const A: u32 = 257;
+
+    fn video_params() -> TrackParams {
+        TrackParams::Video(VideoParams {
+            codec: VideoCodec::H264,
+            width: 640,
+            height: 360,
+            frame_rate: Some((25, 1)),
+            codec_string: "avc1.64001e".into(),
+            decoder_config: Bytes::from_static(&[1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]),
+        })
+    }
+
+    fn audio_params() -> TrackParams {
+        TrackParams::Audio(AudioParams {
+            codec: AudioCodec::Aac,
+            sample_rate: 48_000,
+            channels: 2,
+            samples_per_frame: 1024,
+            codec_string: "mp4a.40.2".into(),
+            decoder_config: Bytes::from_static(&[0x11, 0x90]),
+            language: None,
+        })
+    }
+
+    fn packager() -> Packager {
+        Packager::new(PackagerConfig {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(2),
+            max_segment: Duration::from_secs(4),
+        })
+    }
+
+    fn vframe(n: i64, gop: i64) -> Frame {
+        Frame {
+            pts: n * 3600 + 7200,
+            dts: n * 3600,
+            duration: None,
+            keyframe: n % gop == 0,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+        }
+    }
+
+    fn aframe(n: i64) -> Frame {
+        Frame {
+            pts: n * 1024,
+            dts: n * 1024,
+            duration: Some(1024),
+            keyframe: true,
+            data: Bytes::from_static(&[0x21]),
+        }
+    }
+
+    /// (rendition, duration, independent) of every part, and segment ends.
+    fn drain(p: &mut Packager) -> Vec<PackagerOutput> {
+        std::iter::from_fn(|| p.poll_output()).collect()
+    }
+
+    fn parts(out: &[PackagerOutput], r: Rendition) -> Vec<(Duration, bool)> {
+        out.iter()
+            .filter_map(|o| match o {
+                PackagerOutput::Part {
+                    rendition,
+                    duration,
+                    independent,
+                    ..
+                } if *rendition == r => Some((*duration, *independent)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn segment_ends(out: &[PackagerOutput], r: Rendition) -> usize {
+        out.iter()
+            .filter(|o| matches!(o, PackagerOutput::SegmentEnd { rendition } if *rendition == r))
+            .count()
+    }
+
+    #[test]
+    fn parts_never_exceed_the_target_and_segments_follow_gops() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        // 10 s of 25 fps video with a 2 s GOP.
+        for n in 0..250 {
+            p.handle_frame(V, vframe(n, 50), 1_000 + n * 40);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        assert!(matches!(
+            out[0],
+            PackagerOutput::Init {
+                rendition: Rendition::VIDEO,
+                ..
+            }
+        ));
+        let v = parts(&out, Rendition::VIDEO);
+        assert_eq!(v.len(), 50, "5 frames (200 ms) per part");
+        assert!(v.iter().all(|(d, _)| *d == Duration::from_millis(200)));
+        // Every segment (10 parts) starts with an independent part.
+        for (i, (_, independent)) in v.iter().enumerate() {
+            assert_eq!(*independent, i % 10 == 0, "part {i}");
+        }
+        assert_eq!(segment_ends(&out, Rendition::VIDEO), 5);
+    }
+
+    #[test]
+    fn long_gops_are_cut_at_the_target_duration() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        // A 10 s GOP: segments must still end by 4 s (EXT-X-TARGETDURATION).
+        for n in 0..250 {
+            p.handle_frame(V, vframe(n, 250), 0);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        let mut seg = Duration::ZERO;
+        for o in &out {
+            match o {
+                PackagerOutput::Part { duration, .. } => seg += *duration,
+                PackagerOutput::SegmentEnd { .. } => {
+                    assert!(seg <= Duration::from_secs(4), "segment of {seg:?}");
+                    seg = Duration::ZERO;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(segment_ends(&out, Rendition::VIDEO), 3);
+    }
+
+    #[test]
+    fn frames_before_the_first_keyframe_are_dropped() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        for n in 45..60 {
+            p.handle_frame(V, vframe(n, 50), 0);
+        }
+        p.finish();
+        assert_eq!(p.stats().frames_dropped, 5);
+        let out = drain(&mut p);
+        assert!(parts(&out, Rendition::VIDEO)[0].1, "starts independent");
+    }
+
+    #[test]
+    fn audio_follows_video_boundaries_with_the_same_numbering() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        p.handle_track(A, audio_params());
+        // Interleave 4 s of audio and video by time (90 kHz vs 48 kHz).
+        let (mut vn, mut an) = (0i64, 0i64);
+        while vn < 100 {
+            if an * 1024 * 90_000 / 48_000 <= vn * 3600 {
+                p.handle_frame(A, aframe(an), 0);
+                an += 1;
+            } else {
+                p.handle_frame(V, vframe(vn, 50), 0);
+                vn += 1;
+            }
+        }
+        p.finish();
+        let out = drain(&mut p);
+        let v = parts(&out, Rendition::VIDEO);
+        let a = parts(&out, Rendition::AUDIO);
+        // Same number of complete parts up to the last video boundary, and
+        // audio parts within one AAC frame of their video part.
+        assert!(
+            a.len() + 1 >= v.len(),
+            "audio {} video {}",
+            a.len(),
+            v.len()
+        );
+        let frame = Duration::from_nanos(1024 * 1_000_000_000 / 48_000);
+        for ((vd, _), (ad, _)) in v.iter().zip(&a).take(v.len() - 1) {
+            let diff = if vd > ad { *vd - *ad } else { *ad - *vd };
+            assert!(diff <= frame, "video part {vd:?} vs audio part {ad:?}");
+            assert!(*ad <= p.part_target(Rendition::AUDIO));
+        }
+        assert_eq!(
+            segment_ends(&out, Rendition::VIDEO),
+            segment_ends(&out, Rendition::AUDIO)
+        );
+    }
+
+    #[test]
+    fn a_timestamp_jump_starts_a_new_segment_after_a_discontinuity() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        for n in 0..20 {
+            p.handle_frame(V, vframe(n, 10), 0);
+        }
+        // The publisher's clock jumps back (restarted encoder).
+        for n in 0..20 {
+            p.handle_frame(V, vframe(n, 10), 0);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        assert_eq!(p.stats().discontinuities, 1);
+        let disc = out
+            .iter()
+            .position(|o| matches!(o, PackagerOutput::Discontinuity { .. }))
+            .expect("a discontinuity");
+        assert!(
+            matches!(out[disc - 1], PackagerOutput::SegmentEnd { .. }),
+            "the segment closes before the discontinuity"
+        );
+    }
+
+    #[test]
+    fn audio_only_broadcasts_cut_by_their_own_clock() {
+        let mut p = packager();
+        p.handle_track(A, audio_params());
+        for n in 0..200 {
+            p.handle_frame(A, aframe(n), 0);
+        }
+        p.finish();
+        let out = drain(&mut p);
+        let a = parts(&out, Rendition::AUDIO);
+        assert!(!a.is_empty());
+        assert!(a.iter().all(|(d, _)| *d <= Duration::from_millis(200)));
+        assert_eq!(p.part_target(Rendition::AUDIO), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn program_date_time_follows_media_time() {
+        let mut p = packager();
+        p.handle_track(V, video_params());
+        for n in 0..20 {
+            p.handle_frame(V, vframe(n, 10), 1_000_000 + n * 1000);
+        }
+        let out = drain(&mut p);
+        let pdts: Vec<i64> = out
+            .iter()
+            .filter_map(|o| match o {
+                PackagerOutput::Part {
+                    program_date_time_ms,
+                    ..
+                } => Some(*program_date_time_ms),
+                _ => None,
+            })
+            .collect();
+        // Anchored at the first frame's arrival, then advancing by media time
+        // (200 ms per part), not by arrival time.
+        assert_eq!(pdts[..3], [1_000_000, 1_000_200, 1_000_400]);
+    }
+}
