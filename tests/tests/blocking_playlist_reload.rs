@@ -66,9 +66,8 @@ async fn next_part_is_answered_within_one_part_target() {
         // When the origin made the part available (recorded by the origin
         // as it applied the part, in this process).
         let at = stream
-            .lock()
-            .video
-            .as_ref()
+            .snapshot()
+            .rendition(livestack_origin::packager::Rendition::VIDEO)
             .and_then(|v| v.available_at(got.0, got.1))
             .expect("the origin recorded when the part became available");
         delays.push(r.received.saturating_duration_since(at));

@@ -425,6 +425,7 @@ mod tests {
             samples_per_frame: 1024,
             codec_string: "mp4a.40.2".into(),
             decoder_config: Bytes::from_static(asc),
+            language: None,
         })
     }
 

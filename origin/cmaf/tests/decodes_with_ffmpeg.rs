@@ -242,6 +242,7 @@ fn audio_params(asc: Bytes) -> TrackParams {
         samples_per_frame: AAC_FRAME,
         codec_string: "mp4a.40.2".into(),
         decoder_config: asc,
+        language: None,
     })
 }
 

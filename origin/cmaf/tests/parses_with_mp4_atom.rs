@@ -64,6 +64,7 @@ fn audio(codec: AudioCodec, channels: u8, decoder_config: &'static [u8]) -> Trac
         samples_per_frame: 1024,
         codec_string: "mp4a.40.2".into(),
         decoder_config: Bytes::from_static(decoder_config),
+        language: None,
     })
 }
 

@@ -184,6 +184,7 @@ impl AdtsHeader {
             samples_per_frame: SAMPLES_PER_FRAME,
             codec_string: self.codec_string(),
             decoder_config: Bytes::copy_from_slice(&self.audio_specific_config()),
+            language: None,
         }
     }
 }

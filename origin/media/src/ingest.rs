@@ -152,6 +152,8 @@ struct VideoTrack {
 #[derive(Debug, Default)]
 struct AudioTrack {
     params: Option<crate::model::AudioParams>,
+    /// ISO 639-2 code from the PMT, copied into the track parameters.
+    language: Option<String>,
     clock: Unwrapper,
     /// PTS of the frame expected next, in the sample-rate timescale.
     next_pts: Option<i64>,
@@ -229,7 +231,8 @@ impl TsIngest {
                     pid,
                     stream_type,
                     kind,
-                } => self.on_stream(pid, stream_type, kind),
+                    language,
+                } => self.on_stream(pid, stream_type, kind, language),
                 TsEvent::Pes(pes) => self.on_pes(pes),
                 TsEvent::Discontinuity { pid } => {
                     if matches!(
@@ -251,7 +254,13 @@ impl TsIngest {
         self.stats.parse_errors = d.parse_errors + self.own_parse_errors;
     }
 
-    fn on_stream(&mut self, pid: u16, stream_type: u8, kind: StreamKind) {
+    fn on_stream(
+        &mut self,
+        pid: u16,
+        stream_type: u8,
+        kind: StreamKind,
+        language: Option<[u8; 3]>,
+    ) {
         let track = match kind {
             StreamKind::H264 | StreamKind::H265 => Track::Video(Box::new(VideoTrack {
                 codec: if kind == StreamKind::H264 {
@@ -266,7 +275,11 @@ impl TsIngest {
                 seen_keyframe: false,
                 clock: Unwrapper::default(),
             })),
-            StreamKind::AacAdts => Track::Audio(AudioTrack::default()),
+            StreamKind::AacAdts => Track::Audio(AudioTrack {
+                // Three ASCII letters (checked by the demuxer).
+                language: language.map(|l| l.iter().map(|&c| char::from(c)).collect()),
+                ..AudioTrack::default()
+            }),
             _ => {
                 if !self.reported.contains(&pid) {
                     self.reported.push(pid);
@@ -413,7 +426,8 @@ fn audio_pes(a: &mut AudioTrack, pes: &Pes, parse_errors: &mut u64) -> Vec<Inges
             *parse_errors += 1;
             continue;
         };
-        let params = frame.header.audio_params();
+        let mut params = frame.header.audio_params();
+        params.language.clone_from(&a.language);
         if a.params.as_ref() != Some(&params) {
             a.params = Some(params.clone());
             out.push(IngestEvent::Track {

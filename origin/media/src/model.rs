@@ -118,6 +118,11 @@ pub struct AudioParams {
     /// Decoder configuration: the AudioSpecificConfig (ISO/IEC 14496-3
     /// §1.6.2.1) for AAC, the `dOps` payload for Opus.
     pub decoder_config: Bytes,
+    /// The language of the track when the source declares it: the ISO 639-2
+    /// code (three lower-case letters, e.g. `eng`, `fra`) of an MPEG-TS
+    /// ISO_639_language_descriptor (ISO/IEC 13818-1 §2.6.18). `None` when
+    /// unknown.
+    pub language: Option<String>,
 }
 
 /// What a track carries.

@@ -145,6 +145,10 @@ pub enum TsEvent {
         stream_type: u8,
         /// The classification.
         kind: StreamKind,
+        /// The ISO 639-2 language code of an ISO_639_language_descriptor
+        /// (tag 0x0A, §2.6.18) in the stream's ES info, when present and
+        /// made of ASCII letters (lower-cased, e.g. `eng`).
+        language: Option<[u8; 3]>,
     },
     /// A complete PES packet of a supported stream.
     Pes(Pes),
@@ -310,6 +314,7 @@ impl PesBuf {
 #[derive(Debug)]
 struct EsState {
     stream_type: u8,
+    language: Option<[u8; 3]>,
     kind: StreamKind,
     pes: Option<PesBuf>,
 }
@@ -692,12 +697,18 @@ impl TsDemuxer {
             let info = rest.get(..info_len).ok_or(TsError::SectionMalformed)?;
             // Bounded slicing: past the end is an empty slice (truncated input), handled as "need more data".
             es_loop = rest.get(info_len..).unwrap_or_default();
-            self.register_stream(pid, *stream_type, registration(info));
+            self.register_stream(pid, *stream_type, registration(info), language(info));
         }
         Ok(())
     }
 
-    fn register_stream(&mut self, pid: u16, stream_type: u8, registration: Option<[u8; 4]>) {
+    fn register_stream(
+        &mut self,
+        pid: u16,
+        stream_type: u8,
+        registration: Option<[u8; 4]>,
+        language: Option<[u8; 3]>,
+    ) {
         if pid == PID_PAT || pid == PID_NULL || self.psi.contains_key(&pid) {
             self.stats.parse_errors += 1;
             return;
@@ -705,7 +716,7 @@ impl TsDemuxer {
         if self
             .streams
             .get(&pid)
-            .is_some_and(|es| es.stream_type == stream_type)
+            .is_some_and(|es| es.stream_type == stream_type && es.language == language)
         {
             return;
         }
@@ -714,6 +725,7 @@ impl TsDemuxer {
             pid,
             EsState {
                 stream_type,
+                language,
                 kind,
                 pes: None,
             },
@@ -722,6 +734,7 @@ impl TsDemuxer {
             pid,
             stream_type,
             kind,
+            language,
         });
     }
 }
@@ -765,6 +778,24 @@ fn registration(mut descriptors: &[u8]) -> Option<[u8; 4]> {
             && let Some(id) = body.get(..4).and_then(|b| b.try_into().ok())
         {
             return Some(id);
+        }
+        descriptors = rest.get(usize::from(*len)..)?;
+    }
+    None
+}
+
+/// The ISO_639_language_code of the first ISO_639_language_descriptor
+/// (tag 0x0A, §2.6.18-19) among `descriptors`, lower-cased; `None` when
+/// absent or not three ASCII letters.
+fn language(mut descriptors: &[u8]) -> Option<[u8; 3]> {
+    while let [tag, len, rest @ ..] = descriptors {
+        let body = rest.get(..usize::from(*len))?;
+        if *tag == 0x0A {
+            let code: [u8; 3] = body.get(..3)?.try_into().ok()?;
+            return code
+                .iter()
+                .all(u8::is_ascii_alphabetic)
+                .then(|| code.map(|c| c.to_ascii_lowercase()));
         }
         descriptors = rest.get(usize::from(*len)..)?;
     }
@@ -972,17 +1003,20 @@ mod tests {
                 TsEvent::Stream {
                     pid: 0x100,
                     stream_type: 0x1B,
-                    kind: StreamKind::H264
+                    kind: StreamKind::H264,
+                    language: None
                 },
                 TsEvent::Stream {
                     pid: 0x101,
                     stream_type: 0x0F,
-                    kind: StreamKind::AacAdts
+                    kind: StreamKind::AacAdts,
+                    language: None
                 },
                 TsEvent::Stream {
                     pid: 0x102,
                     stream_type: 0x86,
-                    kind: StreamKind::Unsupported
+                    kind: StreamKind::Unsupported,
+                    language: None
                 },
             ]
         );
@@ -1006,9 +1040,52 @@ mod tests {
             vec![TsEvent::Stream {
                 pid: 0x103,
                 stream_type: 6,
-                kind: StreamKind::Opus
+                kind: StreamKind::Opus,
+                language: None
             }]
         );
+    }
+
+    /// Two AAC streams with ISO_639_language_descriptors (§2.6.18: tag
+    /// 0x0A, then per language a 3-byte code and an audio_type byte), as
+    /// ffmpeg writes for `-metadata:s:a:N language=...`.
+    #[test]
+    fn language_descriptors() {
+        let mut d = TsDemuxer::new();
+        let mut v = pat(0x1000, 0);
+        v.extend(pmt(
+            0x1000,
+            0,
+            &[
+                (
+                    STREAM_TYPE_AAC_ADTS,
+                    0x101,
+                    &[0x0A, 0x04, b'e', b'n', b'g', 0],
+                ),
+                (
+                    STREAM_TYPE_AAC_ADTS,
+                    0x102,
+                    &[0x0A, 0x04, b'F', b'R', b'A', 0],
+                ),
+                // Not letters: ignored; truncated: ignored.
+                (
+                    STREAM_TYPE_AAC_ADTS,
+                    0x103,
+                    &[0x0A, 0x04, b'1', b'2', b'3', 0],
+                ),
+                (STREAM_TYPE_AAC_ADTS, 0x104, &[0x0A, 0x02, b'd', b'e']),
+            ],
+        ));
+        d.push(&v);
+        d.finish();
+        let languages: Vec<_> = drain(&mut d)
+            .into_iter()
+            .map(|e| match e {
+                TsEvent::Stream { language, .. } => language,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(languages, [Some(*b"eng"), Some(*b"fra"), None, None]);
     }
 
     #[test]

@@ -1,33 +1,33 @@
-//! Fan-out of a broadcast's media model to independent consumers.
+//! Fan-out of a broadcast's media to independent consumers, over the
+//! generic relay ([`livestack_relay`]).
 //!
 //! The ingest side owns a [`BroadcastProducer`]; every consumer (the LL-HLS
-//! packager today; MoQ, WHEP and the recorder later) holds a
-//! [`BroadcastConsumer`]. Writing never waits for a consumer: the channel is
-//! bounded and a consumer that falls more than [`CHANNEL_EVENTS`] events
-//! behind loses the oldest ones, learns how many (`Lagged`), and resumes at
-//! the next keyframe. Nothing a consumer does can back-pressure the
-//! publisher.
-//!
-//! The producer also keeps a bounded GOP cache — the track parameters and
-//! every frame of each track's current group — so that a consumer joining
-//! mid-stream starts at a keyframe instead of waiting for the next one.
-
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-};
+//! packager task today; MoQ, WHEP and the recorder later) holds a
+//! [`BroadcastConsumer`]. This module only binds the relay to the media
+//! model: track information is [`TrackParams`], payloads are [`Frame`]s
+//! weighing their data length, and a group starts at a frame with
+//! `keyframe` set. Everything else is the relay's: the publisher never
+//! waits; a consumer that falls behind skips to the newest group of every
+//! track and is told how much it lost; a late consumer starts at each
+//! track's latest keyframe (GOP cache). Memory per broadcast is bounded by
+//! [`relay_config`]: at most [`LOG_EVENTS`] events and [`LOG_BYTES`] bytes
+//! of payload, shared by all consumers.
 
 use livestack_media::model::{Frame, TrackParams};
-use tokio::sync::broadcast;
+use livestack_relay::{Consumer, Event, Producer, RelayConfig, Subscriber};
 
-/// Events in channel capacity per consumer (about 13 s of 30 fps video plus
-/// AAC audio). Worst-case memory is this many events per broadcast, shared
-/// by all consumers (frames are reference-counted).
-pub const CHANNEL_EVENTS: usize = 1024;
-/// Upper bound of the GOP cache per track, in frames.
-pub const GOP_CACHE_FRAMES: usize = 1200;
-/// Upper bound of the GOP cache per track, in payload bytes (32 MiB).
-pub const GOP_CACHE_BYTES: usize = 32 << 20;
+/// Events kept per broadcast (about 27 s of 25 fps video plus AAC audio).
+pub const LOG_EVENTS: usize = 4096;
+/// Payload bytes kept per broadcast (64 MiB).
+pub const LOG_BYTES: usize = 64 << 20;
+
+/// The bounds of every broadcast's relay log.
+pub fn relay_config() -> RelayConfig {
+    RelayConfig {
+        max_entries: LOG_EVENTS,
+        max_bytes: LOG_BYTES,
+    }
+}
 
 /// One event of a broadcast.
 #[derive(Debug, Clone)]
@@ -55,175 +55,98 @@ pub enum MediaEvent {
     End,
 }
 
-#[derive(Debug, Default)]
-struct TrackCache {
-    params: Option<TrackParams>,
-    group: Vec<Frame>,
-    bytes: usize,
+impl From<Event<TrackParams, Frame>> for MediaEvent {
+    fn from(e: Event<TrackParams, Frame>) -> Self {
+        match e {
+            Event::Track { id, info } => MediaEvent::Track { id, params: info },
+            Event::Frame { id, payload, .. } => MediaEvent::Frame { id, frame: payload },
+            Event::Loss { id } => MediaEvent::Loss { id },
+            Event::End => MediaEvent::End,
+        }
+    }
 }
 
-#[derive(Debug, Default)]
-struct Cache {
-    tracks: BTreeMap<u32, TrackCache>,
-    ended: bool,
-}
-
-/// The writing end of a broadcast. Cheap to call; never blocks.
+/// The writing end of a broadcast. Cheap to call; never blocks. Dropping it
+/// ends the broadcast.
 #[derive(Debug)]
-pub struct BroadcastProducer {
-    tx: broadcast::Sender<MediaEvent>,
-    cache: Arc<Mutex<Cache>>,
-}
+pub struct BroadcastProducer(Producer<TrackParams, Frame>);
 
 /// A handle from which consumers subscribe.
 #[derive(Debug, Clone)]
-pub struct BroadcastSubscriber {
-    tx: broadcast::Sender<MediaEvent>,
-    cache: Arc<Mutex<Cache>>,
-}
+pub struct BroadcastSubscriber(Subscriber<TrackParams, Frame>);
 
-/// A consumer: the GOP-cache snapshot it joined with, then live events.
+/// A consumer of a broadcast.
 #[derive(Debug)]
-pub struct BroadcastConsumer {
-    backlog: std::collections::VecDeque<MediaEvent>,
-    rx: broadcast::Receiver<MediaEvent>,
-}
+pub struct BroadcastConsumer(Consumer<TrackParams, Frame>);
 
 /// Result of [`BroadcastConsumer::recv`].
 #[derive(Debug)]
 pub enum Received {
     /// The next event.
     Event(MediaEvent),
-    /// This consumer fell behind and `n` events were dropped for it.
-    Lagged(u64),
+    /// This consumer fell behind and resumed at the newest group of every
+    /// track (each track's next frame is a keyframe).
+    Skipped {
+        /// Whole groups it never got.
+        groups: u64,
+        /// Events it never got.
+        events: u64,
+    },
     /// The producer is gone.
     Closed,
 }
 
 /// Creates a broadcast: the producer and a subscriber handle.
 pub fn broadcast() -> (BroadcastProducer, BroadcastSubscriber) {
-    let (tx, _) = broadcast::channel(CHANNEL_EVENTS);
-    let cache = Arc::new(Mutex::new(Cache::default()));
-    (
-        BroadcastProducer {
-            tx: tx.clone(),
-            cache: cache.clone(),
-        },
-        BroadcastSubscriber { tx, cache },
-    )
+    let (p, s) = livestack_relay::broadcast(relay_config());
+    (BroadcastProducer(p), BroadcastSubscriber(s))
 }
 
 impl BroadcastProducer {
-    /// Publishes one event to every consumer and updates the GOP cache.
+    /// Publishes one event to every consumer.
     pub fn send(&self, event: MediaEvent) {
-        {
-            let mut cache = self.cache.lock().expect("gop cache poisoned");
-            match &event {
-                MediaEvent::Track { id, params } => {
-                    let t = cache.tracks.entry(*id).or_default();
-                    t.params = Some(params.clone());
-                    t.group.clear();
-                    t.bytes = 0;
-                }
-                MediaEvent::Frame { id, frame } => {
-                    let t = cache.tracks.entry(*id).or_default();
-                    if frame.keyframe {
-                        t.group.clear();
-                        t.bytes = 0;
-                    }
-                    if t.group.len() < GOP_CACHE_FRAMES
-                        && t.bytes + frame.data.len() <= GOP_CACHE_BYTES
-                        && (frame.keyframe || !t.group.is_empty())
-                    {
-                        t.bytes += frame.data.len();
-                        t.group.push(frame.clone());
-                    }
-                }
-                MediaEvent::Loss { id } => {
-                    if let Some(t) = cache.tracks.get_mut(id) {
-                        t.group.clear();
-                        t.bytes = 0;
-                    }
-                }
-                MediaEvent::End => cache.ended = true,
+        let (event, bytes) = match event {
+            MediaEvent::Track { id, params } => (Event::Track { id, info: params }, 0),
+            MediaEvent::Frame { id, frame } => {
+                let bytes = frame.data.len();
+                (
+                    Event::Frame {
+                        id,
+                        keyframe: frame.keyframe,
+                        payload: frame,
+                    },
+                    bytes,
+                )
             }
-            // Sending under the cache lock keeps snapshot + live stream
-            // gap-free for a subscriber that joins concurrently.
-            let _ = self.tx.send(event);
-        }
+            MediaEvent::Loss { id } => (Event::Loss { id }, 0),
+            MediaEvent::End => (Event::End, 0),
+        };
+        self.0.send(event, bytes);
     }
 
     /// A subscriber handle for this broadcast.
     pub fn subscriber(&self) -> BroadcastSubscriber {
-        BroadcastSubscriber {
-            tx: self.tx.clone(),
-            cache: self.cache.clone(),
-        }
-    }
-}
-
-impl Drop for BroadcastProducer {
-    fn drop(&mut self) {
-        let ended = self.cache.lock().map(|c| c.ended).unwrap_or(true);
-        if !ended {
-            self.send(MediaEvent::End);
-        }
+        BroadcastSubscriber(self.0.subscriber())
     }
 }
 
 impl BroadcastSubscriber {
-    /// Joins the broadcast: the consumer first replays the GOP cache (track
-    /// parameters, then the current group of each track), then live events.
+    /// Joins the broadcast: track parameters first, then every track from
+    /// its latest keyframe on, then live events.
     pub fn subscribe(&self) -> BroadcastConsumer {
-        let cache = self.cache.lock().expect("gop cache poisoned");
-        let mut backlog = std::collections::VecDeque::new();
-        for (id, t) in &cache.tracks {
-            if let Some(params) = &t.params {
-                backlog.push_back(MediaEvent::Track {
-                    id: *id,
-                    params: params.clone(),
-                });
-            }
-        }
-        // Interleave the cached groups by decode time across tracks.
-        let mut frames: Vec<(u32, &Frame)> = cache
-            .tracks
-            .iter()
-            .flat_map(|(id, t)| t.group.iter().map(move |f| (*id, f)))
-            .collect();
-        frames.sort_by_key(|(id, f)| {
-            let ts = cache.tracks[id]
-                .params
-                .as_ref()
-                .map(|p| p.timescale())
-                .unwrap_or(livestack_media::model::Timescale::MPEG_TS);
-            ts.convert(f.dts, livestack_media::model::Timescale::MPEG_TS)
-        });
-        for (id, f) in frames {
-            backlog.push_back(MediaEvent::Frame {
-                id,
-                frame: f.clone(),
-            });
-        }
-        if cache.ended {
-            backlog.push_back(MediaEvent::End);
-        }
-        let rx = self.tx.subscribe();
-        drop(cache);
-        BroadcastConsumer { backlog, rx }
+        BroadcastConsumer(self.0.subscribe())
     }
 }
 
 impl BroadcastConsumer {
     /// The next event; waits for one. Never slows the producer.
     pub async fn recv(&mut self) -> Received {
-        if let Some(e) = self.backlog.pop_front() {
-            return Received::Event(e);
-        }
-        match self.rx.recv().await {
-            Ok(e) => Received::Event(e),
-            Err(broadcast::error::RecvError::Lagged(n)) => Received::Lagged(n),
-            Err(broadcast::error::RecvError::Closed) => Received::Closed,
+        match self.0.recv().await {
+            livestack_relay::Received::Event(e) => Received::Event(e.into()),
+            livestack_relay::Received::Skipped { groups, events } => {
+                Received::Skipped { groups, events }
+            }
+            livestack_relay::Received::Closed => Received::Closed,
         }
     }
 }
@@ -246,22 +169,12 @@ mod tests {
     #[tokio::test]
     async fn late_joiner_starts_at_keyframe() {
         let (p, s) = broadcast();
-        p.send(MediaEvent::Frame {
-            id: 1,
-            frame: frame(0, true),
-        });
-        p.send(MediaEvent::Frame {
-            id: 1,
-            frame: frame(1, false),
-        });
-        p.send(MediaEvent::Frame {
-            id: 1,
-            frame: frame(2, true),
-        });
-        p.send(MediaEvent::Frame {
-            id: 1,
-            frame: frame(3, false),
-        });
+        for (dts, key) in [(0, true), (1, false), (2, true), (3, false)] {
+            p.send(MediaEvent::Frame {
+                id: 1,
+                frame: frame(dts, key),
+            });
+        }
         let mut c = s.subscribe();
         let mut seen = vec![];
         p.send(MediaEvent::End);
@@ -276,18 +189,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn slow_consumer_lags_and_never_blocks() {
+    async fn slow_consumer_skips_groups_and_never_blocks() {
         let (p, s) = broadcast();
         let mut c = s.subscribe();
-        for i in 0..(CHANNEL_EVENTS as i64 * 3) {
+        for i in 0..(LOG_EVENTS as i64 * 3) {
             p.send(MediaEvent::Frame {
                 id: 1,
                 frame: frame(i, i % 30 == 0),
             });
         }
         match c.recv().await {
-            Received::Lagged(n) => assert_eq!(n, CHANNEL_EVENTS as u64 * 2),
-            other => panic!("expected lag, got {other:?}"),
+            Received::Skipped { events, .. } => assert!(events > LOG_EVENTS as u64),
+            other => panic!("expected a skip, got {other:?}"),
+        }
+        match c.recv().await {
+            Received::Event(MediaEvent::Frame { frame, .. }) => assert!(frame.keyframe),
+            other => panic!("expected a keyframe, got {other:?}"),
         }
     }
 }

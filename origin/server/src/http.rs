@@ -4,11 +4,16 @@
 //!
 //! URL layout of a stream NAME (every URI is reachable from the first):
 //! - `/live/NAME/index.m3u8` — multivariant playlist
-//! - `/live/NAME/video.m3u8`, `/live/NAME/audio.m3u8` — media playlists,
-//!   with the delivery directives `_HLS_msn`, `_HLS_part`, `_HLS_skip`
-//!   (RFC 8216bis §6.2.5)
-//! - `/live/NAME/{video,audio}/init{N}.mp4`, `part{MSN}.{I}.m4s`,
-//!   `seg{MSN}.m4s` — CMAF init segment, parts, segments
+//! - `/live/NAME/R.m3u8` — media playlist of rendition `R`, with the
+//!   delivery directives `_HLS_msn`, `_HLS_part`, `_HLS_skip` (RFC 8216bis
+//!   §6.2.5). `R` is `video` and `audio` for the first video and audio
+//!   track, then `video1`, `video2`, … and `audio1`, `audio2`, … in the
+//!   order the tracks appeared ([`Rendition::name`]).
+//! - `/live/NAME/R/init{N}.mp4`, `part{MSN}.{I}.m4s`, `seg{MSN}.m4s` — CMAF
+//!   init segment, parts, segments of rendition `R`
+//!
+//! Handlers read the stream's immutable snapshots (see
+//! [`crate::streams`]); no handler takes a lock the packager holds.
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -23,16 +28,13 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
 };
-use livestack_hls::{
-    AudioRendition, BlockDecision, DeliveryDirectives, PartLookup, RenditionReport, Resource,
-    Variant, blocking_timeout, render_multivariant,
-};
-use tokio::{net::TcpListener, time::Instant};
+use livestack_hls::{BlockDecision, DeliveryDirectives, PartLookup, Resource, blocking_timeout};
+use livestack_packager::{Rendition, RenditionSnapshot};
+use tokio::{net::TcpListener, sync::watch, time::Instant};
 use tracing::{debug, warn};
 
 use crate::{
-    metrics::Metrics,
-    packager::Rendition,
+    metrics::{HttpLabels, Metrics},
     streams::{Stream, Streams},
 };
 
@@ -77,8 +79,14 @@ pub async fn serve(
         let state = state.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            // Streams this connection fetched and when it last told the
+            // node's viewer registry: the shared registry (one lock for the
+            // node) is touched at most once per VIEWER_TOUCH per stream and
+            // connection, not once per response.
+            let touched: Arc<std::sync::Mutex<Vec<(String, Instant)>>> = Arc::default();
             let svc = service_fn(move |req: Request<Incoming>| {
                 let state = state.clone();
+                let touched = touched.clone();
                 async move {
                     let stream = req
                         .uri()
@@ -91,6 +99,7 @@ pub async fn serve(
                     state.metrics.http_sent_bytes.inc_by(sent);
                     if let Some(stream) = stream
                         && resp.status().is_success()
+                        && touch_due(&touched, stream.as_str())
                     {
                         state.node.viewers.touch(&stream, peer);
                     }
@@ -112,6 +121,36 @@ pub async fn serve(
                 debug!(error = %e, %peer, "connection ended with error");
             }
         });
+    }
+}
+
+/// How often one connection refreshes its entry in the node's viewer
+/// registry per stream; well inside [`crate::cluster::VIEWER_WINDOW`].
+const VIEWER_TOUCH: Duration = Duration::from_secs(1);
+
+/// True when this connection should refresh `stream` in the viewer registry
+/// now (first fetch, or [`VIEWER_TOUCH`] since the last refresh). The lock
+/// is the connection's own, uncontended but for HTTP/2 multiplexing.
+fn touch_due(touched: &std::sync::Mutex<Vec<(String, Instant)>>, stream: &str) -> bool {
+    let now = Instant::now();
+    let mut touched = touched
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match touched.iter_mut().find(|(s, _)| s == stream) {
+        Some((_, at)) if now.duration_since(*at) < VIEWER_TOUCH => false,
+        Some((_, at)) => {
+            *at = now;
+            true
+        }
+        None => {
+            // A connection fetches from a handful of streams at most; an
+            // edge multiplexing many is bounded by forgetting the oldest.
+            if touched.len() >= 64 {
+                touched.remove(0);
+            }
+            touched.push((stream.to_owned(), now));
+            true
+        }
     }
 }
 
@@ -194,10 +233,10 @@ pub async fn handle(req: Request<Incoming>, state: &HttpState) -> Response<Body>
     state
         .metrics
         .http_responses
-        .get_or_create(&vec![
-            ("route", route_of(&path).to_owned()),
-            ("status", resp.status().as_u16().to_string()),
-        ])
+        .get_or_create(&HttpLabels {
+            route: route_of(&path),
+            status: resp.status().as_u16(),
+        })
         .inc();
     if head {
         *resp.body_mut() = Full::new(Bytes::new());
@@ -294,21 +333,54 @@ async fn route(path: &str, query: Option<&str>, state: &HttpState) -> Response<B
     }
     match (file, sub) {
         ("index.m3u8", None) => multivariant(&stream).await,
-        ("video.m3u8", None) => media_playlist(&stream, Rendition::Video, query, state).await,
-        ("audio.m3u8", None) => media_playlist(&stream, Rendition::Audio, query, state).await,
-        ("video", Some(f)) => media_file(&stream, Rendition::Video, f, state).await,
-        ("audio", Some(f)) => media_file(&stream, Rendition::Audio, f, state).await,
-        _ => error(StatusCode::NOT_FOUND, "not found"),
+        (f, None) => match f.strip_suffix(".m3u8").and_then(Rendition::parse) {
+            Some(r) => media_playlist(&stream, r, query, state).await,
+            None => error(StatusCode::NOT_FOUND, "not found"),
+        },
+        (dir, Some(f)) => match Rendition::parse(dir) {
+            Some(r) => media_file(&stream, r, f, state).await,
+            None => error(StatusCode::NOT_FOUND, "not found"),
+        },
     }
 }
 
-/// Waits for the next change of `stream` or `deadline`; false on timeout
-/// or when the stream is gone.
-async fn wait_change(rx: &mut tokio::sync::watch::Receiver<u64>, deadline: Instant) -> bool {
+/// Waits for the next change of a watched snapshot or `deadline`; false on
+/// timeout or when the stream's task is gone.
+async fn wait_change<T>(rx: &mut watch::Receiver<T>, deadline: Instant) -> bool {
     matches!(
         tokio::time::timeout_at(deadline, rx.changed()).await,
         Ok(Ok(()))
     )
+}
+
+/// The watch of rendition `r` of `stream`, waiting until `deadline` for it
+/// to appear. `Err` is the response to give instead.
+async fn rendition_watch(
+    stream: &Stream,
+    r: Rendition,
+    deadline: Option<Instant>,
+) -> Result<watch::Receiver<Arc<RenditionSnapshot>>, Response<Body>> {
+    let mut rx = stream.watch();
+    loop {
+        {
+            let snap = rx.borrow_and_update();
+            if let Some(w) = snap.renditions.get(&r) {
+                return Ok(w.clone());
+            }
+            if snap.ended {
+                return Err(error(StatusCode::NOT_FOUND, "no such rendition"));
+            }
+        }
+        let Some(deadline) = deadline else {
+            return Err(error(StatusCode::NOT_FOUND, "no such rendition"));
+        };
+        if !wait_change(&mut rx, deadline).await {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stream is live but has no media for this rendition yet",
+            ));
+        }
+    }
 }
 
 struct Blocked<'a>(&'a Metrics);
@@ -328,72 +400,17 @@ async fn multivariant(stream: &Stream) -> Response<Body> {
     let mut rx = stream.watch();
     let deadline = Instant::now() + FIRST_PART_WAIT;
     loop {
-        {
-            let st = stream.lock();
-            if st.ready() || st.ended {
-                let audio_group = "audio";
-                let mut audio = Vec::new();
-                let mut codecs = Vec::new();
-                let mut bandwidth = 0;
-                let mut average = 0;
-                if let Some(v) = &st.video {
-                    codecs.push(v.params.codec_string().to_owned());
-                    bandwidth += v.bandwidth();
-                    average += v.average_bps();
-                }
-                if let Some(a) = &st.audio {
-                    codecs.push(a.params.codec_string().to_owned());
-                    bandwidth += a.bandwidth();
-                    average += a.average_bps();
-                    if st.video.is_some() {
-                        let channels = match &a.params {
-                            livestack_media::model::TrackParams::Audio(p) => Some(p.channels),
-                            _ => None,
-                        };
-                        audio.push(AudioRendition {
-                            group_id: audio_group.into(),
-                            name: "default".into(),
-                            uri: "audio.m3u8".into(),
-                            default: true,
-                            language: None,
-                            channels,
-                        });
-                    }
-                }
-                let (uri, resolution, frame_rate) = match &st.video {
-                    Some(v) => match &v.params {
-                        livestack_media::model::TrackParams::Video(p) => (
-                            "video.m3u8",
-                            Some((p.width, p.height)),
-                            p.frame_rate
-                                .filter(|(_, d)| *d > 0)
-                                .map(|(n, d)| f64::from(n) / f64::from(d))
-                                .or(st.measured_frame_rate),
-                        ),
-                        _ => ("video.m3u8", None, None),
-                    },
-                    None => ("audio.m3u8", None, None),
-                };
-                if st.video.is_none() && st.audio.is_none() {
-                    return error(StatusCode::NOT_FOUND, "stream ended before any media");
-                }
-                let variant = Variant {
-                    uri: uri.into(),
-                    bandwidth: bandwidth.max(1),
-                    average_bandwidth: (average > 0).then_some(average),
-                    codecs: codecs.join(","),
-                    resolution,
-                    frame_rate,
-                    audio_group: (!audio.is_empty()).then(|| audio_group.to_owned()),
-                };
-                let text = render_multivariant(&[variant], &audio);
-                return response(
+        let snap = rx.borrow_and_update().clone();
+        if snap.ready || snap.ended {
+            return match &snap.multivariant {
+                Some(text) => response(
                     StatusCode::OK,
                     "application/vnd.apple.mpegurl",
                     "public, max-age=2",
-                    Bytes::from(text),
-                );
-            }
+                    text.clone(),
+                ),
+                None => error(StatusCode::NOT_FOUND, "stream ended before any media"),
+            };
         }
         if !wait_change(&mut rx, deadline).await {
             return error(
@@ -416,57 +433,41 @@ async fn media_playlist(
     };
     let timeout = blocking_timeout(state.streams.target_duration());
     let deadline = Instant::now() + timeout.max(FIRST_PART_WAIT);
-    let mut rx = stream.watch_rendition(rendition);
     let _blocked = directives.msn.map(|_| Blocked::new(&state.metrics));
+    let mut rx = match rendition_watch(stream, rendition, Some(deadline)).await {
+        Ok(rx) => rx,
+        Err(resp) => return resp,
+    };
     loop {
-        {
-            let mut st = stream.lock();
-            let ready = match st.rendition(rendition) {
-                None if st.ended => return error(StatusCode::NOT_FOUND, "no such rendition"),
-                None => false,
-                Some(r) => match directives.msn {
-                    // Held until the first full segment: hls.js (and other
-                    // players) treat a playlist with parts only as empty.
-                    None => r.playlist.has_segment() || st.ended,
-                    Some(msn) => match r.playlist.check_block(msn, directives.part) {
-                        BlockDecision::Ready => true,
-                        BlockDecision::Wait => false,
-                        BlockDecision::TooFarAhead => {
-                            return error(
-                                StatusCode::BAD_REQUEST,
-                                "_HLS_msn/_HLS_part too far ahead of the live edge",
-                            );
-                        }
-                    },
-                },
-            };
-            if ready {
-                let other = match rendition {
-                    Rendition::Video => Rendition::Audio,
-                    Rendition::Audio => Rendition::Video,
-                };
-                let reports: Vec<RenditionReport> = st
-                    .rendition(other)
-                    .and_then(|o| {
-                        o.playlist
-                            .rendition_report(format!("{}.m3u8", other.name()))
-                    })
-                    .into_iter()
-                    .collect();
-                let cache = if st.ended {
-                    "public, max-age=60"
-                } else if directives.msn.is_some() {
-                    // A blocking response for one (msn, part) never
-                    // changes: CDNs may keep it for the live window.
-                    "public, max-age=30"
-                } else {
-                    "public, max-age=1"
-                };
-                if let Some(r) = st.rendition_mut(rendition) {
-                    let text = r.playlist_text(directives.skip, &reports);
-                    return response(StatusCode::OK, "application/vnd.apple.mpegurl", cache, text);
+        let r = rx.borrow_and_update().clone();
+        let ended = r.ended();
+        let ready = match directives.msn {
+            // Held until the first full segment: hls.js (and other
+            // players) treat a playlist with parts only as empty.
+            None => r.playlist.has_segment() || ended,
+            Some(msn) => match r.playlist.check_block(msn, directives.part) {
+                BlockDecision::Ready => true,
+                BlockDecision::Wait => false,
+                BlockDecision::TooFarAhead => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "_HLS_msn/_HLS_part too far ahead of the live edge",
+                    );
                 }
-            }
+            },
+        };
+        if ready {
+            let cache = if ended {
+                "public, max-age=60"
+            } else if directives.msn.is_some() {
+                // A blocking response for one (msn, part) never
+                // changes: CDNs may keep it for the live window.
+                "public, max-age=30"
+            } else {
+                "public, max-age=1"
+            };
+            let text = r.playlist_text(directives.skip);
+            return response(StatusCode::OK, "application/vnd.apple.mpegurl", cache, text);
         }
         if !wait_change(&mut rx, deadline_for(&directives, deadline, timeout)).await {
             return error(
@@ -492,20 +493,25 @@ async fn media_file(
     state: &HttpState,
 ) -> Response<Body> {
     const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-    let (msn, part) = match Resource::parse(file) {
+    let resource = Resource::parse(file);
+    if resource.is_none() {
+        return error(StatusCode::NOT_FOUND, "not found");
+    }
+    let mut rx = match rendition_watch(stream, rendition, None).await {
+        Ok(rx) => rx,
+        Err(resp) => return resp,
+    };
+    let (msn, part) = match resource {
         Some(Resource::Init(n)) => {
-            let st = stream.lock();
-            return match st.rendition(rendition).and_then(|r| r.playlist.init(n)) {
+            let init = rx.borrow().playlist.init(n);
+            return match init {
                 Some(b) => response(StatusCode::OK, "video/mp4", IMMUTABLE, b),
                 None => error(StatusCode::NOT_FOUND, "no such init segment"),
             };
         }
         Some(Resource::Segment(msn)) => {
-            let st = stream.lock();
-            return match st
-                .rendition(rendition)
-                .and_then(|r| r.playlist.segment(msn))
-            {
+            let segment = rx.borrow().playlist.segment(msn);
+            return match segment {
                 Some(b) => response(StatusCode::OK, "video/iso.segment", IMMUTABLE, b),
                 None => error(StatusCode::NOT_FOUND, "no such segment"),
             };
@@ -515,23 +521,19 @@ async fn media_file(
     };
     let timeout = blocking_timeout(state.streams.target_duration());
     let deadline = Instant::now() + timeout;
-    let mut rx = stream.watch_rendition(rendition);
     let mut blocked = None;
     loop {
-        {
-            let st = stream.lock();
-            let lookup = st.rendition(rendition).map(|r| r.playlist.part(msn, part));
-            match lookup {
-                Some(PartLookup::Available(b)) => {
-                    return response(StatusCode::OK, "video/iso.segment", IMMUTABLE, b);
-                }
-                Some(PartLookup::Pending) if !st.ended => {
-                    if blocked.is_none() {
-                        blocked = Some(Blocked::new(&state.metrics));
-                    }
-                }
-                _ => return error(StatusCode::NOT_FOUND, "no such part"),
+        let r = rx.borrow_and_update().clone();
+        match r.playlist.part(msn, part) {
+            PartLookup::Available(b) => {
+                return response(StatusCode::OK, "video/iso.segment", IMMUTABLE, b);
             }
+            PartLookup::Pending if !r.ended() => {
+                if blocked.is_none() {
+                    blocked = Some(Blocked::new(&state.metrics));
+                }
+            }
+            _ => return error(StatusCode::NOT_FOUND, "no such part"),
         }
         if !wait_change(&mut rx, deadline).await {
             return error(

@@ -2,13 +2,14 @@
 //! packaging and the HTTP/1.1 + HTTP/2 server.
 //!
 //! The protocol and media logic lives in sans-IO crates
-//! (`livestack-media`, `livestack-cmaf`, `livestack-hls`) and in
-//! [`packager`]; this crate is the tokio driver around them:
+//! (`livestack-media`, `livestack-cmaf`, `livestack-hls`,
+//! `livestack-packager`); this crate is the tokio driver around them:
 //!
 //! ```text
 //! SRT caller ──► srt (access control, TsIngest) ──► fanout (broadcast, GOP cache)
 //!                                                     │
-//!                                        streams (Packager ──► MediaPlaylist)
+//!                     streams (one task per stream owns its packager::Broadcast,
+//!                              publishes immutable snapshots)
 //!                                                     │
 //!                                 http (playlists, blocking reload, parts) ──► viewers
 //! ```
@@ -21,7 +22,8 @@ pub mod demo;
 pub mod fanout;
 pub mod http;
 pub mod metrics;
-pub mod packager;
+/// The sans-IO packager (re-exported: the origin's APIs use its types).
+pub use livestack_packager as packager;
 pub mod srt;
 pub mod streams;
 pub mod tls;

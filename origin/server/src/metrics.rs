@@ -1,13 +1,73 @@
 //! Prometheus metrics of the origin (text exposition format at `/metrics`).
 
 use prometheus_client::{
-    encoding::text::{encode_eof, encode_registry},
+    encoding::{
+        EncodeLabelSet, EncodeLabelValue, LabelValueEncoder,
+        text::{encode_eof, encode_registry},
+    },
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
-/// Label set: a list of `(name, value)` pairs.
+use livestack_packager::Rendition;
+
+/// Label set of the rarely-updated families (per connection or session): a
+/// list of `(name, value)` pairs.
 pub type Labels = Vec<(&'static str, String)>;
+
+/// `kind` of an ingested frame: label value `video` or `audio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// A video access unit.
+    Video,
+    /// An audio frame.
+    Audio,
+}
+
+impl EncodeLabelValue for FrameKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        encoder.write_str(match self {
+            FrameKind::Video => "video",
+            FrameKind::Audio => "audio",
+        })
+    }
+}
+
+/// Labels of [`Metrics::frames`]; built per frame without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct FrameLabels {
+    /// Video or audio.
+    pub kind: FrameKind,
+}
+
+/// A rendition as a label value: its URI name (`video`, `audio1`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RenditionLabel(pub Rendition);
+
+impl EncodeLabelValue for RenditionLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        write!(encoder, "{}", self.0.name())
+    }
+}
+
+/// Labels of [`Metrics::parts`] and [`Metrics::segments`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RenditionLabels {
+    /// The rendition.
+    pub rendition: RenditionLabel,
+}
+
+/// Labels of [`Metrics::http_responses`]; built per response without
+/// allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// `playlist`, `part`, `segment`, `init` or `other`.
+    pub route: &'static str,
+    /// The status code.
+    pub status: u16,
+}
 
 /// Every metric the origin exports. Cheap to clone handles live inside.
 #[derive(Debug)]
@@ -30,19 +90,22 @@ pub struct Metrics {
     /// Streams of a codec the origin does not support, by `stream_type`.
     pub unsupported_streams: Family<Labels, Counter>,
     /// Frames ingested, by `kind` (`video`/`audio`).
-    pub frames: Family<Labels, Counter>,
+    pub frames: Family<FrameLabels, Counter>,
     /// Frames dropped before packaging (no keyframe to start from).
     pub frames_dropped: Counter,
     /// Events a slow consumer missed (it resyncs at the next keyframe).
     pub consumer_lagged_events: Counter,
+    /// Whole groups (GOPs) a slow consumer skipped to catch up with the
+    /// newest group.
+    pub consumer_skipped_groups: Counter,
     /// Publish sessions ended abnormally, by `reason`.
     pub sessions_ended: Family<Labels, Counter>,
     /// Parts published, by `rendition`.
-    pub parts: Family<Labels, Counter>,
+    pub parts: Family<RenditionLabels, Counter>,
     /// Segments completed, by `rendition`.
-    pub segments: Family<Labels, Counter>,
+    pub segments: Family<RenditionLabels, Counter>,
     /// HTTP responses by `route` and `status`.
-    pub http_responses: Family<Labels, Counter>,
+    pub http_responses: Family<HttpLabels, Counter>,
     /// Requests currently held by blocking playlist reload or a preload hint.
     pub blocked_requests: Gauge,
     /// Response body bytes sent by the HTTP server (media egress).
@@ -76,6 +139,7 @@ impl Metrics {
             frames: Family::default(),
             frames_dropped: Counter::default(),
             consumer_lagged_events: Counter::default(),
+            consumer_skipped_groups: Counter::default(),
             sessions_ended: Family::default(),
             parts: Family::default(),
             segments: Family::default(),
@@ -133,6 +197,11 @@ impl Metrics {
             "consumer_lagged_events",
             "Events missed by slow consumers",
             m.consumer_lagged_events.clone(),
+        );
+        r.register(
+            "consumer_skipped_groups",
+            "Groups skipped by slow consumers",
+            m.consumer_skipped_groups.clone(),
         );
         r.register(
             "sessions_ended",

@@ -37,7 +37,7 @@ use crate::{
     cluster::{Node, PublishTicket, Refusal},
     control::ControlError,
     fanout::{self, MediaEvent},
-    metrics::Metrics,
+    metrics::{FrameKind, FrameLabels, Metrics},
     streams::Streams,
 };
 
@@ -254,13 +254,13 @@ fn drain(
             }
             IngestEvent::Frame { id, frame } => {
                 let kind = if frame.duration.is_some() {
-                    "audio"
+                    FrameKind::Audio
                 } else {
-                    "video"
+                    FrameKind::Video
                 };
                 ctx.metrics
                     .frames
-                    .get_or_create(&vec![("kind", kind.to_owned())])
+                    .get_or_create(&FrameLabels { kind })
                     .inc();
                 producer.send(MediaEvent::Frame { id, frame });
             }

@@ -1,192 +1,91 @@
-//! Live streams: the registry of broadcasts the origin serves, each with its
-//! LL-HLS playlists, and the packager task that feeds them.
+//! Live streams: the registry of broadcasts the origin serves, and the one
+//! task per stream that owns its packager.
+//!
+//! Ownership: the stream's task owns its [`Broadcast`] (`&mut`, no lock)
+//! and publishes immutable snapshots after every change: one
+//! [`watch`] of an [`Arc<StreamSnapshot>`] per stream (renditions,
+//! readiness, the rendered multivariant playlist) and one of an
+//! [`Arc<RenditionSnapshot>`] per rendition (its playlist, parts and
+//! segments). HTTP handlers read the newest snapshot and wait on the watch
+//! of the one rendition they serve, so a request held for a video part is
+//! not woken by audio parts; they never take a lock the packager holds
+//! while it works (a watch only locks to swap the `Arc`). Playlist text is
+//! rendered at most once per snapshot.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, PoisonError, RwLock},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use livestack_hls::{MediaPlaylist, PlaylistConfig};
-use livestack_media::model::TrackParams;
+use bytes::Bytes;
+use livestack_packager::{
+    Broadcast, BroadcastConfig, BroadcastEvent, PackagerConfig, Rendition, RenditionSnapshot,
+};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::{
     config::HlsConfig,
     fanout::{BroadcastConsumer, MediaEvent, Received},
-    metrics::Metrics,
-    packager::{Packager, PackagerConfig, PackagerOutput, Rendition},
+    metrics::{Metrics, RenditionLabel, RenditionLabels},
 };
 
-/// One rendition of a live stream.
-#[derive(Debug)]
-pub struct RenditionState {
-    /// The playlist, parts and segments.
-    pub playlist: MediaPlaylist,
-    /// The track's parameters (codec string, resolution, ...).
-    pub params: TrackParams,
-    /// Highest segment bitrate seen, bit/s (0 before the first segment).
-    pub peak_bps: u64,
-    /// Bytes and media time of the open segment, for `peak_bps`.
-    seg_bytes: u64,
-    seg_time: Duration,
-    /// Bytes and media time of everything so far, for the average.
-    total_bytes: u64,
-    total_time: Duration,
-    /// The rendered playlist (full, delta update) for the current state:
-    /// every viewer blocked on the same part gets the same text, so it is
-    /// rendered once per change, not once per response.
-    rendered: [Option<bytes::Bytes>; 2],
-    /// When the newest parts became available (at most [`AVAILABILITY_LOG`]
-    /// entries), for the part-delivery metric and tests.
-    available: std::collections::VecDeque<((u64, u32), std::time::Instant)>,
-}
-
-/// Parts whose availability time is remembered per rendition.
-pub const AVAILABILITY_LOG: usize = 64;
-
-impl RenditionState {
-    /// When part `(msn, index)` became available in this process, if it is
-    /// among the last [`AVAILABILITY_LOG`] parts.
-    pub fn available_at(&self, msn: u64, index: u32) -> Option<std::time::Instant> {
-        self.available
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == (msn, index))
-            .map(|(_, t)| *t)
-    }
-
-    /// The media playlist text for the current state, rendered at most once
-    /// per change of the stream (`reports` must be the other renditions'
-    /// current reports; they only change when the stream changes too).
-    pub fn playlist_text(
-        &mut self,
-        skip: livestack_hls::SkipRequest,
-        reports: &[livestack_hls::RenditionReport],
-    ) -> bytes::Bytes {
-        let slot = usize::from(skip != livestack_hls::SkipRequest::No);
-        if let Some(b) = &self.rendered[slot] {
-            return b.clone();
-        }
-        let text = bytes::Bytes::from(self.playlist.render(skip, reports));
-        self.rendered[slot] = Some(text.clone());
-        text
-    }
-
-    /// BANDWIDTH for the multivariant playlist: the peak segment bitrate, or
-    /// before the first segment the running average plus 20 %.
-    pub fn bandwidth(&self) -> u64 {
-        if self.peak_bps > 0 {
-            self.peak_bps
-        } else {
-            self.average_bps() * 6 / 5
-        }
-    }
-
-    /// AVERAGE-BANDWIDTH: bits over media time of everything packaged.
-    pub fn average_bps(&self) -> u64 {
-        let secs = self.total_time.as_secs_f64();
-        if secs <= 0.0 {
-            return 0;
-        }
-        (self.total_bytes as f64 * 8.0 / secs) as u64
-    }
-}
-
-/// The mutable state of one stream, behind [`Stream::lock`].
+/// What readers see of a stream, replaced (never mutated) on each change of
+/// its renditions, readiness or end.
 #[derive(Debug, Default)]
-pub struct StreamState {
-    /// The video rendition, once its first init segment exists.
-    pub video: Option<RenditionState>,
-    /// The audio rendition, once its first init segment exists.
-    pub audio: Option<RenditionState>,
-    /// PART-TARGET of each rendition.
-    pub part_target: HashMap<Rendition, Duration>,
+pub struct StreamSnapshot {
+    /// Every rendition, each with the watch of its own snapshots.
+    pub renditions: BTreeMap<Rendition, watch::Receiver<Arc<RenditionSnapshot>>>,
+    /// True when a client can start: every rendition has a part (see
+    /// [`Broadcast::ready`]).
+    pub ready: bool,
     /// The publisher is gone; playlists carry EXT-X-ENDLIST.
     pub ended: bool,
-    /// Video frame rate measured from timestamps (used when the SPS has no
-    /// timing information).
-    pub measured_frame_rate: Option<f64>,
+    /// The multivariant playlist, rendered when ready or ended (`None`
+    /// before, or when the stream ended before any media).
+    pub multivariant: Option<Bytes>,
 }
 
-impl StreamState {
-    /// The rendition's state.
-    pub fn rendition(&self, r: Rendition) -> Option<&RenditionState> {
-        match r {
-            Rendition::Video => self.video.as_ref(),
-            Rendition::Audio => self.audio.as_ref(),
-        }
-    }
-
-    /// The rendition's state, mutable.
-    pub fn rendition_mut(&mut self, r: Rendition) -> Option<&mut RenditionState> {
-        match r {
-            Rendition::Video => self.video.as_mut(),
-            Rendition::Audio => self.audio.as_mut(),
-        }
-    }
-
-    /// True when a client can start and the multivariant playlist is final:
-    /// every rendition has a part. A broadcast whose audio has not shown up
-    /// by the end of the first video segment is taken as video-only (MPEG-TS
-    /// muxers interleave audio well within that).
-    pub fn ready(&self) -> bool {
-        let parts = |r: &Option<RenditionState>| r.as_ref().and_then(|r| r.playlist.last_part());
-        match (parts(&self.video), parts(&self.audio)) {
-            (Some(_), Some(_)) => true,
-            (Some((msn, _)), None) => self.audio.is_none() && msn >= 1,
-            (None, Some(_)) => self.video.is_none(),
-            (None, None) => false,
-        }
+impl StreamSnapshot {
+    /// The newest snapshot of rendition `r`, if it exists.
+    pub fn rendition(&self, r: Rendition) -> Option<Arc<RenditionSnapshot>> {
+        self.renditions.get(&r).map(|rx| rx.borrow().clone())
     }
 }
 
-/// One live (or recently ended) stream.
+/// One live (or recently ended) stream: its name and its snapshots.
 #[derive(Debug)]
 pub struct Stream {
     /// The broadcast NAME.
     pub name: String,
-    state: Mutex<StreamState>,
-    /// Bumped on every change.
-    version: watch::Sender<u64>,
-    /// Bumped on changes of the video / audio rendition (and at the end), so
-    /// a request held on one rendition is not woken by the other's parts.
-    rendition_version: [watch::Sender<u64>; 2],
+    snapshot: watch::Sender<Arc<StreamSnapshot>>,
 }
 
 impl Stream {
-    /// Locks the state. Never held across an await.
-    pub fn lock(&self) -> MutexGuard<'_, StreamState> {
-        self.state.lock().expect("stream state poisoned")
+    /// The newest stream snapshot.
+    pub fn snapshot(&self) -> Arc<StreamSnapshot> {
+        self.snapshot.borrow().clone()
     }
 
-    /// A receiver that changes whenever the playlists change.
-    pub fn watch(&self) -> watch::Receiver<u64> {
-        self.version.subscribe()
+    /// A receiver that changes whenever the stream snapshot changes (a
+    /// rendition appears, readiness, bit rates at segment ends, the end).
+    pub fn watch(&self) -> watch::Receiver<Arc<StreamSnapshot>> {
+        self.snapshot.subscribe()
     }
 
-    /// A receiver that changes whenever rendition `r` changes or the stream
-    /// ends.
-    pub fn watch_rendition(&self, r: Rendition) -> watch::Receiver<u64> {
-        self.rendition_version[r as usize].subscribe()
-    }
-
-    /// Wakes the waiters of the renditions in `changed` (and of any change).
-    fn bump(&self, changed: [bool; 2]) {
-        for (i, c) in changed.into_iter().enumerate() {
-            if c {
-                self.rendition_version[i].send_modify(|v| *v += 1);
-            }
-        }
-        self.version.send_modify(|v| *v += 1);
+    /// True once the publisher is gone.
+    pub fn ended(&self) -> bool {
+        self.snapshot.borrow().ended
     }
 }
 
-/// Every stream this origin serves.
+/// Every stream this origin serves. The map is read-mostly (a lookup per
+/// request, a write per publish and per forgotten stream) and never held
+/// while anything is rendered or awaited.
 #[derive(Debug)]
 pub struct Streams {
-    map: Mutex<HashMap<String, Arc<Stream>>>,
+    map: RwLock<HashMap<String, Arc<Stream>>>,
     hls: HlsConfig,
     metrics: Arc<Metrics>,
 }
@@ -195,7 +94,7 @@ impl Streams {
     /// An empty registry.
     pub fn new(hls: HlsConfig, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
-            map: Mutex::default(),
+            map: RwLock::default(),
             hls,
             metrics,
         })
@@ -204,18 +103,24 @@ impl Streams {
     /// The stream called `name`, if live or lingering after its end.
     pub fn get(&self, name: &str) -> Option<Arc<Stream>> {
         self.map
-            .lock()
-            .expect("streams poisoned")
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .get(name)
             .cloned()
     }
 
     /// Names of the streams that are live now.
     pub fn live_names(&self) -> Vec<String> {
-        let map = self.map.lock().expect("streams poisoned");
-        let mut names: Vec<String> = map
+        let streams: Vec<Arc<Stream>> = self
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .filter(|s| !s.lock().ended)
+            .cloned()
+            .collect();
+        let mut names: Vec<String> = streams
+            .iter()
+            .filter(|s| !s.ended())
             .map(|s| s.name.clone())
             .collect();
         names.sort();
@@ -228,24 +133,29 @@ impl Streams {
     }
 
     /// Starts serving `name` from `consumer` (replacing an ended stream of
-    /// the same name) and runs its packager until the broadcast ends.
+    /// the same name) and spawns the task that owns its packager until the
+    /// broadcast ends.
     pub fn start(self: &Arc<Self>, name: &str, consumer: BroadcastConsumer) -> Arc<Stream> {
         let stream = Arc::new(Stream {
             name: name.to_owned(),
-            state: Mutex::default(),
-            version: watch::channel(0).0,
-            rendition_version: [watch::channel(0).0, watch::channel(0).0],
+            snapshot: watch::channel(Arc::new(StreamSnapshot::default())).0,
         });
         self.map
-            .lock()
-            .expect("streams poisoned")
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
             .insert(name.to_owned(), stream.clone());
         let this = self.clone();
         let s = stream.clone();
         tokio::spawn(async move {
-            this.run_packager(&s, consumer).await;
+            let owner = Owner {
+                broadcast: Broadcast::new(this.broadcast_config()),
+                renditions: BTreeMap::new(),
+                metrics: this.metrics.clone(),
+                ready: false,
+            };
+            owner.run(&s, consumer).await;
             tokio::time::sleep(this.hls.linger).await;
-            let mut map = this.map.lock().expect("streams poisoned");
+            let mut map = this.map.write().unwrap_or_else(PoisonError::into_inner);
             if map.get(&s.name).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
                 map.remove(&s.name);
                 debug!(stream = %s.name, "forgotten after linger");
@@ -254,11 +164,15 @@ impl Streams {
         stream
     }
 
-    fn packager_config(&self) -> PackagerConfig {
-        PackagerConfig {
-            part_target: self.hls.part_target,
-            segment_target: self.hls.segment_target,
-            max_segment: self.target_duration(),
+    fn broadcast_config(&self) -> BroadcastConfig {
+        BroadcastConfig {
+            packager: PackagerConfig {
+                part_target: self.hls.part_target,
+                segment_target: self.hls.segment_target,
+                max_segment: self.target_duration(),
+            },
+            target_duration: self.target_duration(),
+            window_segments: self.hls.window_segments,
         }
     }
 
@@ -266,169 +180,129 @@ impl Streams {
     pub fn target_duration(&self) -> Duration {
         Duration::from_secs((self.hls.segment_target * 2).as_secs_f64().ceil() as u64)
     }
+}
 
-    async fn run_packager(&self, stream: &Stream, mut consumer: BroadcastConsumer) {
-        let mut packager = Packager::new(self.packager_config());
+/// The task-local owner of one stream's packager.
+struct Owner {
+    broadcast: Broadcast,
+    renditions: BTreeMap<Rendition, watch::Sender<Arc<RenditionSnapshot>>>,
+    metrics: Arc<Metrics>,
+    ready: bool,
+}
+
+impl Owner {
+    async fn run(mut self, stream: &Stream, mut consumer: BroadcastConsumer) {
         loop {
             let event = match consumer.recv().await {
                 Received::Event(e) => e,
-                Received::Lagged(n) => {
-                    warn!(stream = %stream.name, missed = n, "packager fell behind; resyncing at next keyframe");
-                    self.metrics.consumer_lagged_events.inc_by(n);
-                    for id in packager.track_ids() {
-                        packager.handle_loss(id);
-                    }
-                    self.apply(stream, &mut packager);
+                Received::Skipped { groups, events } => {
+                    warn!(stream = %stream.name, groups, events, "packager fell behind; resumed at the newest group");
+                    self.metrics.consumer_lagged_events.inc_by(events);
+                    self.metrics.consumer_skipped_groups.inc_by(groups);
+                    self.broadcast.handle_loss_all(Instant::now());
+                    self.publish(stream);
                     continue;
                 }
                 Received::Closed => MediaEvent::End,
             };
+            let now = Instant::now();
             match event {
-                MediaEvent::Track { id, params } => packager.handle_track(id, params),
+                MediaEvent::Track { id, params } => self.broadcast.handle_track(id, params, now),
                 MediaEvent::Frame { id, frame } => {
-                    packager.handle_frame(id, frame, unix_ms(SystemTime::now()))
+                    self.broadcast
+                        .handle_frame(id, frame, unix_ms(SystemTime::now()), now)
                 }
-                MediaEvent::Loss { id } => packager.handle_loss(id),
+                MediaEvent::Loss { id } => self.broadcast.handle_loss(id, now),
                 MediaEvent::End => {
-                    packager.finish();
-                    self.apply(stream, &mut packager);
-                    {
-                        let mut guard = stream.lock();
-                        let st = &mut *guard;
-                        for r in [&mut st.video, &mut st.audio].into_iter().flatten() {
-                            r.playlist.end();
-                            r.rendered = [None, None];
-                        }
-                        st.ended = true;
-                    }
-                    stream.bump([true, true]);
+                    self.broadcast.finish(now);
+                    self.publish(stream);
                     info!(stream = %stream.name, "stream ended");
                     return;
                 }
             }
-            self.apply(stream, &mut packager);
+            self.publish(stream);
         }
     }
 
-    /// Applies the packager's outputs to the playlists and wakes waiters.
-    fn apply(&self, stream: &Stream, packager: &mut Packager) {
-        let mut changed = [false; 2];
-        let mut st = stream.lock();
-        for r in [Rendition::Video, Rendition::Audio] {
-            st.part_target.insert(r, packager.part_target(r));
+    /// Drains the broadcast's events and publishes new snapshots: every
+    /// rendition's (its rendition reports may have changed), waking only
+    /// the waiters of the renditions that changed themselves.
+    fn publish(&mut self, stream: &Stream) {
+        let mut changed: Vec<Rendition> = Vec::new();
+        let mut stream_changed = false;
+        while let Some(event) = self.broadcast.poll_event() {
+            match event {
+                BroadcastEvent::RenditionAdded { .. } => stream_changed = true,
+                BroadcastEvent::Part { rendition, .. } => {
+                    self.metrics
+                        .parts
+                        .get_or_create(&RenditionLabels {
+                            rendition: RenditionLabel(rendition),
+                        })
+                        .inc();
+                }
+                BroadcastEvent::Segment { rendition } => {
+                    // New bit rates for the multivariant playlist.
+                    stream_changed = true;
+                    self.metrics
+                        .segments
+                        .get_or_create(&RenditionLabels {
+                            rendition: RenditionLabel(rendition),
+                        })
+                        .inc();
+                }
+                BroadcastEvent::PlaylistChanged { rendition } if !changed.contains(&rendition) => {
+                    changed.push(rendition);
+                }
+                _ => {}
+            }
         }
-        if let Some(rate) = packager.measured_frame_rate() {
-            st.measured_frame_rate = Some(rate);
+        let ready = self.broadcast.ready();
+        let ended = self.broadcast.ended();
+        stream_changed |= ready != self.ready || ended;
+        self.ready = ready;
+        if changed.is_empty() && !stream_changed {
+            return;
         }
-        while let Some(out) = packager.poll_output() {
-            let rendition = match &out {
-                PackagerOutput::Init { rendition, .. }
-                | PackagerOutput::Part { rendition, .. }
-                | PackagerOutput::SegmentEnd { rendition }
-                | PackagerOutput::Discontinuity { rendition } => *rendition,
+        let renditions: Vec<Rendition> = self.broadcast.renditions().map(|(r, _)| r).collect();
+        for r in renditions {
+            let Some(snapshot) = self.broadcast.snapshot(r) else {
+                continue;
             };
-            changed[rendition as usize] = true;
-            match out {
-                PackagerOutput::Init { rendition, data } => {
-                    let Some(params) = packager.params(rendition).cloned() else {
-                        continue;
-                    };
-                    let part_target = packager.part_target(rendition);
-                    match st.rendition_mut(rendition) {
-                        Some(r) => {
-                            r.params = params;
-                            r.playlist.set_init(data);
-                        }
-                        None => {
-                            let config = PlaylistConfig {
-                                target_duration: self.target_duration(),
-                                part_target,
-                                window_segments: self.hls.window_segments,
-                                retain_extra_segments: 3,
-                                uri_prefix: format!("{}/", rendition.name()),
-                                ..PlaylistConfig::default()
-                            };
-                            // The origin config was validated at start, so
-                            // this only fails on a broken invariant.
-                            let mut playlist = MediaPlaylist::new(config)
-                                .expect("playlist config derived from a validated origin config");
-                            playlist.set_init(data);
-                            let state = RenditionState {
-                                playlist,
-                                params,
-                                peak_bps: 0,
-                                seg_bytes: 0,
-                                seg_time: Duration::ZERO,
-                                total_bytes: 0,
-                                total_time: Duration::ZERO,
-                                rendered: [None, None],
-                                available: std::collections::VecDeque::new(),
-                            };
-                            match rendition {
-                                Rendition::Video => st.video = Some(state),
-                                Rendition::Audio => st.audio = Some(state),
-                            }
-                        }
-                    }
+            let snapshot = Arc::new(snapshot);
+            match self.renditions.get(&r) {
+                Some(tx) if changed.contains(&r) => {
+                    tx.send_replace(snapshot);
                 }
-                PackagerOutput::Part {
-                    rendition,
-                    data,
-                    duration,
-                    independent,
-                    program_date_time_ms,
-                } => {
-                    if let Some(r) = st.rendition_mut(rendition) {
-                        let len = data.len() as u64;
-                        r.seg_bytes += len;
-                        r.seg_time += duration;
-                        r.total_bytes += len;
-                        r.total_time += duration;
-                        r.playlist
-                            .push_part(data, duration, independent, program_date_time_ms);
-                        if let Some(p) = r.playlist.last_part() {
-                            if r.available.len() == AVAILABILITY_LOG {
-                                r.available.pop_front();
-                            }
-                            r.available.push_back((p, std::time::Instant::now()));
-                        }
-                        self.metrics
-                            .parts
-                            .get_or_create(&vec![("rendition", rendition.name().to_owned())])
-                            .inc();
-                    }
+                // Only the rendition reports changed: readers asking from
+                // now on get them, held requests stay asleep.
+                Some(tx) => {
+                    tx.send_if_modified(|cur| {
+                        *cur = snapshot;
+                        false
+                    });
                 }
-                PackagerOutput::SegmentEnd { rendition } => {
-                    if let Some(r) = st.rendition_mut(rendition) {
-                        let secs = r.seg_time.as_secs_f64();
-                        if secs > 0.5 {
-                            let bps = (r.seg_bytes as f64 * 8.0 / secs) as u64;
-                            r.peak_bps = r.peak_bps.max(bps);
-                        }
-                        r.seg_bytes = 0;
-                        r.seg_time = Duration::ZERO;
-                        r.playlist.close_segment();
-                        self.metrics
-                            .segments
-                            .get_or_create(&vec![("rendition", rendition.name().to_owned())])
-                            .inc();
-                    }
-                }
-                PackagerOutput::Discontinuity { rendition } => {
-                    if let Some(r) = st.rendition_mut(rendition) {
-                        r.playlist.discontinuity();
-                    }
+                None => {
+                    self.renditions.insert(r, watch::channel(snapshot).0);
+                    stream_changed = true;
                 }
             }
         }
-        if changed.contains(&true) {
-            // Playlists (and the rendition reports in the other one) changed.
-            let state = &mut *st;
-            for r in [&mut state.video, &mut state.audio].into_iter().flatten() {
-                r.rendered = [None, None];
-            }
-            drop(st);
-            stream.bump(changed);
+        if stream_changed {
+            let multivariant = (ready || ended)
+                .then(|| self.broadcast.multivariant())
+                .flatten()
+                .map(Bytes::from);
+            stream.snapshot.send_replace(Arc::new(StreamSnapshot {
+                renditions: self
+                    .renditions
+                    .iter()
+                    .map(|(r, tx)| (*r, tx.subscribe()))
+                    .collect(),
+                ready,
+                ended,
+                multivariant,
+            }));
         }
     }
 }

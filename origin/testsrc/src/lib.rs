@@ -300,6 +300,7 @@ impl ClockSource {
             samples_per_frame: SAMPLES_PER_FRAME,
             codec_string: "mp4a.40.2".to_owned(),
             decoder_config: aac::audio_specific_config().into(),
+            language: None,
         })
     }
 

@@ -19,7 +19,7 @@
 //!    demuxed events paced in real time by DTS (sleeping until each is due)
 //!    and records the `Instant` each video frame is handed to
 //!    `producer.send`. No SRT is involved.
-//! 4. A watcher task on `stream.watch()` records when each new (msn, part)
+//! 4. A watcher task on the video rendition's snapshot watch records when each new (msn, part)
 //!    appears as the video playlist's `last_part()`.
 //! 5. A client (`livestack_e2e::hls::HttpClient`: hyper, HTTP/1.1 keep-alive
 //!    on loopback) starts at the live edge and loops: blocking request
@@ -159,13 +159,25 @@ async fn run(events: &[Timed], part_target: Duration) -> Result<RunResult> {
     let watcher = {
         let stream = stream.clone();
         tokio::spawn(async move {
-            let mut rx = stream.watch();
             let mut seen: BTreeMap<(u64, u32), Instant> = BTreeMap::new();
+            // The video rendition's own watch, once it exists.
+            let mut srx = stream.watch();
+            let mut rx = loop {
+                let snap = srx.borrow_and_update().clone();
+                if let Some(rx) = snap
+                    .renditions
+                    .get(&livestack_origin::packager::Rendition::VIDEO)
+                {
+                    break rx.clone();
+                }
+                if snap.ended || srx.changed().await.is_err() {
+                    return seen;
+                }
+            };
             loop {
                 let (last, ended) = {
-                    let st = stream.lock();
-                    let last = st.video.as_ref().and_then(|v| v.playlist.last_part());
-                    (last, st.ended)
+                    let v = rx.borrow_and_update().clone();
+                    (v.playlist.last_part(), v.ended())
                 };
                 if let Some(p) = last {
                     seen.entry(p).or_insert_with(Instant::now);

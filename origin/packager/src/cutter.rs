@@ -1,20 +1,24 @@
-//! The CMAF packager: cuts a broadcast's frames into LL-HLS parts and
-//! segments. Sans-IO: frames and the wall clock go in, [`PackagerOutput`]s
-//! come out; the caller applies them to the playlists.
+//! The CMAF cutter: cuts a broadcast's frames into LL-HLS parts and
+//! segments, one rendition per track. Sans-IO: frames and the wall clock go
+//! in, [`PackagerOutput`]s come out; [`crate::Broadcast`] applies them to
+//! the playlists.
 //!
 //! Cutting rules (RFC 8216bis §4.4.4.9, Apple HLS authoring §9):
-//! - The video track drives the boundaries. A part closes before the frame
-//!   that would make it longer than the part target, so no part exceeds
-//!   PART-TARGET. A segment closes at the first keyframe once it holds
-//!   `segment_target` of media (one GOP per segment for GOPs at least that
-//!   long), or before the frame that would make it exceed `max_segment`
-//!   (EXT-X-TARGETDURATION) when keyframes are too far apart.
-//! - The audio track (its own rendition) follows the video boundaries at
-//!   audio-frame granularity, so parts and segments of both renditions carry
-//!   the same media sequence numbers and part indexes and cover the same
-//!   time ± half an audio frame. That is why the audio playlist advertises
-//!   a PART-TARGET one audio frame longer (see [`Packager::part_target`]).
-//!   An audio-only broadcast cuts by its own clock.
+//! - Every video track cuts by its own frames. A part closes before the
+//!   frame that would make it longer than the part target, so no part
+//!   exceeds PART-TARGET. A segment closes at the first keyframe once it
+//!   holds `segment_target` of media (one GOP per segment for GOPs at least
+//!   that long), or before the frame that would make it exceed
+//!   `max_segment` (EXT-X-TARGETDURATION) when keyframes are too far apart.
+//!   Renditions of one encoder ladder have aligned keyframes, so their
+//!   segments align too.
+//! - The first video track (the *lead*) drives every audio track: each audio
+//!   rendition follows the lead's boundaries at audio-frame granularity, so
+//!   parts and segments of all renditions carry the same media sequence
+//!   numbers and part indexes and cover the same time ± half an audio frame.
+//!   That is why audio playlists advertise a PART-TARGET one audio frame
+//!   longer (see [`Packager::part_target`]). An audio-only broadcast cuts
+//!   each audio track by its own clock.
 //! - A video frame's duration is the distance to the next frame's DTS, so the
 //!   newest video frame is held until the next one arrives (one frame of
 //!   latency, as in every muxer that does not guess durations).
@@ -28,24 +32,7 @@ use bytes::Bytes;
 use livestack_cmaf::{FragmentTrack, InitTrack, Sample};
 use livestack_media::model::{Frame, Timescale, TrackParams};
 
-/// The two renditions a broadcast is packaged into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Rendition {
-    /// The video track (`video.m3u8`).
-    Video,
-    /// The audio track (`audio.m3u8`).
-    Audio,
-}
-
-impl Rendition {
-    /// The rendition's name in URIs: `video` or `audio`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rendition::Video => "video",
-            Rendition::Audio => "audio",
-        }
-    }
-}
+use crate::rendition::{Rendition, RenditionKind};
 
 /// Cutting parameters.
 #[derive(Debug, Clone, Copy)]
@@ -58,13 +45,15 @@ pub struct PackagerConfig {
     pub max_segment: Duration,
 }
 
-/// What the packager produced.
+/// What the cutter produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PackagerOutput {
     /// A (new) init segment for a rendition; parts after it refer to it.
     Init {
         /// The rendition.
         rendition: Rendition,
+        /// The track's parameters the init segment describes.
+        params: TrackParams,
         /// `ftyp` + `moov`.
         data: Bytes,
     },
@@ -93,6 +82,18 @@ pub enum PackagerOutput {
     },
 }
 
+impl PackagerOutput {
+    /// The rendition the output belongs to.
+    pub fn rendition(&self) -> Rendition {
+        match self {
+            PackagerOutput::Init { rendition, .. }
+            | PackagerOutput::Part { rendition, .. }
+            | PackagerOutput::SegmentEnd { rendition }
+            | PackagerOutput::Discontinuity { rendition } => *rendition,
+        }
+    }
+}
+
 /// Counters the packager keeps (exported as metrics by the caller).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PackagerStats {
@@ -101,14 +102,20 @@ pub struct PackagerStats {
     pub frames_dropped: u64,
     /// Timestamp discontinuities seen.
     pub discontinuities: u64,
-    /// Frames of tracks beyond the first video and first audio track.
+    /// Frames of tracks that are not packaged: unknown ids, codecs CMAF
+    /// cannot carry, tracks beyond [`MAX_TRACKS`].
     pub extra_track_frames: u64,
 }
 
+/// Most tracks packaged per broadcast; frames of further tracks are counted
+/// in [`PackagerStats::extra_track_frames`]. Bounds memory per broadcast.
+pub const MAX_TRACKS: usize = 16;
 /// Largest believable gap between two consecutive frames.
 const MAX_FRAME_GAP: Duration = Duration::from_secs(5);
 /// Audio buffered while waiting to learn whether a video track exists.
 const AUDIO_ONLY_DECISION: Duration = Duration::from_secs(1);
+/// Audio frames held per track while the video has not started.
+const AUDIO_WAIT_FRAMES: usize = 500;
 
 #[derive(Debug)]
 struct TrackPack {
@@ -129,6 +136,11 @@ struct TrackPack {
     sequence: u32,
     /// Waiting for a keyframe before anything is packaged.
     need_keyframe: bool,
+    /// Audio: lead video boundaries (90 kHz, segment end?) not passed yet.
+    cuts: VecDeque<(i64, bool)>,
+    /// Audio: frames held while deciding whether the broadcast has video,
+    /// or until the video starts.
+    wait: Vec<Frame>,
 }
 
 impl TrackPack {
@@ -160,7 +172,13 @@ impl TrackPack {
             // Audio frames are all keyframes; the flag only realigns audio
             // with video after a discontinuity.
             need_keyframe: params_is_video,
+            cuts: VecDeque::new(),
+            wait: Vec::new(),
         }
+    }
+
+    fn is_lead(&self) -> bool {
+        self.rendition == Rendition::VIDEO
     }
 
     fn ticks(&self, d: Duration) -> i64 {
@@ -188,21 +206,70 @@ impl TrackPack {
         self.last_dur = duration;
         self.next_dts = Some(frame.dts + duration);
     }
+
+    /// Queues the open part as a [`PackagerOutput::Part`] (and a segment
+    /// end). Returns the boundary (90 kHz end of the part, segment end?)
+    /// when a part was closed, for the audio tracks to follow.
+    fn close_part(
+        &mut self,
+        out: &mut VecDeque<PackagerOutput>,
+        clock: Option<(i64, i64)>,
+        segment_end: bool,
+    ) -> Option<(i64, bool)> {
+        let mut cut = None;
+        if let Some(start) = self.part_start.take() {
+            let samples = std::mem::take(&mut self.samples);
+            self.sequence = self.sequence.wrapping_add(1);
+            let fragment = livestack_cmaf::try_fragment(
+                self.sequence,
+                &[FragmentTrack {
+                    track_id: 1,
+                    // Unwrapped MPEG-TS timestamps start at or above zero.
+                    base_media_decode_time: u64::try_from(start).unwrap_or(0),
+                    samples: &samples,
+                }],
+            );
+            match fragment {
+                Ok(data) if !data.is_empty() => {
+                    out.push_back(PackagerOutput::Part {
+                        rendition: self.rendition,
+                        data,
+                        duration: self.timescale.to_duration(self.part_dur),
+                        independent: self.part_independent,
+                        program_date_time_ms: clock
+                            .map(|(media, wall)| wall + (self.to_90k(start) - media) / 90)
+                            .unwrap_or(0),
+                    });
+                    cut = Some((self.to_90k(start + self.part_dur), segment_end));
+                }
+                other => {
+                    // Only samples beyond the box size limits (4 GiB) get
+                    // here; the part is dropped rather than served broken.
+                    tracing::warn!(error = ?other.err(), "part cannot be written as CMAF; dropped");
+                }
+            }
+            self.part_dur = 0;
+        }
+        if segment_end && self.seg_dur > 0 {
+            out.push_back(PackagerOutput::SegmentEnd {
+                rendition: self.rendition,
+            });
+            self.seg_dur = 0;
+        }
+        cut
+    }
 }
 
-/// The packager of one broadcast. See the module docs for the rules.
+/// The cutter of one broadcast, for any number of video and audio tracks.
+/// See the module docs for the rules.
 #[derive(Debug)]
 pub struct Packager {
     config: PackagerConfig,
-    video: Option<TrackPack>,
-    audio: Option<TrackPack>,
-    /// Video boundaries (90 kHz, segment end?) the audio has not passed yet.
-    cuts: VecDeque<(i64, bool)>,
+    /// Packaged tracks in order of appearance.
+    tracks: Vec<TrackPack>,
     /// Media time (90 kHz) and wall clock (Unix ms) of the first packaged
     /// sample: program-date-time = wall + (dts - media) / 90.
     clock: Option<(i64, i64)>,
-    /// Audio frames held while deciding whether the broadcast has video.
-    audio_wait: Vec<Frame>,
     audio_only: bool,
     out: VecDeque<PackagerOutput>,
     stats: PackagerStats,
@@ -213,15 +280,17 @@ impl Packager {
     pub fn new(config: PackagerConfig) -> Self {
         Self {
             config,
-            video: None,
-            audio: None,
-            cuts: VecDeque::new(),
+            tracks: Vec::new(),
             clock: None,
-            audio_wait: Vec::new(),
             audio_only: false,
             out: VecDeque::new(),
             stats: PackagerStats::default(),
         }
+    }
+
+    /// The cutting parameters.
+    pub fn config(&self) -> &PackagerConfig {
+        &self.config
     }
 
     /// PART-TARGET to advertise for a rendition: the configured target for
@@ -229,28 +298,24 @@ impl Packager {
     /// (audio parts align to video parts at audio-frame granularity).
     pub fn part_target(&self, rendition: Rendition) -> Duration {
         let base = self.config.part_target;
-        match (rendition, &self.audio) {
-            (Rendition::Audio, Some(a)) if !self.audio_only => {
+        match self.track_of(rendition) {
+            Some(a) if !rendition.is_video() && !self.audio_only => {
                 base + a.timescale.to_duration(a.last_dur)
             }
             _ => base,
         }
     }
 
-    /// Frame rate measured from the video's decode timestamps (frames per
-    /// second), for sources whose SPS carries no timing information.
+    /// Frame rate measured from the lead video's decode timestamps (frames
+    /// per second), for sources whose SPS carries no timing information.
     pub fn measured_frame_rate(&self) -> Option<f64> {
-        let v = self.video.as_ref()?;
+        let v = self.track_of(Rendition::VIDEO)?;
         (v.last_dur > 0 && v.pending.is_some()).then(|| 90_000.0 / v.last_dur as f64)
     }
 
     /// Ids of the tracks being packaged.
     pub fn track_ids(&self) -> Vec<u32> {
-        [&self.video, &self.audio]
-            .into_iter()
-            .flatten()
-            .map(|t| t.id)
-            .collect()
+        self.tracks.iter().map(|t| t.id).collect()
     }
 
     /// The counters.
@@ -260,10 +325,7 @@ impl Packager {
 
     /// Parameters of a rendition's track, once known.
     pub fn params(&self, rendition: Rendition) -> Option<&TrackParams> {
-        match rendition {
-            Rendition::Video => self.video.as_ref().map(|t| &t.params),
-            Rendition::Audio => self.audio.as_ref().map(|t| &t.params),
-        }
+        self.track_of(rendition).map(|t| &t.params)
     }
 
     /// Next output, if any. Drain after every call that feeds the packager.
@@ -271,33 +333,45 @@ impl Packager {
         self.out.pop_front()
     }
 
-    /// A track's parameters became known or changed.
+    fn track_of(&self, rendition: Rendition) -> Option<&TrackPack> {
+        self.tracks.iter().find(|t| t.rendition == rendition)
+    }
+
+    fn position(&self, id: u32) -> Option<usize> {
+        self.tracks.iter().position(|t| t.id == id)
+    }
+
+    /// A track's parameters became known or changed. A new track id becomes
+    /// the next rendition of its kind (see [`Rendition`]); new parameters
+    /// of a known track continue its rendition after a discontinuity. A
+    /// track id that changes kind is ignored.
     pub fn handle_track(&mut self, id: u32, params: TrackParams) {
-        let rendition = if params.is_video() {
-            Rendition::Video
+        let kind = if params.is_video() {
+            RenditionKind::Video
         } else {
-            Rendition::Audio
+            RenditionKind::Audio
         };
-        let slot = match rendition {
-            Rendition::Video => &mut self.video,
-            Rendition::Audio => &mut self.audio,
+        let existing = self.position(id);
+        let rendition = match existing {
+            Some(i) if self.tracks[i].params == params => return,
+            Some(i) if self.tracks[i].rendition.kind != kind => return,
+            Some(i) => self.tracks[i].rendition,
+            None if self.tracks.len() >= MAX_TRACKS => return,
+            None => {
+                let count = self
+                    .tracks
+                    .iter()
+                    .filter(|t| t.rendition.kind == kind)
+                    .count();
+                let Ok(index) = u16::try_from(count) else {
+                    return;
+                };
+                Rendition::new(kind, index)
+            }
         };
-        match slot {
-            Some(t) if t.id != id => return, // a second track of that kind: ignored
-            Some(t) if t.params == params => return,
-            _ => {}
-        }
-        let changed = slot.is_some();
-        let mut track = TrackPack::new(id, rendition, params);
-        if let Some(old) = slot.take() {
-            // Finish what the old parameters described, then restart.
-            let mut old = old;
-            self.flush_track(&mut old);
-            track.sequence = old.sequence;
-        }
         let init = match livestack_cmaf::try_init_segment(&[InitTrack {
             track_id: 1,
-            params: &track.params,
+            params: &params,
         }]) {
             Ok(init) => init,
             Err(e) => {
@@ -307,79 +381,93 @@ impl Packager {
                 return;
             }
         };
+        let mut track = TrackPack::new(id, rendition, params.clone());
+        if let Some(i) = existing {
+            // Finish what the old parameters described, then restart.
+            self.flush_track(i);
+            track.sequence = self.tracks[i].sequence;
+            track.cuts = std::mem::take(&mut self.tracks[i].cuts);
+            self.tracks[i] = track;
+        } else {
+            self.tracks.push(track);
+        }
         self.out.push_back(PackagerOutput::Init {
             rendition,
+            params,
             data: init,
         });
-        if changed {
+        if existing.is_some() {
             self.out
                 .push_back(PackagerOutput::Discontinuity { rendition });
-        }
-        match rendition {
-            Rendition::Video => self.video = Some(track),
-            Rendition::Audio => self.audio = Some(track),
         }
     }
 
     /// A frame of track `id`; `now_unix_ms` is the wall clock at arrival,
     /// used once to anchor program-date-time.
     pub fn handle_frame(&mut self, id: u32, frame: Frame, now_unix_ms: i64) {
-        if self.video.as_ref().is_some_and(|t| t.id == id) {
-            self.video_frame(frame, now_unix_ms);
-        } else if self.audio.as_ref().is_some_and(|t| t.id == id) {
-            self.audio_frame(frame, now_unix_ms);
-        } else {
-            self.stats.extra_track_frames += 1;
+        match self.position(id) {
+            Some(i) if self.tracks[i].rendition.is_video() => {
+                self.video_frame(i, frame, now_unix_ms)
+            }
+            Some(i) => self.audio_frame(i, frame, now_unix_ms),
+            None => self.stats.extra_track_frames += 1,
         }
     }
 
     /// The input lost data on track `id` (continuity error): the open part
     /// and segment are closed and the track waits for its next keyframe.
     pub fn handle_loss(&mut self, id: u32) {
-        for slot in [&mut self.video, &mut self.audio] {
-            if let Some(t) = slot.as_mut().filter(|t| t.id == id) {
-                Self::close_part(&mut self.out, &mut self.cuts, self.clock, t, true, false);
-                t.pending = None;
-                t.need_keyframe = true;
-                t.next_dts = None;
-                self.stats.discontinuities += 1;
-                self.out.push_back(PackagerOutput::Discontinuity {
-                    rendition: t.rendition,
-                });
-            }
-        }
+        let Some(i) = self.position(id) else {
+            return;
+        };
+        let t = &mut self.tracks[i];
+        t.close_part(&mut self.out, self.clock, true);
+        t.pending = None;
+        t.need_keyframe = true;
+        t.next_dts = None;
+        let rendition = t.rendition;
+        self.stats.discontinuities += 1;
+        self.out
+            .push_back(PackagerOutput::Discontinuity { rendition });
     }
 
     /// The publisher is gone: flush everything (the last video frame gets
     /// the previous frame's duration) and close the open segments.
     pub fn finish(&mut self) {
-        if let Some(mut v) = self.video.take() {
-            self.flush_track(&mut v);
-            self.video = Some(v);
-        }
-        if let Some(mut a) = self.audio.take() {
-            self.flush_track(&mut a);
-            self.audio = Some(a);
+        for i in 0..self.tracks.len() {
+            self.flush_track(i);
         }
     }
 
-    fn flush_track(&mut self, t: &mut TrackPack) {
+    fn flush_track(&mut self, i: usize) {
+        let t = &mut self.tracks[i];
         if let Some(p) = t.pending.take() {
             let d = t.last_dur;
             t.append(&p, d);
         }
-        let video = t.rendition == Rendition::Video;
-        Self::close_part(&mut self.out, &mut self.cuts, self.clock, t, true, video);
+        let cut = t.close_part(&mut self.out, self.clock, true);
+        if t.is_lead() {
+            self.push_cut(cut);
+        }
     }
 
-    fn video_frame(&mut self, frame: Frame, now_unix_ms: i64) {
-        let Some(mut t) = self.video.take() else {
+    /// Hands a lead video boundary to every audio track.
+    fn push_cut(&mut self, cut: Option<(i64, bool)>) {
+        let Some(cut) = cut else {
             return;
         };
+        for a in self.tracks.iter_mut().filter(|t| !t.rendition.is_video()) {
+            a.cuts.push_back(cut);
+        }
+    }
+
+    fn video_frame(&mut self, i: usize, frame: Frame, now_unix_ms: i64) {
+        let config = self.config;
+        let t = &mut self.tracks[i];
+        let lead = t.is_lead();
         if t.need_keyframe && t.pending.is_none() {
             if !frame.keyframe {
                 self.stats.frames_dropped += 1;
-                self.video = Some(t);
                 return;
             }
             t.need_keyframe = false;
@@ -387,6 +475,8 @@ impl Packager {
         if self.clock.is_none() {
             self.clock = Some((frame.dts, now_unix_ms));
         }
+        let mut cut = None;
+        let mut realign_audio = false;
         if let Some(prev) = t.pending.take() {
             let gap = frame.dts - prev.dts;
             let jump = gap <= 0 || gap > t.ticks(MAX_FRAME_GAP);
@@ -394,104 +484,97 @@ impl Packager {
             t.append(&prev, dur);
             if jump {
                 self.stats.discontinuities += 1;
-                Self::close_part(
-                    &mut self.out,
-                    &mut self.cuts,
-                    self.clock,
-                    &mut t,
-                    true,
-                    true,
-                );
+                t.close_part(&mut self.out, self.clock, true);
                 self.out.push_back(PackagerOutput::Discontinuity {
-                    rendition: Rendition::Video,
+                    rendition: t.rendition,
                 });
-                self.clock = Some((frame.dts, now_unix_ms));
-                if let Some(a) = self.audio.as_mut() {
-                    a.need_keyframe = true;
-                    self.cuts.clear();
+                if lead {
+                    self.clock = Some((frame.dts, now_unix_ms));
+                    realign_audio = true;
                 }
                 if !frame.keyframe {
                     t.need_keyframe = true;
                     self.stats.frames_dropped += 1;
-                    self.video = Some(t);
+                    if realign_audio {
+                        self.realign_audio();
+                    }
                     return;
                 }
             } else {
                 // Decide whether `frame` starts a new part and/or segment.
                 let est = t.last_dur;
-                let seg_target = t.ticks(self.config.segment_target);
-                let max_seg = t.ticks(self.config.max_segment);
-                let part_target = t.ticks(self.config.part_target);
+                let seg_target = t.ticks(config.segment_target);
+                let max_seg = t.ticks(config.max_segment);
+                let part_target = t.ticks(config.part_target);
                 // Half a frame of slack: encoders count GOPs in frames, so
                 // a 2 s GOP at 25 fps may measure 1.96 s in timestamps.
                 let segment_due = (frame.keyframe && t.seg_dur + est / 2 >= seg_target)
                     || t.seg_dur + est > max_seg;
                 if segment_due {
-                    Self::close_part(
-                        &mut self.out,
-                        &mut self.cuts,
-                        self.clock,
-                        &mut t,
-                        true,
-                        true,
-                    );
+                    cut = t.close_part(&mut self.out, self.clock, true);
                 } else if t.part_dur + est > part_target {
-                    Self::close_part(
-                        &mut self.out,
-                        &mut self.cuts,
-                        self.clock,
-                        &mut t,
-                        false,
-                        true,
-                    );
+                    cut = t.close_part(&mut self.out, self.clock, false);
                 }
             }
         }
         t.pending = Some(frame);
-        self.video = Some(t);
+        if realign_audio {
+            self.realign_audio();
+        } else if lead {
+            self.push_cut(cut);
+        }
     }
 
-    fn audio_frame(&mut self, frame: Frame, now_unix_ms: i64) {
-        let has_video = self.video.is_some();
+    /// After a lead video discontinuity: audio restarts aligned with the
+    /// video's new start.
+    fn realign_audio(&mut self) {
+        for a in self.tracks.iter_mut().filter(|t| !t.rendition.is_video()) {
+            a.need_keyframe = true;
+            a.cuts.clear();
+        }
+    }
+
+    fn audio_frame(&mut self, i: usize, frame: Frame, now_unix_ms: i64) {
+        let has_video = self.tracks.iter().any(|t| t.rendition.is_video());
         let video_started = self.clock.is_some() && has_video;
         if !has_video && !self.audio_only {
             // Wait a little: video parameters may still be on their way.
-            self.audio_wait.push(frame);
-            let Some(a) = self.audio.as_ref() else {
-                return;
-            };
-            let span = self.audio_wait.len() as i64 * a.last_dur;
-            if span >= a.ticks(AUDIO_ONLY_DECISION) {
+            let t = &mut self.tracks[i];
+            t.wait.push(frame);
+            let span = t.wait.len() as i64 * t.last_dur;
+            if span >= t.ticks(AUDIO_ONLY_DECISION) {
                 self.audio_only = true;
-                let held = std::mem::take(&mut self.audio_wait);
-                for f in held {
-                    self.audio_frame(f, now_unix_ms);
+                for j in 0..self.tracks.len() {
+                    let held = std::mem::take(&mut self.tracks[j].wait);
+                    for f in held {
+                        self.audio_frame_started(j, f, now_unix_ms);
+                    }
                 }
             }
             return;
         }
         if has_video && !video_started {
             // Video exists but has not reached its first keyframe yet.
-            self.audio_wait.push(frame);
-            if self.audio_wait.len() > 500 {
-                self.audio_wait.remove(0);
+            let t = &mut self.tracks[i];
+            t.wait.push(frame);
+            if t.wait.len() > AUDIO_WAIT_FRAMES {
+                t.wait.remove(0);
                 self.stats.frames_dropped += 1;
             }
             return;
         }
-        if !self.audio_wait.is_empty() {
-            let held = std::mem::take(&mut self.audio_wait);
+        if !self.tracks[i].wait.is_empty() {
+            let held = std::mem::take(&mut self.tracks[i].wait);
             for f in held {
-                self.audio_frame_started(f, now_unix_ms);
+                self.audio_frame_started(i, f, now_unix_ms);
             }
         }
-        self.audio_frame_started(frame, now_unix_ms);
+        self.audio_frame_started(i, frame, now_unix_ms);
     }
 
-    fn audio_frame_started(&mut self, frame: Frame, now_unix_ms: i64) {
-        let Some(mut t) = self.audio.take() else {
-            return;
-        };
+    fn audio_frame_started(&mut self, i: usize, frame: Frame, now_unix_ms: i64) {
+        let config = self.config;
+        let t = &mut self.tracks[i];
         let dur = frame
             .duration
             .map(i64::from)
@@ -506,39 +589,20 @@ impl Packager {
                 && (frame.dts < next - dur || frame.dts > next + t.ticks(MAX_FRAME_GAP))
             {
                 self.stats.discontinuities += 1;
-                Self::close_part(
-                    &mut self.out,
-                    &mut self.cuts,
-                    self.clock,
-                    &mut t,
-                    true,
-                    false,
-                );
+                t.close_part(&mut self.out, self.clock, true);
                 self.out.push_back(PackagerOutput::Discontinuity {
-                    rendition: Rendition::Audio,
+                    rendition: t.rendition,
                 });
-                self.clock = Some((t.to_90k(frame.dts), now_unix_ms));
+                if t.rendition == Rendition::AUDIO {
+                    self.clock = Some((t.to_90k(frame.dts), now_unix_ms));
+                }
             }
-            let seg_target = t.ticks(self.config.segment_target);
-            let part_target = t.ticks(self.config.part_target);
+            let seg_target = t.ticks(config.segment_target);
+            let part_target = t.ticks(config.part_target);
             if t.seg_dur + dur > seg_target {
-                Self::close_part(
-                    &mut self.out,
-                    &mut self.cuts,
-                    self.clock,
-                    &mut t,
-                    true,
-                    false,
-                );
+                t.close_part(&mut self.out, self.clock, true);
             } else if t.part_dur + dur > part_target {
-                Self::close_part(
-                    &mut self.out,
-                    &mut self.cuts,
-                    self.clock,
-                    &mut t,
-                    false,
-                    false,
-                );
+                t.close_part(&mut self.out, self.clock, false);
             }
         } else {
             let start90 = self.clock.map(|c| c.0).unwrap_or(0);
@@ -548,94 +612,24 @@ impl Packager {
                 // Start (or restart) aligned with the video's current start.
                 if at90 < start90 - half90 {
                     self.stats.frames_dropped += 1;
-                    self.audio = Some(t);
                     return;
                 }
                 t.need_keyframe = false;
             }
-            while let Some(&(cut, segment_end)) = self.cuts.front() {
+            while let Some(&(cut, segment_end)) = t.cuts.front() {
                 if at90 + half90 < cut {
                     break;
                 }
-                self.cuts.pop_front();
-                Self::close_part(
-                    &mut self.out,
-                    &mut VecDeque::new(),
-                    self.clock,
-                    &mut t,
-                    segment_end,
-                    false,
-                );
+                t.cuts.pop_front();
+                t.close_part(&mut self.out, self.clock, segment_end);
             }
             // Bound the part if the video has stalled.
-            let cap = t.ticks(self.config.part_target * 2);
+            let cap = t.ticks(config.part_target * 2);
             if t.part_dur + dur > cap {
-                Self::close_part(
-                    &mut self.out,
-                    &mut VecDeque::new(),
-                    self.clock,
-                    &mut t,
-                    false,
-                    false,
-                );
+                t.close_part(&mut self.out, self.clock, false);
             }
         }
         t.append(&frame, dur);
-        self.audio = Some(t);
-    }
-
-    /// Queues the open part of `t` as a [`PackagerOutput::Part`] (and a
-    /// segment end). `record_cut`: video boundaries are remembered for audio.
-    fn close_part(
-        out: &mut VecDeque<PackagerOutput>,
-        cuts: &mut VecDeque<(i64, bool)>,
-        clock: Option<(i64, i64)>,
-        t: &mut TrackPack,
-        segment_end: bool,
-        record_cut: bool,
-    ) {
-        if let Some(start) = t.part_start.take() {
-            let samples = std::mem::take(&mut t.samples);
-            t.sequence = t.sequence.wrapping_add(1);
-            let fragment = livestack_cmaf::try_fragment(
-                t.sequence,
-                &[FragmentTrack {
-                    track_id: 1,
-                    // Unwrapped MPEG-TS timestamps start at or above zero.
-                    base_media_decode_time: u64::try_from(start).unwrap_or(0),
-                    samples: &samples,
-                }],
-            );
-            let data = match fragment {
-                Ok(d) if !d.is_empty() => d,
-                other => {
-                    // Only samples beyond the box size limits (4 GiB) get
-                    // here; the part is dropped rather than served broken.
-                    tracing::warn!(error = ?other.err(), "part cannot be written as CMAF; dropped");
-                    t.part_dur = 0;
-                    return;
-                }
-            };
-            out.push_back(PackagerOutput::Part {
-                rendition: t.rendition,
-                data,
-                duration: t.timescale.to_duration(t.part_dur),
-                independent: t.part_independent,
-                program_date_time_ms: clock
-                    .map(|(media, wall)| wall + (t.to_90k(start) - media) / 90)
-                    .unwrap_or(0),
-            });
-            if record_cut {
-                cuts.push_back((t.to_90k(start + t.part_dur), segment_end));
-            }
-            t.part_dur = 0;
-        }
-        if segment_end && t.seg_dur > 0 {
-            out.push_back(PackagerOutput::SegmentEnd {
-                rendition: t.rendition,
-            });
-            t.seg_dur = 0;
-        }
     }
 }
 
@@ -667,6 +661,7 @@ mod tests {
             samples_per_frame: 1024,
             codec_string: "mp4a.40.2".into(),
             decoder_config: Bytes::from_static(&[0x11, 0x90]),
+            language: None,
         })
     }
 
@@ -736,18 +731,18 @@ mod tests {
         assert!(matches!(
             out[0],
             PackagerOutput::Init {
-                rendition: Rendition::Video,
+                rendition: Rendition::VIDEO,
                 ..
             }
         ));
-        let v = parts(&out, Rendition::Video);
+        let v = parts(&out, Rendition::VIDEO);
         assert_eq!(v.len(), 50, "5 frames (200 ms) per part");
         assert!(v.iter().all(|(d, _)| *d == Duration::from_millis(200)));
         // Every segment (10 parts) starts with an independent part.
         for (i, (_, independent)) in v.iter().enumerate() {
             assert_eq!(*independent, i % 10 == 0, "part {i}");
         }
-        assert_eq!(segment_ends(&out, Rendition::Video), 5);
+        assert_eq!(segment_ends(&out, Rendition::VIDEO), 5);
     }
 
     #[test]
@@ -771,7 +766,7 @@ mod tests {
                 _ => {}
             }
         }
-        assert_eq!(segment_ends(&out, Rendition::Video), 3);
+        assert_eq!(segment_ends(&out, Rendition::VIDEO), 3);
     }
 
     #[test]
@@ -784,7 +779,7 @@ mod tests {
         p.finish();
         assert_eq!(p.stats().frames_dropped, 5);
         let out = drain(&mut p);
-        assert!(parts(&out, Rendition::Video)[0].1, "starts independent");
+        assert!(parts(&out, Rendition::VIDEO)[0].1, "starts independent");
     }
 
     #[test]
@@ -805,8 +800,8 @@ mod tests {
         }
         p.finish();
         let out = drain(&mut p);
-        let v = parts(&out, Rendition::Video);
-        let a = parts(&out, Rendition::Audio);
+        let v = parts(&out, Rendition::VIDEO);
+        let a = parts(&out, Rendition::AUDIO);
         // Same number of complete parts up to the last video boundary, and
         // audio parts within one AAC frame of their video part.
         assert!(
@@ -819,11 +814,11 @@ mod tests {
         for ((vd, _), (ad, _)) in v.iter().zip(&a).take(v.len() - 1) {
             let diff = if vd > ad { *vd - *ad } else { *ad - *vd };
             assert!(diff <= frame, "video part {vd:?} vs audio part {ad:?}");
-            assert!(*ad <= p.part_target(Rendition::Audio));
+            assert!(*ad <= p.part_target(Rendition::AUDIO));
         }
         assert_eq!(
-            segment_ends(&out, Rendition::Video),
-            segment_ends(&out, Rendition::Audio)
+            segment_ends(&out, Rendition::VIDEO),
+            segment_ends(&out, Rendition::AUDIO)
         );
     }
 
@@ -860,10 +855,10 @@ mod tests {
         }
         p.finish();
         let out = drain(&mut p);
-        let a = parts(&out, Rendition::Audio);
+        let a = parts(&out, Rendition::AUDIO);
         assert!(!a.is_empty());
         assert!(a.iter().all(|(d, _)| *d <= Duration::from_millis(200)));
-        assert_eq!(p.part_target(Rendition::Audio), Duration::from_millis(200));
+        assert_eq!(p.part_target(Rendition::AUDIO), Duration::from_millis(200));
     }
 
     #[test]
