@@ -2,6 +2,8 @@
 //! helpers over them (header lookup, bearer credentials, query parameters,
 //! CORS). No parsing beyond what the decisions need.
 
+use std::borrow::Cow;
+
 /// Name of the response header that carries a machine-readable reason for
 /// every refusal (`missing-token`, `expired`, `not-live`, ...), so that a
 /// client, a log pipeline or a test can tell refusals apart without reading
@@ -49,14 +51,23 @@ impl Request {
         self.path.split_once('?').map_or(&self.path, |(p, _)| p)
     }
 
-    /// The raw (still percent-encoded) value of query parameter `name`,
-    /// the first occurrence.
-    pub fn query_param(&self, name: &str) -> Option<&str> {
+    /// The value of query parameter `name`, the first occurrence,
+    /// percent-decoded as every livestack server reads a query
+    /// ([`livestack_tokens::query_param`]: RFC 3986, `+` is not a space).
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
         let (_, query) = self.path.split_once('?')?;
         let query = query.split_once('#').map_or(query, |(q, _)| q);
-        query.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then_some(value)
+        livestack_tokens::query_param(query, name)
+    }
+
+    /// The bearer credentials ([`bearer`](Self::bearer)), else the non-empty
+    /// [`TOKEN_PARAM`](livestack_tokens::TOKEN_PARAM) query parameter,
+    /// decoded like on `/live/`, so a percent-encoded token passes here as
+    /// it does there.
+    pub fn bearer_or_query_token(&self) -> Option<Cow<'_, str>> {
+        self.bearer().map(Cow::Borrowed).or_else(|| {
+            self.query_param(livestack_tokens::TOKEN_PARAM)
+                .filter(|t| !t.is_empty())
         })
     }
 
@@ -177,10 +188,15 @@ mod tests {
     fn query_params_and_path() {
         let r = req("/wt/cam?access=publish&token=t.k#frag", &[]);
         assert_eq!(r.path_only(), "/wt/cam");
-        assert_eq!(r.query_param("access"), Some("publish"));
-        assert_eq!(r.query_param("token"), Some("t.k"));
+        assert_eq!(r.query_param("access").as_deref(), Some("publish"));
+        assert_eq!(r.query_param("token").as_deref(), Some("t.k"));
         assert_eq!(r.query_param("missing"), None);
         assert_eq!(req("/wt/cam", &[]).query_param("token"), None);
+        // `=5` and `=%35` are the same value.
+        let plain = req("/wt/cam?token=5", &[]);
+        let encoded = req("/wt/cam?token=%35", &[]);
+        assert_eq!(plain.query_param("token"), encoded.query_param("token"));
+        assert_eq!(encoded.bearer_or_query_token().as_deref(), Some("5"));
     }
 
     #[test]

@@ -68,7 +68,7 @@ mod session;
 
 pub use context::{Context, NodeEndpoint, SessionConfig};
 pub use http::{REALM, REASON_HEADER, Request, Response};
-pub use refusal::{NOT_LIVE_RETRY_AFTER_S, Refusal, UNAVAILABLE_RETRY_AFTER_S, token_reason};
+pub use refusal::{NOT_LIVE_RETRY_AFTER_S, Refusal, UNAVAILABLE_RETRY_AFTER_S};
 pub use session::{Endpoint, handle};
 
 /// Largest SDP offer accepted, in bytes. A browser offer with three

@@ -57,10 +57,11 @@ pub enum Refusal {
     /// (RFC 6750 §3: no error code when the request has no credentials).
     #[error("no bearer token")]
     MissingToken,
-    /// The token was refused. A token that is valid but for another stream
+    /// The token was refused → [`TokenError::status`], the mapping the
+    /// `/live/` edge shares: a token that is valid but for another stream
     /// or access ([`TokenError::WrongResource`]) → 403 with
     /// `error="insufficient_scope"`; every other cause (malformed, tampered,
-    /// expired, unknown key, wrong issuer) → 401 with
+    /// expired, replayed, unknown key, wrong issuer) → 401 with
     /// `error="invalid_token"` (RFC 6750 §3.1).
     #[error("invalid token: {0}")]
     InvalidToken(TokenError),
@@ -98,8 +99,8 @@ impl Refusal {
             Self::MethodNotAllowed { .. } => 405,
             Self::UnsupportedMediaType => 415,
             Self::OfferTooLarge => 413,
-            Self::InvalidToken(TokenError::WrongResource(_)) => 403,
-            Self::MissingToken | Self::InvalidToken(_) => 401,
+            Self::InvalidToken(e) => e.status(),
+            Self::MissingToken => 401,
             Self::NotLive => 409,
             Self::NoRoute(_) | Self::PlacementUnavailable | Self::NoEndpoint => 503,
             Self::MintFailed(_) => 500,
@@ -118,7 +119,7 @@ impl Refusal {
             Self::EmptyOffer => "empty-offer",
             Self::OfferTooLarge => "offer-too-large",
             Self::MissingToken => "missing-token",
-            Self::InvalidToken(e) => token_reason(e),
+            Self::InvalidToken(e) => e.reason(),
             Self::NotLive => "not-live",
             Self::NoRoute(RoutingError::NoCapacity) => "no-capacity",
             Self::NoRoute(_) => "no-healthy-node",
@@ -140,18 +141,9 @@ impl Refusal {
                 response = response.with("www-authenticate", format!("Bearer realm=\"{REALM}\""));
             }
             Self::InvalidToken(e) => {
-                let code = if matches!(e, TokenError::WrongResource(_)) {
-                    "insufficient_scope"
-                } else {
-                    "invalid_token"
-                };
-                response = response.with(
-                    "www-authenticate",
-                    format!(
-                        "Bearer realm=\"{REALM}\", error=\"{code}\", error_description=\"{}\"",
-                        challenge_text(&e.to_string())
-                    ),
-                );
+                if let Some(challenge) = e.bearer_error().challenge(REALM, &e.to_string()) {
+                    response = response.with("www-authenticate", challenge);
+                }
             }
             Self::NotLive => {
                 response = response.with("retry-after", NOT_LIVE_RETRY_AFTER_S.to_string());
@@ -165,50 +157,9 @@ impl Refusal {
     }
 }
 
-/// The reason code of a token refusal.
-pub fn token_reason(e: &TokenError) -> &'static str {
-    match e {
-        TokenError::Malformed(_) => "malformed-token",
-        TokenError::UnknownKey(_) => "unknown-key",
-        TokenError::AlgMismatch { .. } | TokenError::BadSignature => "bad-signature",
-        TokenError::Expired => "expired",
-        TokenError::NotYetValid => "not-yet-valid",
-        TokenError::WrongIssuer => "wrong-issuer",
-        TokenError::WrongAudience => "wrong-audience",
-        TokenError::WrongResource(_) => "wrong-resource",
-        TokenError::Replayed => "replayed",
-        TokenError::UnsupportedClaim(_) | TokenError::Unsupported(_) => "unsupported-token",
-        _ => "invalid-token",
-    }
-}
-
-/// `error_description` must be `%x20-21 / %x23-5B / %x5D-7E` (RFC 6750
-/// §3): printable ASCII without `"` and `\`. Anything else becomes `'` or
-/// `?`.
-fn challenge_text(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn challenge_text_stays_in_the_rfc_6750_character_set() {
-        let t = challenge_text("token is for stream \"a\\b\", not é");
-        assert!(
-            t.bytes()
-                .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
-            "{t}"
-        );
-    }
 
     #[test]
     fn every_refusal_carries_a_reason_and_cors() {

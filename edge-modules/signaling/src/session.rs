@@ -1,15 +1,15 @@
 //! The decision for one set-up request: endpoint, checks, token, route,
 //! session token, answer.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use livestack_routing::RouteReason;
-use livestack_tokens::{Access, MintRequest, TokenKind, VerifyOptions, is_valid_stream_name};
+use livestack_tokens::{
+    Access, MintRequest, TOKEN_PARAM, TokenKind, VerifyOptions, is_valid_stream_name,
+};
 
 use crate::{Context, MAX_OFFER_BYTES, NodeEndpoint, Refusal, Request, Response};
-
-/// The query parameter the session token travels in on the `Location` URL
-/// (and the one a WebTransport `GET` may carry the presented token in).
-const TOKEN_PARAM: &str = "token";
 
 /// A signaling endpoint, named by the first path segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +108,7 @@ fn decide(request: &Request, ctx: &Context<'_>) -> Result<Response, Refusal> {
             } else {
                 Access::Play
             };
-            (access, request.bearer())
+            (access, request.bearer().map(Cow::Borrowed))
         }
         Endpoint::WebTransport => {
             if !method.eq_ignore_ascii_case("GET") && !method.eq_ignore_ascii_case("POST") {
@@ -116,20 +116,17 @@ fn decide(request: &Request, ctx: &Context<'_>) -> Result<Response, Refusal> {
                     allow: endpoint.allow(),
                 });
             }
-            let access = match request.query_param("access") {
+            let access = match request.query_param("access").as_deref() {
                 None | Some("play") => Access::Play,
                 Some("publish") => Access::Publish,
                 Some(_) => return Err(Refusal::InvalidAccess),
             };
-            let token = request
-                .bearer()
-                .or_else(|| request.query_param(TOKEN_PARAM).filter(|t| !t.is_empty()));
-            (access, token)
+            (access, request.bearer_or_query_token())
         }
     };
 
     let token = token.ok_or(Refusal::MissingToken)?;
-    verify(token, name, access, ctx)?;
+    verify(&token, name, access, ctx)?;
     let node = route(name, access, ctx)?;
     let session = mint(name, access, &node.node_id, ctx)?;
 

@@ -5,10 +5,10 @@ use crate::keys::Alg;
 /// Why a token (or a key, or a request URL) was refused.
 ///
 /// Messages never contain token bytes or key material: they are safe to log.
-/// Map variants to HTTP status codes in one place on the caller's side
-/// (typically 400 for [`Malformed`](Self::Malformed) and
-/// [`InvalidUrl`](Self::InvalidUrl), 403 for
-/// [`WrongResource`](Self::WrongResource), 401 for the rest).
+/// [`TokenError::status`] is the one HTTP mapping (401 for a bad token, 403
+/// for [`WrongResource`](Self::WrongResource), 400 for
+/// [`InvalidUrl`](Self::InvalidUrl), 500 for key and option errors; why is
+/// on [`BearerError`](crate::BearerError)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {

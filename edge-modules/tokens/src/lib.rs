@@ -23,6 +23,13 @@
 //! Replay enforcement and renewal are described for the caller to carry out
 //! ([`ReplayCheck`], [`renewal`]).
 //!
+//! Every server that takes a token finds it with [`request_token`] (the
+//! `token` query parameter, RFC 3986 percent-decoded, or the
+//! `CTA-Common-Access-Token` header) and answers a refusal with
+//! [`TokenError::status`] (RFC 6750 §3.1: 401 for a bad, expired or
+//! replayed token, 403 for a good one that does not cover the request), so
+//! a token passes or fails on each of them alike.
+//!
 //! ```
 //! use livestack_tokens::*;
 //! let keys = KeySet::parse("k1:HS256:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY")?;
@@ -45,10 +52,12 @@ mod cat;
 mod cbor;
 mod claims;
 mod error;
+mod extract;
 mod jwt;
 pub mod keys;
 mod renewal;
 mod replay;
+mod status;
 mod uri;
 mod verify;
 
@@ -59,9 +68,14 @@ pub use claims::{
     ReplayPolicy,
 };
 pub use error::{ResourceMismatch, TokenError};
+pub use extract::{
+    TOKEN_HEADER, TOKEN_PARAM, decode_query_component, encode_query_component, query_param,
+    request_token, token_query,
+};
 pub use keys::{Alg, Key, KeySet};
 pub use renewal::{Renewal, renewal};
 pub use replay::{REPLAY_KEY_PREFIX, ReplayCheck, ReplayOutcome};
+pub use status::{BearerError, TokenErrorKind};
 pub use uri::{
     Catu, MAX_STREAM_NAME_LEN, MAX_URL_LEN, RequestUrl, STREAM_PATH_PREFIX, UriComponent, UriMatch,
     is_valid_stream_name, stream_path_prefix,

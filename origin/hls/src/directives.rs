@@ -74,8 +74,8 @@ impl DeliveryDirectives {
     ///
     /// Parameters other than `_HLS_msn`, `_HLS_part` and `_HLS_skip` are
     /// ignored (tokens, cache busters, future `_HLS_` directives). Names and
-    /// values are percent-decoded (`%XX` only; a malformed escape is kept
-    /// literally). Numbers are RFC 8216bis §4.2 decimal-integers: ASCII
+    /// values are percent-decoded (RFC 3986 §2.1: `%XX` only, `+` is not a
+    /// space; a malformed escape is kept literally). Numbers are RFC 8216bis §4.2 decimal-integers: ASCII
     /// digits only, no sign, and must fit `u64` (`_HLS_msn`) or `u32`
     /// (`_HLS_part`).
     ///
@@ -138,40 +138,15 @@ fn parse_decimal<T: std::str::FromStr>(
         .map_err(|_| DirectiveError::InvalidNumber { name })
 }
 
-/// Minimal percent-decoding (RFC 3986 §2.1): `%XX` becomes the byte `0xXX`;
-/// anything else, including a malformed escape, is kept as is. Invalid UTF-8
+/// RFC 3986 §2.1 percent-decoding of one query component, the behaviour
+/// every livestack server reads a query with (the edge's
+/// `decode_query_component` makes the same call): `%XX` becomes the byte
+/// `0xXX`, a malformed escape is kept as is, `+` stays `+` (a query is not
+/// `application/x-www-form-urlencoded`; no directive value contains `+` or
+/// a space, so `+` only ever makes a value invalid), and invalid UTF-8
 /// after decoding is replaced (it can never match a directive anyway).
 fn percent_decode(s: &str) -> Cow<'_, str> {
-    if !s.contains('%') {
-        return Cow::Borrowed(s);
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).and_then(|&c| hex_value(c)),
-                bytes.get(i + 2).and_then(|&c| hex_value(c)),
-            )
-        {
-            out.push(hi << 4 | lo);
-            i += 3;
-            continue;
-        }
-        out.push(b);
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 
 /// How long a blocking Playlist request (`_HLS_msn`) may be held: three
@@ -230,6 +205,15 @@ mod tests {
             (Some("token=abc&_HLS_msn=0&x"), ok(Some(0), None, S::No)),
             (Some("_HLS_foo=1&_HLS_msn=7"), ok(Some(7), None, S::No)),
             (Some("%5FHLS_msn=%31%32"), ok(Some(12), None, S::No)),
+            // `=5` and `=%35` are the same value.
+            (Some("_HLS_msn=5"), ok(Some(5), None, S::No)),
+            (Some("_HLS_msn=%35"), ok(Some(5), None, S::No)),
+            (
+                Some("_HLS_msn=5&_HLS_part=%32"),
+                ok(Some(5), Some(2), S::No),
+            ),
+            // `+` is not a space, and not a digit either.
+            (Some("_HLS_msn=+5"), bad_msn.clone()),
             (Some("_HLS_msn=007"), ok(Some(7), None, S::No)),
             (
                 Some("_HLS_msn=18446744073709551615"),

@@ -10,8 +10,9 @@ use wstd::http::{Body, Response};
 #[derive(Debug)]
 pub enum Refusal {
     /// A token refusal, shared with signaling so that `/live/` and
-    /// WHIP/WHEP answer alike (401 `invalid_token`, 403
-    /// `insufficient_scope`, RFC 6750 §3.1).
+    /// WHIP/WHEP answer alike, and with the native edge through
+    /// [`livestack_tokens::TokenError::status`] (401 `invalid_token`, 403
+    /// `insufficient_scope`, 400 `invalid_request`, RFC 6750 §3.1).
     Token(SignalingRefusal),
     /// No token in the `token` query parameter nor in the
     /// `CTA-Common-Access-Token` header → 401 with a bare Bearer challenge.
@@ -20,8 +21,7 @@ pub enum Refusal {
     MethodNotAllowed(&'static str),
     /// Nothing is served at this path → 404.
     NotFound,
-    /// The request cannot be served as sent (an unsafe path, an unreadable
-    /// body) → 400.
+    /// The request cannot be served as sent (an unreadable body) → 400.
     BadRequest(&'static str),
     /// The configuration is unusable → 500 (an operator error).
     Config(String),

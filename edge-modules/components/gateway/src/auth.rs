@@ -17,11 +17,12 @@ use crate::{answer::Refusal, config::Config};
 ///
 /// # Errors
 ///
-/// [`Refusal::BadRequest`] for a URL the token crate refuses to match
-/// (dot segments, encoded `/`), [`Refusal::Token`] for a refused token
-/// (401 or 403, see [`livestack_signaling::Refusal::InvalidToken`]).
+/// [`Refusal::Token`], answered with [`livestack_tokens::TokenError::status`]
+/// like on the native edge: 400 for a URL the token crate refuses to match
+/// (dot segments, encoded `/`), 401 or 403 for a refused token.
 pub fn verify_play(config: &Config, token: &str, url: &str) -> Result<(), Refusal> {
-    let url = RequestUrl::parse(url).map_err(|_| Refusal::BadRequest("unsafe request path"))?;
+    let url =
+        RequestUrl::parse(url).map_err(|e| Refusal::Token(SignalingRefusal::InvalidToken(e)))?;
     let mut options = VerifyOptions::new(now_unix_s());
     options.issuer = config.issuer.clone();
     options.audience = config.audience.clone();

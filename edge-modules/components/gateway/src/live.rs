@@ -10,6 +10,7 @@ use std::{
 
 use bytes::Bytes;
 use livestack_manifest::RewriteOptions;
+use livestack_tokens::{TOKEN_HEADER, TOKEN_PARAM, decode_query_component};
 use wstd::http::{
     Body, Client, Error, HeaderValue, Method, Request, Response, StatusCode,
     body::{Frame, HttpBody, util::combinators::UnsyncBoxBody},
@@ -20,14 +21,6 @@ use crate::{
     auth,
     config::Config,
 };
-
-/// The query parameter a viewer's token travels in, on the request and in
-/// every URI of a rewritten playlist.
-pub const TOKEN_PARAM: &str = "token";
-
-/// The request header a CTA-5007 token may travel in instead (CTA-5007
-/// §4.4 names `CTA-Common-Access-Token`).
-pub const TOKEN_HEADER: &str = "cta-common-access-token";
 
 /// Largest playlist the gateway buffers for rewriting, in bytes (the
 /// manifest crate's default bound).
@@ -52,17 +45,15 @@ async fn serve(request: Request<Body>, config: &Config) -> Result<Response<Body>
     let path = request.uri().path().to_owned();
     // No query and an empty query are the same request.
     let query = request.uri().query().unwrap_or_default().to_owned();
-    let token = query_param(&query, TOKEN_PARAM)
-        .map(str::to_owned)
-        .or_else(|| {
-            request
-                .headers()
-                .get(TOKEN_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_owned())
-        })
-        .filter(|t| !t.is_empty())
-        .ok_or(Refusal::MissingToken)?;
+    // The extractor the native edge uses too: a percent-encoded token
+    // passes here exactly as there.
+    let header = request
+        .headers()
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let token = livestack_tokens::request_token(Some(query.as_str()), header)
+        .ok_or(Refusal::MissingToken)?
+        .into_owned();
 
     let kept = strip_param(&query, TOKEN_PARAM);
     let url = request_url(&request, &path, &kept);
@@ -115,7 +106,7 @@ async fn serve(request: Request<Body>, config: &Config) -> Result<Response<Body>
         let text = std::str::from_utf8(body)
             .map_err(|_| Refusal::BadPlaylist("playlist is not UTF-8".into()))?;
         let options = RewriteOptions {
-            token_query: Some(format!("{TOKEN_PARAM}={token}")),
+            token_query: Some(livestack_tokens::token_query(&token)),
             ..RewriteOptions::default()
         };
         let rewritten = livestack_manifest::rewrite(text, &options)
@@ -180,20 +171,17 @@ fn request_url(request: &Request<Body>, path: &str, kept: &str) -> String {
     }
 }
 
-/// The raw value of query parameter `name` (first occurrence).
-pub fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then_some(value)
-    })
-}
-
-/// `query` without any `name=...` pair, order and encoding of the others
-/// kept (`_HLS_msn`, `_HLS_part`, `_HLS_skip` reach the origin as sent).
+/// `query` without any `name=...` pair (names compared decoded, as
+/// [`livestack_tokens::query_param`] finds them), order and encoding of the
+/// others kept (`_HLS_msn`, `_HLS_part`, `_HLS_skip` reach the origin as
+/// sent).
 pub fn strip_param(query: &str, name: &str) -> String {
     query
         .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
+        .filter(|pair| {
+            !pair.is_empty()
+                && decode_query_component(pair.split_once('=').map_or(*pair, |(k, _)| k)) != name
+        })
         .collect::<Vec<_>>()
         .join("&")
 }

@@ -134,21 +134,16 @@ impl Registry {
     }
 }
 
-/// Standard base64 (padding optional) of exactly 32 bytes.
+/// Standard base64 (RFC 4648 §4, the alphabet with `+` and `/`; padding
+/// optional) of exactly 32 bytes.
 fn decode_sha256(text: &str) -> Option<[u8; 32]> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::with_capacity(32);
-    for &c in text.trim_end_matches('=').as_bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-        bits = (bits << 6) | v;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
-        }
-    }
-    out.try_into().ok()
+    use base64::{
+        Engine as _, alphabet,
+        engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
+    };
+    const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    STANDARD_ANY_PADDING.decode(text).ok()?.try_into().ok()
 }

@@ -100,13 +100,10 @@ fn key_set(req: &pure::Request, session_alg: tokens::Alg) -> Result<tokens::KeyS
         let key = tokens::Key::parse(&entry).map_err(|e| e.to_string())?;
         keys.insert(key).map_err(|e| e.to_string())?;
     }
-    let presented = req
-        .bearer()
-        .or_else(|| req.query_param("token").filter(|t| !t.is_empty()));
-    if let Some(token) = presented {
+    if let Some(token) = req.bearer_or_query_token() {
         // The key the token names (read without verifying); a token whose
         // key id cannot be read is refused by `handle` itself.
-        if let Ok((_, kid)) = tokens::peek_kid(token)
+        if let Ok((_, kid)) = tokens::peek_kid(&token)
             && keys.get(&kid).is_none()
             && let Some(entry) = config::key(&kid)
         {

@@ -134,9 +134,9 @@ fn parse_sentinel(rest: &str) -> Result<SentinelTarget, RedisTargetError> {
                 Some((user, pass)) => (user, Some(pass)),
                 None => (u, None),
             };
-            let user = percent_decode(user).ok_or_else(|| invalid("bad %-escape in user"))?;
+            let user = percent_decode(user).ok_or_else(|| invalid("user is not UTF-8"))?;
             let pass = pass
-                .map(|p| percent_decode(p).ok_or_else(|| invalid("bad %-escape in password")))
+                .map(|p| percent_decode(p).ok_or_else(|| invalid("password is not UTF-8")))
                 .transpose()?;
             ((!user.is_empty()).then_some(user), pass)
         }
@@ -156,7 +156,7 @@ fn parse_sentinel(rest: &str) -> Result<SentinelTarget, RedisTargetError> {
         ),
         None => (path, 0),
     };
-    let service = percent_decode(service).ok_or_else(|| invalid("bad %-escape in service"))?;
+    let service = percent_decode(service).ok_or_else(|| invalid("service is not UTF-8"))?;
     if service.is_empty() {
         return Err(invalid(
             "missing service name: redis+sentinel://host:port/SERVICE",
@@ -212,22 +212,18 @@ fn parse_host_port(s: &str) -> Result<(String, u16), RedisTargetError> {
     Ok((host.to_owned(), port))
 }
 
-/// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8.
+/// RFC 3986 §2.1 percent-decoding of a user name, password or service
+/// name, the way the `redis` crate reads the user and password of a
+/// `redis://` URL (`percent-encoding`, which it uses too): `%XX` becomes
+/// the byte `0xXX`, a `%` without two hex digits is kept as it is, `+` is
+/// a `+`. `None` when the result is not UTF-8 (a Redis password is text).
+/// So `redis://u:p%40ss@h` and `redis+sentinel://u:p%40ss@h/svc` send the
+/// same password.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// The URL with the password (between `user:` and `@`) replaced by `***`.
@@ -386,7 +382,7 @@ mod tests {
         assert!(invalid("redis+sentinel://h:1,,h2/svc").contains("empty"));
         assert!(invalid("redis+sentinel://h/svc/x").contains("database"));
         assert!(invalid("redis+sentinel://[::1/svc").contains('['));
-        assert!(invalid("redis+sentinel://u:%zz@h/svc").contains("password"));
+        assert!(invalid("redis+sentinel://u:%ff@h/svc").contains("password"));
         assert!(invalid("rediss+sentinel://h/svc").contains("TLS"));
         assert!(!invalid("redis://127.0.0.1:6379/notadb").is_empty());
         assert!(invalid("rediss://h/#whatever").contains("fragment"));
@@ -461,8 +457,12 @@ mod tests {
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("a%2Fb%3a").as_deref(), Some("a/b:"));
-        assert_eq!(percent_decode("%"), None);
-        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("p%35").as_deref(), Some("p5"));
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
+        // A malformed escape is kept, as the redis crate keeps it.
+        assert_eq!(percent_decode("%").as_deref(), Some("%"));
+        assert_eq!(percent_decode("%4").as_deref(), Some("%4"));
+        assert_eq!(percent_decode("%zz").as_deref(), Some("%zz"));
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(percent_decode("é%C3%A9").as_deref(), Some("éé"));
     }
