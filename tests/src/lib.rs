@@ -144,14 +144,15 @@ pub fn decode_errors(path: &Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Starts ffmpeg publishing `source` in real time (`-re`, stream copy) to
+/// Starts ffmpeg publishing every stream of `source` (`-map 0`: several
+/// audio languages stay several PIDs) in real time (`-re`, stream copy) to
 /// the SRT listener at `srt` with `streamid`.
 pub fn publish(srt: std::net::SocketAddr, streamid: &str, source: &Path) -> Child {
     require("ffmpeg");
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
         .arg(source)
-        .args(["-c", "copy", "-f", "mpegts"])
+        .args(["-map", "0", "-c", "copy", "-f", "mpegts"])
         .arg(srt_url(srt, streamid))
         .stdin(Stdio::null())
         .spawn()
