@@ -28,7 +28,9 @@
 //! The structure follows the crate's habit of a pure core and a thin
 //! driver: `key` (keys), `freshness` (RFC 9111 lifetimes) and `store` (the
 //! LRU, which takes `now` from its caller) have no I/O; this module and
-//! `origin` (the hyper client) are the tokio driver.
+//! `origin` (the hyper client) are the tokio driver. The driver reads `now`
+//! from [`CacheConfig::clock`], so tests age entries by advancing a manual
+//! clock rather than by sleeping.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), livestack_edge_cache::CacheError> {
@@ -65,6 +67,7 @@ use tracing::{debug, trace, warn};
 pub use error::{CacheError, Source};
 pub use key::cache_key;
 
+use livestack_clock::{SharedClock, SystemClock};
 use store::{Entry, Inserted, Store};
 
 /// Configuration of an [`OriginCache`].
@@ -91,6 +94,10 @@ pub struct CacheConfig {
     /// and its first-part wait (8 s), or held requests fail here before
     /// the origin answers them. Default 15 s.
     pub request_timeout: Duration,
+    /// The clock freshness and `Age` are judged by. Default the system
+    /// clock; tests pass a [`ManualClock`](livestack_clock::ManualClock)
+    /// and advance it instead of waiting for an entry to go stale.
+    pub clock: SharedClock,
     /// Time to establish a TCP connection to the origin; a black-holed
     /// origin fails fast with [`CacheError::Connect`] instead of holding
     /// viewers for the whole request timeout. Default 2 s.
@@ -106,6 +113,7 @@ impl CacheConfig {
             max_entries: 65_536,
             request_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(2),
+            clock: SystemClock::shared(),
         }
     }
 }
@@ -188,6 +196,7 @@ struct Counters {
 
 struct Inner {
     origin: origin::Origin,
+    clock: SharedClock,
     state: Mutex<State>,
     counters: Counters,
 }
@@ -223,6 +232,7 @@ impl OriginCache {
         Arc::new(Self {
             inner: Arc::new(Inner {
                 origin: origin::Origin::new(&config),
+                clock: config.clock.clone(),
                 state: Mutex::new(State {
                     store: Store::new(config.max_bytes, config.max_entries),
                     in_flight: HashMap::new(),
@@ -297,7 +307,7 @@ impl OriginCache {
     /// Single flight for `key` (the store key), fetching `uri` on a miss.
     async fn fetch(&self, key: &str, uri: Uri) -> Result<CachedResponse, CacheError> {
         let (mut rx, outcome) = {
-            let now = Instant::now();
+            let now = self.inner.clock.now();
             let mut state = self.inner.state();
             if let Some(entry) = state.store.get(key, now) {
                 self.inner.counters.hits.fetch_add(1, Relaxed);
@@ -390,7 +400,7 @@ impl Flight {
         inner.counters.origin_requests.fetch_add(1, Relaxed);
         let started = Instant::now();
         let result = inner.origin.get(uri).await;
-        let now = Instant::now();
+        let now = inner.clock.now();
         let path = path_of(&self.key);
         let result = match result {
             Ok(fetched) => {
@@ -398,7 +408,7 @@ impl Flight {
                     path,
                     status = fetched.status.as_u16(),
                     bytes = fetched.body.len(),
-                    elapsed = ?now - started,
+                    elapsed = ?started.elapsed(),
                     waiters = tx.receiver_count().saturating_sub(1),
                     "origin fetch"
                 );

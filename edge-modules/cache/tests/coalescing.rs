@@ -5,7 +5,10 @@
 
 mod support;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use livestack_edge_cache::{CacheError, CachedResponse, OriginCache, Outcome, cache_key};
 use support::FakeOrigin;
@@ -33,6 +36,46 @@ async fn concurrent(
     out
 }
 
+/// As [`concurrent`], with `origin` holding its responses until all `n`
+/// requests have joined a flight (counted by the cache as misses or
+/// coalesced), so that none can arrive after its flight landed, however
+/// slowly the machine starts them.
+async fn concurrent_held(
+    origin: &FakeOrigin,
+    cache: &Arc<OriginCache>,
+    n: usize,
+    key: impl Fn(usize) -> String,
+) -> Vec<Result<CachedResponse, CacheError>> {
+    origin.set_held(true);
+    let before = joined(cache);
+    let requests = concurrent(cache, n, key);
+    let release = async {
+        wait_for_joined(cache, before + n as u64).await;
+        origin.set_held(false);
+    };
+    let (results, ()) = tokio::join!(requests, release);
+    results
+}
+
+/// Requests that started or joined an origin fetch so far.
+fn joined(cache: &OriginCache) -> u64 {
+    let stats = cache.stats();
+    stats.misses + stats.coalesced
+}
+
+/// Polls the cache until `n` requests have started or joined a fetch.
+async fn wait_for_joined(cache: &OriginCache, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while joined(cache) < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} requests joined",
+            joined(cache)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A loopback address nothing listens on (bound, then released).
 async fn unused_addr() -> std::net::SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -48,10 +91,10 @@ fn outcomes(results: &[Result<CachedResponse, CacheError>], want: Outcome) -> us
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_blocked_viewers_cost_one_origin_request() {
-    let origin = FakeOrigin::start(Duration::from_millis(300)).await;
+    let origin = FakeOrigin::start(Duration::ZERO).await;
     let cache = origin.cache(|_| {});
 
-    let results = concurrent(&cache, 500, |_| BLOCKING.to_owned()).await;
+    let results = concurrent_held(&origin, &cache, 500, |_| BLOCKING.to_owned()).await;
     assert_eq!(origin.count(BLOCKING), 1);
     let first = results[0].as_ref().expect("a response");
     assert_eq!(first.status, 200);
@@ -80,9 +123,9 @@ async fn five_hundred_blocked_viewers_cost_one_origin_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_per_viewer_does_not_fragment_the_flight() {
-    let origin = FakeOrigin::start(Duration::from_millis(300)).await;
+    let origin = FakeOrigin::start(Duration::ZERO).await;
     let cache = origin.cache(|_| {});
-    let results = concurrent(&cache, 500, |i| {
+    let results = concurrent_held(&origin, &cache, 500, |i| {
         // Each viewer its own token, and some send the directives in
         // another order.
         let query = if i % 2 == 0 {
@@ -105,10 +148,10 @@ async fn a_token_per_viewer_does_not_fragment_the_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_parts_and_segments_are_coalesced() {
-    let origin = FakeOrigin::start(Duration::from_millis(300)).await;
+    let origin = FakeOrigin::start(Duration::ZERO).await;
     let cache = origin.cache(|_| {});
     for key in ["/live/a/video/part4.0.m4s", "/live/a/video/segment3.m4s"] {
-        let results = concurrent(&cache, 200, |_| key.to_owned()).await;
+        let results = concurrent_held(&origin, &cache, 200, |_| key.to_owned()).await;
         assert_eq!(origin.count(key), 1, "{key}");
         assert!(results.iter().all(|r| r.as_ref().unwrap().status == 200));
         assert_eq!(outcomes(&results, Outcome::Coalesced), 199);
@@ -117,10 +160,10 @@ async fn held_parts_and_segments_are_coalesced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_statuses_are_shared_in_flight_but_not_stored() {
-    let origin = FakeOrigin::start(Duration::from_millis(200)).await;
+    let origin = FakeOrigin::start(Duration::ZERO).await;
     let cache = origin.cache(|_| {});
     for (key, status) in [("/status/503", 503), ("/status/404", 404)] {
-        let results = concurrent(&cache, 100, |_| key.to_owned()).await;
+        let results = concurrent_held(&origin, &cache, 100, |_| key.to_owned()).await;
         assert_eq!(origin.count(key), 1, "{key}: one origin request in flight");
         for r in &results {
             let r = r.as_ref().expect("an error status is a response");
@@ -165,7 +208,9 @@ async fn a_dead_origin_fails_every_waiter_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_origin_times_out_every_waiter_once() {
-    let origin = FakeOrigin::start(Duration::from_millis(1_500)).await;
+    // An origin that does not answer until the test ends.
+    let origin = FakeOrigin::start(Duration::ZERO).await;
+    origin.set_held(true);
     let cache = origin.cache(|c| c.request_timeout = Duration::from_millis(300));
     let results = concurrent(&cache, 100, |_| BLOCKING.to_owned()).await;
     for r in &results {
@@ -183,13 +228,21 @@ async fn a_slow_origin_times_out_every_waiter_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_viewer_leaving_does_not_cancel_the_fetch() {
-    let origin = FakeOrigin::start(Duration::from_millis(300)).await;
+    let origin = FakeOrigin::start(Duration::ZERO).await;
+    origin.set_held(true);
     let cache = origin.cache(|_| {});
     // The first viewer starts the fetch and gives up after 50 ms.
     let first = tokio::time::timeout(Duration::from_millis(50), cache.get(BLOCKING)).await;
     assert!(first.is_err(), "still held");
-    let second = cache.get(BLOCKING).await.unwrap();
-    assert_eq!(second.outcome, Outcome::Coalesced);
+    let second = async {
+        let r = cache.get(BLOCKING).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Coalesced);
+    };
+    let release = async {
+        wait_for_joined(&cache, 2).await;
+        origin.set_held(false);
+    };
+    tokio::join!(second, release);
     assert_eq!(origin.count(BLOCKING), 1);
 }
 

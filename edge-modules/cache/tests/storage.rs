@@ -6,13 +6,15 @@ mod support;
 
 use std::time::Duration;
 
+use livestack_clock::ManualClock;
 use livestack_edge_cache::Outcome;
 use support::FakeOrigin;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_immutable_part_is_a_hit_the_second_time() {
     let origin = FakeOrigin::start(Duration::ZERO).await;
-    let cache = origin.cache(|_| {});
+    let clock = ManualClock::new();
+    let cache = origin.cache(|c| c.clock = clock.shared());
     let key = "/live/a/video/part3.1.m4s";
     let first = cache.get(key).await.unwrap();
     assert_eq!(first.outcome, Outcome::Miss);
@@ -29,13 +31,17 @@ async fn an_immutable_part_is_a_hit_the_second_time() {
         "application/octet-stream"
     );
     assert_eq!(second.headers.get("age").unwrap(), "0");
+    clock.advance(Duration::from_secs(42));
+    let aged = cache.get(key).await.unwrap();
+    assert_eq!(aged.outcome, Outcome::Hit, "immutable: still fresh");
+    assert_eq!(aged.headers.get("age").unwrap(), "42");
     assert!(
         first.headers.get("age").is_none(),
         "a miss is the origin's own"
     );
     assert!(second.headers.get("content-length").is_none());
     let stats = cache.stats();
-    assert_eq!((stats.hits, stats.misses, stats.origin_requests), (1, 1, 1));
+    assert_eq!((stats.hits, stats.misses, stats.origin_requests), (2, 1, 1));
     assert_eq!(stats.entries, 1);
     assert!(stats.bytes > first.body.len() as u64);
 }
@@ -43,7 +49,8 @@ async fn an_immutable_part_is_a_hit_the_second_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polled_playlist_is_refetched_after_its_max_age() {
     let origin = FakeOrigin::start(Duration::ZERO).await;
-    let cache = origin.cache(|_| {});
+    let clock = ManualClock::new();
+    let cache = origin.cache(|c| c.clock = clock.shared());
     let key = "/live/a/video.m3u8";
     let first = cache.get(key).await.unwrap();
     for _ in 0..20 {
@@ -51,8 +58,10 @@ async fn a_polled_playlist_is_refetched_after_its_max_age() {
         assert_eq!(r.outcome, Outcome::Hit);
         assert_eq!(r.body, first.body);
     }
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(cache.get(key).await.unwrap().outcome, Outcome::Hit);
     assert_eq!(origin.count(key), 1, "one origin fetch per second");
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    clock.advance(Duration::from_millis(1));
     let later = cache.get(key).await.unwrap();
     assert_eq!(later.outcome, Outcome::Miss);
     assert_ne!(later.body, first.body, "a new origin answer");

@@ -42,7 +42,8 @@ async fn each_upstream_has_its_own_entries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_for_one_upstream_are_coalesced() {
     let a = FakeOrigin::start(Duration::ZERO).await;
-    let b = FakeOrigin::start(Duration::from_millis(300)).await;
+    let b = FakeOrigin::start(Duration::ZERO).await;
+    b.set_held(true);
     let cache = a.cache(|_| {});
     let base_b: http::Uri = format!("http://{}", b.addr).parse().unwrap();
     let key = "/live/a/video.m3u8?_HLS_msn=5&_HLS_part=1";
@@ -53,6 +54,13 @@ async fn requests_for_one_upstream_are_coalesced() {
             tokio::spawn(async move { cache.get_from(&base, key).await.unwrap() })
         })
         .collect();
+    // Release the held answer once all fifty have joined the flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cache.stats().misses + cache.stats().coalesced < 50 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", cache.stats());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    b.set_held(false);
     let mut bodies = Vec::new();
     for t in tasks {
         bodies.push(t.await.unwrap().body);

@@ -13,13 +13,22 @@
 //! plane": nodes keep serving when Redis is briefly unreachable); the outage
 //! is logged once when it starts and once when it ends, and every failed
 //! refresh is counted (`livestack_edge_registry_refresh_total{result}`).
+//!
+//! Heartbeat ages and the snapshot's age are read from the registry's
+//! [`Clock`] ([`ControlRegistry::with_clock`]; the system clock by
+//! default). A replaced snapshot is announced on
+//! [`ControlRegistry::subscribe`], so that a caller waits for a refresh
+//! rather than for a number of refresh periods.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use livestack_control::{ControlError, ControlPlane, NodeInfo, Placement, now_millis};
+use livestack_control::{
+    ControlError, ControlPlane, NodeInfo, Placement, SharedClock, SystemClock,
+};
 use livestack_edge::{GeoPoint, OriginNode, RegistryView};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -109,7 +118,10 @@ struct Snapshot {
 pub struct ControlRegistry {
     control: Arc<dyn ControlPlane>,
     options: RegistryOptions,
+    clock: SharedClock,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// The generation of the current snapshot, sent when it is replaced.
+    refreshed: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for ControlRegistry {
@@ -138,14 +150,34 @@ pub enum RefreshError {
 }
 
 impl ControlRegistry {
-    /// An empty registry view over `control`; nothing is read until
-    /// [`refresh`](Self::refresh) or [`spawn_refresh`](Self::spawn_refresh).
+    /// An empty registry view over `control` on the system clock; nothing
+    /// is read until [`refresh`](Self::refresh) or
+    /// [`spawn_refresh`](Self::spawn_refresh).
     pub fn new(control: Arc<dyn ControlPlane>, options: RegistryOptions) -> Arc<Self> {
+        Self::with_clock(control, options, SystemClock::shared())
+    }
+
+    /// As [`new`](Self::new), judging heartbeat and snapshot ages by
+    /// `clock`.
+    pub fn with_clock(
+        control: Arc<dyn ControlPlane>,
+        options: RegistryOptions,
+        clock: SharedClock,
+    ) -> Arc<Self> {
         Arc::new(Self {
             control,
             options,
+            clock,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            refreshed: watch::Sender::new(0),
         })
+    }
+
+    /// The [`generation`](Self::generation) of the snapshot, updated each
+    /// time a refresh replaces it: wait on it (`changed`, `wait_for`)
+    /// instead of sleeping for refresh periods.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.refreshed.subscribe()
     }
 
     /// The options in force.
@@ -172,7 +204,10 @@ impl ControlRegistry {
     /// Time since the current snapshot was read; `None` before the first
     /// successful refresh.
     pub fn age(&self) -> Option<Duration> {
-        self.current().read_at.map(|t| t.elapsed())
+        let now = self.clock.now();
+        self.current()
+            .read_at
+            .map(|t| now.saturating_duration_since(t))
     }
 
     /// Reads nodes and placements once and, on success, replaces the
@@ -199,10 +234,8 @@ impl ControlRegistry {
         metrics
             .registry_placements
             .set(i64::try_from(snapshot.placements.len()).unwrap_or(i64::MAX));
-        if let Some(read_at) = snapshot.read_at {
-            metrics
-                .registry_snapshot_age_seconds
-                .set(read_at.elapsed().as_secs_f64());
+        if let Some(age) = self.age() {
+            metrics.registry_snapshot_age_seconds.set(age.as_secs_f64());
         }
         result
     }
@@ -218,8 +251,8 @@ impl ControlRegistry {
             .map_err(|_| RefreshError::Timeout(self.options.timeout))?
             .map_err(RefreshError::Control)?;
         let generation = self.current().generation.wrapping_add(1);
-        let mut snapshot = convert(&nodes, &placements, now_millis(), &self.options);
-        snapshot.read_at = Some(Instant::now());
+        let mut snapshot = convert(&nodes, &placements, self.clock.unix_millis(), &self.options);
+        snapshot.read_at = Some(self.clock.now());
         snapshot.generation = generation;
         debug!(
             nodes = snapshot.nodes.len(),
@@ -230,6 +263,7 @@ impl ControlRegistry {
             .snapshot
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        self.refreshed.send_replace(generation);
         Ok(())
     }
 
@@ -251,7 +285,7 @@ impl ControlRegistry {
                         if let Some(since) = outage.take() {
                             info!(
                                 backend = registry.control.backend(),
-                                outage = ?since.elapsed(),
+                                outage = ?registry.clock.now().saturating_duration_since(since),
                                 "control plane reachable again; registry snapshot refreshed"
                             );
                         }
@@ -264,7 +298,7 @@ impl ControlRegistry {
                                 snapshot_age = ?registry.age(),
                                 "control plane unreachable; routing with the last registry snapshot"
                             );
-                            outage = Some(Instant::now());
+                            outage = Some(registry.clock.now());
                         }
                     }
                 }
@@ -340,7 +374,7 @@ fn convert(
 mod tests {
     use std::collections::BTreeMap;
 
-    use livestack_control::{MemoryControlPlane, NodeLoad};
+    use livestack_control::{Clock, ManualClock, MemoryControlPlane, NodeLoad, now_millis};
 
     use super::*;
 
@@ -445,5 +479,50 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("livestack_edge_registry_nodes 1"), "{text}");
+    }
+
+    /// Waits (generously) until a refresh leaves `registry` in a state
+    /// where `ready` holds.
+    async fn refreshed_until(registry: &ControlRegistry, ready: impl Fn(&ControlRegistry) -> bool) {
+        let mut refreshed = registry.subscribe();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            refreshed.wait_for(|_| ready(registry)),
+        )
+        .await
+        .expect("no refresh reached the expected state")
+        .expect("the registry is alive");
+    }
+
+    #[tokio::test]
+    async fn the_refresh_task_ages_heartbeats_by_the_registry_clock() {
+        let clock = ManualClock::new();
+        let control = MemoryControlPlane::with_clock(clock.shared());
+        let options = RegistryOptions {
+            refresh: Duration::from_millis(10),
+            ..RegistryOptions::default()
+        };
+        let registry = ControlRegistry::with_clock(control.clone(), options, clock.shared());
+        let ttl = Duration::from_secs(60);
+        let a = info("a", "eu", None, clock.unix_millis());
+        control.register_node(&a, ttl).await.unwrap();
+        let task = registry.spawn_refresh(Arc::new(EdgeMetrics::new()));
+
+        refreshed_until(&registry, |r| r.nodes().first().is_some_and(|n| n.healthy)).await;
+        assert_eq!(registry.nodes()[0].heartbeat_age_ms, 0);
+        // No heartbeat for longer than `max_heartbeat_age`: unhealthy,
+        // though still registered.
+        clock.advance(DEFAULT_MAX_HEARTBEAT_AGE + Duration::from_millis(1));
+        refreshed_until(&registry, |r| r.nodes().first().is_some_and(|n| !n.healthy)).await;
+        assert_eq!(registry.nodes()[0].heartbeat_age_ms, 10_001);
+        assert_eq!(
+            registry.age(),
+            Some(Duration::ZERO),
+            "read at the clock's now"
+        );
+        // The registry record's TTL runs out: the node is gone.
+        clock.advance(ttl);
+        refreshed_until(&registry, |r| r.node_count() == 0).await;
+        task.abort();
     }
 }

@@ -12,6 +12,11 @@
 //! so the shared state converges without manual action. A stream whose
 //! placement another node took meanwhile (it was published there while
 //! this node was cut off) is disconnected here: the lease holder wins.
+//!
+//! Time (heartbeat stamps, load sampling, viewer windows, session starts)
+//! comes from the clock of the node's [`ControlClient`]
+//! ([`ControlClient::clock`]): the system clock unless the client was built
+//! with another.
 
 use std::{
     collections::HashMap,
@@ -30,7 +35,7 @@ use crate::{
     config::ClusterConfig,
     control::{
         Action, ControlClient, ControlError, NodeCommand, NodeInfo, NodeLoad, Placement, Role,
-        Session, Source, UnixMillis, now_millis,
+        Session, SharedClock, Source, SystemClock, UnixMillis,
     },
     metrics::Metrics,
 };
@@ -79,20 +84,35 @@ struct LiveStream {
 
 /// Viewers per stream: distinct client connections (peer addresses) that
 /// fetched any of the stream's resources within the last
-/// [`VIEWER_WINDOW`]. Behind an edge, the edge's connections are the
-/// viewers the origin sees.
-#[derive(Debug, Default)]
+/// [`VIEWER_WINDOW`] by its clock. Behind an edge, the edge's connections
+/// are the viewers the origin sees.
+#[derive(Debug)]
 pub struct Viewers {
     seen: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
+    clock: SharedClock,
+}
+
+impl Default for Viewers {
+    fn default() -> Self {
+        Self::with_clock(SystemClock::shared())
+    }
 }
 
 /// How recently a connection must have fetched to count as a viewer.
 pub const VIEWER_WINDOW: Duration = Duration::from_secs(5);
 
 impl Viewers {
+    /// No viewers yet, judged by `clock`.
+    pub fn with_clock(clock: SharedClock) -> Self {
+        Self {
+            seen: Mutex::default(),
+            clock,
+        }
+    }
+
     /// Records that `peer` fetched a resource of `stream` now.
     pub fn touch(&self, stream: &str, peer: SocketAddr) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         match seen.get_mut(stream) {
             Some(m) => {
@@ -106,9 +126,10 @@ impl Viewers {
 
     /// Viewers per stream now (forgetting older entries).
     pub fn counts(&self) -> HashMap<String, u64> {
+        let now = self.clock.now();
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.retain(|_, m| {
-            m.retain(|_, t| t.elapsed() < VIEWER_WINDOW);
+            m.retain(|_, t| now.saturating_duration_since(*t) < VIEWER_WINDOW);
             !m.is_empty()
         });
         seen.iter()
@@ -178,7 +199,8 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// A node with `config`'s identity, publishing `urls` (protocol → public
     /// URL) in the registry, and seeding `config_keys` (see
-    /// [`seed_keys`](Self::seed_keys)).
+    /// [`seed_keys`](Self::seed_keys)). It reads time from `client`'s
+    /// clock.
     pub fn new(
         config: &ClusterConfig,
         urls: std::collections::BTreeMap<String, String>,
@@ -187,6 +209,7 @@ impl Node {
         open: bool,
         config_keys: Vec<crate::control::StreamKey>,
     ) -> Arc<Self> {
+        let clock = client.clock().clone();
         Arc::new(Self {
             id: config.node_id.clone(),
             region: config.region.clone(),
@@ -196,16 +219,16 @@ impl Node {
             client,
             metrics: metrics.clone(),
             open,
-            started_at: now_millis(),
+            started_at: clock.unix_millis(),
             next_session: AtomicU64::new(1),
             draining: AtomicBool::new(false),
             reachable: AtomicBool::new(true),
             live: Mutex::default(),
             seeded: AtomicBool::new(config_keys.is_empty()),
             config_keys,
-            viewers: Viewers::default(),
+            viewers: Viewers::with_clock(clock.clone()),
             last: Mutex::new(Sample {
-                at: Instant::now(),
+                at: clock.now(),
                 egress_bytes: metrics.http_sent_bytes.get(),
                 cpu_seconds: process_cpu_seconds().unwrap_or(0.0),
             }),
@@ -229,6 +252,11 @@ impl Node {
         }
         self.seeded.store(ok, Ordering::Relaxed);
         ok
+    }
+
+    /// The clock this node reads (its control client's).
+    fn clock(&self) -> &SharedClock {
+        self.client.clock()
     }
 
     /// The node id.
@@ -330,7 +358,7 @@ impl Node {
         };
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
         let session_id = format!("{}-{}-{n}", self.id, self.started_at);
-        let since = now_millis();
+        let since = self.clock().unix_millis();
         let placement = Placement {
             stream: stream.to_owned(),
             node_id: self.id.clone(),
@@ -455,7 +483,7 @@ impl Node {
     /// The registry record this node would write now (load sampled since
     /// the previous call).
     fn sample(&self) -> NodeInfo {
-        let now = Instant::now();
+        let now = self.clock().now();
         let egress = self.metrics.http_sent_bytes.get();
         let cpu = process_cpu_seconds().unwrap_or(0.0);
         let (egress_bps, cpu_fraction) = {
@@ -498,7 +526,7 @@ impl Node {
             },
             draining: self.is_draining(),
             started_at: self.started_at,
-            heartbeat_at: now_millis(),
+            heartbeat_at: self.clock().unix_millis(),
         }
     }
 
@@ -628,5 +656,53 @@ impl Node {
             .client
             .call("deregister_node", |s| s.deregister_node(&self.id))
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::control::{ClientOptions, Clock, ControlPlane, ManualClock, MemoryControlPlane};
+
+    #[tokio::test]
+    async fn heartbeats_leases_and_viewers_follow_the_node_clock() {
+        let clock = ManualClock::new();
+        let store = MemoryControlPlane::with_clock(clock.shared());
+        let client =
+            ControlClient::with_clock(store.clone(), ClientOptions::default(), clock.shared());
+        let config = ClusterConfig {
+            node_id: "n1".into(),
+            ..ClusterConfig::default()
+        };
+        let metrics = Arc::new(Metrics::new());
+        let node = Node::new(&config, BTreeMap::new(), client, metrics, true, Vec::new());
+        // Open mode: a stream without keys publishes without a credential.
+        let ticket = node.begin_publish("cam", None, false).await.unwrap();
+        clock.advance(Duration::from_millis(250));
+        assert!(node.heartbeat().await);
+        let nodes = store.nodes().await.unwrap();
+        assert_eq!(nodes[0].heartbeat_at, clock.unix_millis());
+        assert_eq!(nodes[0].load.streams, 1);
+
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        node.viewers.touch("cam", peer);
+        clock.advance(VIEWER_WINDOW - Duration::from_millis(1));
+        assert_eq!(node.viewers.counts().get("cam"), Some(&1));
+        clock.advance(Duration::from_millis(1));
+        assert!(node.viewers.counts().is_empty(), "out of the window");
+
+        // No heartbeat for the TTL: the record and the lease are gone ...
+        clock.advance(config.heartbeat_ttl);
+        assert_eq!(store.nodes().await.unwrap(), vec![]);
+        assert_eq!(store.placement("cam").await.unwrap(), None);
+        // ... and the next heartbeat brings both back.
+        assert!(node.heartbeat().await);
+        assert_eq!(store.nodes().await.unwrap().len(), 1);
+        let placement = store.placement("cam").await.unwrap().expect("re-claimed");
+        assert_eq!(placement.session_id, ticket.session_id);
+        node.end_publish(&ticket).await;
+        assert_eq!(store.placement("cam").await.unwrap(), None);
     }
 }

@@ -1,6 +1,7 @@
 //! A tiny fake origin: counts requests per path and query, holds every
-//! response for a configurable time (a blocking reload, a preload-hinted
-//! part), and answers with the origin's Cache-Control values.
+//! response for a configurable time or until the test releases it (a
+//! blocking reload, a preload-hinted part), and answers with the origin's
+//! Cache-Control values.
 
 use std::{
     collections::HashMap,
@@ -17,6 +18,7 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use livestack_edge_cache::{CacheConfig, OriginCache};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Requests seen, by path and query.
 type Counts = Arc<Mutex<HashMap<String, u64>>>;
@@ -25,6 +27,8 @@ type Counts = Arc<Mutex<HashMap<String, u64>>>;
 pub struct FakeOrigin {
     pub addr: SocketAddr,
     counts: Counts,
+    /// Responses are sent only while this is `true`.
+    gate: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -34,11 +38,18 @@ impl FakeOrigin {
         Self::start_on("127.0.0.1:0".parse().unwrap(), hold).await
     }
 
+    /// Holds every response from now on (`true`) until called with
+    /// `false`, which sends the held ones.
+    pub fn set_held(&self, held: bool) {
+        self.gate.send_replace(!held);
+    }
+
     /// Starts on `addr`.
     pub async fn start_on(addr: SocketAddr, hold: Duration) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind fake origin");
         let addr = listener.local_addr().unwrap();
         let counts = Counts::default();
+        let (gate, open) = watch::channel(true);
         let task = tokio::spawn({
             let counts = counts.clone();
             async move {
@@ -47,10 +58,14 @@ impl FakeOrigin {
                         continue;
                     };
                     let counts = counts.clone();
+                    let open = open.clone();
                     tokio::spawn(async move {
                         let service = service_fn(move |req| {
                             let counts = counts.clone();
-                            async move { Ok::<_, Infallible>(answer(req, &counts, hold).await) }
+                            let mut open = open.clone();
+                            async move {
+                                Ok::<_, Infallible>(answer(req, &counts, hold, &mut open).await)
+                            }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(tcp), service)
@@ -59,7 +74,12 @@ impl FakeOrigin {
                 }
             }
         });
-        Self { addr, counts, task }
+        Self {
+            addr,
+            counts,
+            gate,
+            task,
+        }
     }
 
     /// A cache in front of this origin with `tweak` applied to the defaults.
@@ -87,6 +107,7 @@ impl FakeOrigin {
 
 impl Drop for FakeOrigin {
     fn drop(&mut self) {
+        self.set_held(false);
         self.task.abort();
     }
 }
@@ -96,7 +117,12 @@ impl Drop for FakeOrigin {
 /// immutable; `.m3u8` → `max-age=30` with `_HLS_msn`, else `max-age=1`;
 /// `.m4s`/`.mp4` → immutable. Bodies name the request and its number, so
 /// two origin fetches never return the same body.
-async fn answer(req: Request<Incoming>, counts: &Counts, hold: Duration) -> Response<Full<Bytes>> {
+async fn answer(
+    req: Request<Incoming>,
+    counts: &Counts,
+    hold: Duration,
+    open: &mut watch::Receiver<bool>,
+) -> Response<Full<Bytes>> {
     let pq = req
         .uri()
         .path_and_query()
@@ -110,6 +136,8 @@ async fn answer(req: Request<Incoming>, counts: &Counts, hold: Duration) -> Resp
         *c
     };
     tokio::time::sleep(hold).await;
+    // The test drops the origin (and the gate) only after its requests.
+    let _ = open.wait_for(|open| *open).await;
     let path = req.uri().path();
     // Test origin: no query and an empty query are the same.
     let query = req.uri().query().unwrap_or_default();
