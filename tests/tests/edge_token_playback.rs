@@ -1,7 +1,8 @@
 //! Through the edge: ffmpeg publishes over SRT to the origin; a client
 //! with a CTA-5007 token follows the LL-HLS playlists at the edge; every
 //! URI of every playlist carries the token; every frame published arrives;
-//! requests without a token, or with another stream's token, are refused;
+//! a percent-encoded token is the same token; requests without a token, or
+//! with another stream's token, are refused (with the gateway's statuses);
 //! and 500 viewers blocked on the next part cost the origin a handful of
 //! requests.
 
@@ -70,6 +71,17 @@ async fn viewers_with_a_token_get_every_frame_through_the_edge() {
         r.status, 403,
         "a token for another stream never opens this one"
     );
+    // The reason the gateway component gives too (tests/gateway_on_jco.rs).
+    assert_eq!(r.headers["x-livestack-reason"], "wrong-resource");
+    // The same token with every byte percent-encoded is the same token (as
+    // on the gateway), and the playlist carries it in its canonical form.
+    let encoded: String = tok.bytes().map(|b| format!("%{b:02X}")).collect();
+    let r = client
+        .get(&format!("{base}/index.m3u8?token={encoded}"))
+        .await;
+    assert_eq!(r.status, 200, "percent-encoded token");
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(text.contains(&format!("video.m3u8?token={tok}")), "{text}");
     let mut tampered = tok.clone().into_bytes();
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
@@ -78,6 +90,7 @@ async fn viewers_with_a_token_get_every_frame_through_the_edge() {
         .get(&format!("{base}/video.m3u8?token={tampered}"))
         .await;
     assert_eq!(r.status, 401, "tampered token");
+    assert_eq!(r.headers["x-livestack-reason"], "bad-signature");
 
     let limit = Duration::from_secs(60);
     let (video_url, audio_url) = (

@@ -9,7 +9,9 @@
 //!   carrying `token=`;
 //! - a part fetched through the gateway with that token is byte-identical
 //!   to the origin's;
-//! - a token for another stream, or a tampered one, is refused (401/403);
+//! - the CAT percent-encoded byte by byte is the same token;
+//! - a token for another stream is refused with 403, a tampered one with
+//!   401, the native edge's statuses and reasons;
 //! - WHEP set-up (`POST /whep/demo`) answers 307 to the node of the
 //!   registry view with a session token the node can verify.
 //!
@@ -194,13 +196,15 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
     )
     .expect("mint CAT");
     let r = fetch(&client, &format!("{gw}/live/demo/video.m3u8?token={other}")).await;
+    // The native edge's answer too (tests/edge_token_playback.rs): one
+    // status table, `livestack_tokens::TokenError::status`.
+    assert_eq!(r.status, 403, "token for another stream: {}", text(&r.body));
+    assert_eq!(header(&r.headers, REASON), "wrong-resource");
     assert!(
-        r.status == 401 || r.status == 403,
-        "token for another stream: {} {}",
-        r.status,
-        text(&r.body)
+        header(&r.headers, "www-authenticate").contains("error=\"insufficient_scope\""),
+        "challenge: {:?}",
+        r.headers
     );
-    assert!(!header(&r.headers, REASON).is_empty(), "no reason header");
     let mut tampered = cat.clone().into_bytes();
     let last = tampered.len() - 2;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
@@ -211,6 +215,23 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
     )
     .await;
     assert_eq!(r.status, 401, "tampered token: {}", text(&r.body));
+    assert_eq!(header(&r.headers, REASON), "bad-signature");
+
+    // 4b. The CAT with every byte percent-encoded is the same token, as on
+    //     the native edge; the playlist carries it in its canonical form.
+    let encoded: String = cat.bytes().map(|b| format!("%{b:02X}")).collect();
+    let r = fetch(
+        &client,
+        &format!("{gw}/live/demo/index.m3u8?token={encoded}"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "percent-encoded CAT: {}", text(&r.body));
+    for uri in uris(&text(&r.body)) {
+        assert!(
+            uri.contains(&format!("token={cat}")),
+            "URI without the canonical token: {uri}"
+        );
+    }
 
     // 5. WHEP set-up: 307 to the node holding the stream, with a session
     //    token scoped to `demo`, play, audience `o1`.

@@ -21,6 +21,7 @@ mod kv;
 mod limits;
 mod state;
 mod ticker;
+mod token_error;
 
 pub use components::{ComponentSource, Components};
 pub use error::{ComponentError, Job};

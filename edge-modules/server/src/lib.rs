@@ -4,9 +4,12 @@
 //!
 //! Per viewer request for `/live/NAME/...`:
 //! 1. the token (query parameter `token`, or the `CTA-Common-Access-Token`
-//!    header of CTA-5007) is verified by the tokens component for this URL
-//!    — a token for stream A never opens stream B; missing or bad tokens get
-//!    401/403 with an `X-Livestack-Reason` header, never a stack trace;
+//!    header of CTA-5007, found by [`livestack_tokens::request_token`] as
+//!    the gateway component finds it) is verified by the tokens component
+//!    for this URL — a token for stream A never opens stream B; a refusal
+//!    gets the status of [`livestack_tokens::TokenErrorKind::status`] (401
+//!    missing, bad, expired or replayed, 403 another stream, as the gateway
+//!    answers) with an `X-Livestack-Reason` header, never a stack trace;
 //! 2. the response comes from the cache, keyed on the upstream node, the
 //!    path and the LL-HLS delivery directives only (the token never
 //!    fragments the cache), with concurrent identical requests coalesced

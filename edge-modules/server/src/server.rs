@@ -1,6 +1,7 @@
 //! The edge HTTP server.
 
 use std::{
+    borrow::Cow,
     convert::Infallible,
     net::SocketAddr,
     path::PathBuf,
@@ -374,11 +375,11 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
             let query = req.uri().query().map(str::to_owned);
             let cat_header = req
                 .headers()
-                .get("cta-common-access-token")
+                .get(livestack_tokens::TOKEN_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let geo = state.geo.client_geo(req.headers());
-            live(&path, query.as_deref(), cat_header, geo, state).await
+            live(&path, query.as_deref(), cat_header.as_deref(), geo, state).await
         }
         (Method::GET | Method::HEAD, "/" | "/player.html" | "/hls.min.js" | "/streams") => {
             // The player page and its script are public.
@@ -451,74 +452,58 @@ pub(crate) fn failed(e: ComponentError) -> Response<Full<Bytes>> {
     reply(status, &format!("edge component failed: {e}"))
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b.get(i + 1)), hex(b.get(i + 2)))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
+/// The realm of the `WWW-Authenticate: Bearer` challenges (RFC 6750 §3),
+/// the one signaling and the gateway component name.
+const REALM: &str = "livestack";
+
+/// A token refusal, answered as the gateway component answers it: the
+/// status and reason code of [`livestack_tokens::TokenErrorKind`] (one
+/// table for both), and the RFC 6750 challenge.
+fn token_refused(e: &TokenError) -> Response<Full<Bytes>> {
+    let kind = e.kind();
+    let text = format!("token refused: {e:?}");
+    let mut r = reply(
+        StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::UNAUTHORIZED),
+        &text,
+    );
+    r.headers_mut()
+        .insert(REASON, HeaderValue::from_static(kind.reason()));
+    if let Some(challenge) = kind.bearer_error().challenge(REALM, &text)
+        && let Ok(v) = HeaderValue::from_str(&challenge)
+    {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    String::from_utf8_lossy(&out).into_owned()
+    r
 }
 
-fn hex(c: Option<&u8>) -> Option<u8> {
-    match c? {
-        c @ b'0'..=b'9' => Some(c - b'0'),
-        c @ b'a'..=b'f' => Some(c - b'a' + 10),
-        c @ b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn token_from_query(query: Option<&str>) -> Option<String> {
-    query?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("token="))
-        .map(percent_decode)
-        .filter(|t| !t.is_empty())
-}
-
-fn token_status(e: &TokenError) -> StatusCode {
-    match e {
-        TokenError::WrongResource(_) | TokenError::Replayed => StatusCode::FORBIDDEN,
-        _ => StatusCode::UNAUTHORIZED,
-    }
+/// No token at all: 401 with a bare `Bearer` challenge (RFC 6750 §3.1: no
+/// error code when the request has no credentials), as the gateway.
+fn token_missing() -> Response<Full<Bytes>> {
+    let mut r = reply(
+        StatusCode::UNAUTHORIZED,
+        "a token is required (query parameter `token` or CTA-Common-Access-Token header)",
+    );
+    let h = r.headers_mut();
+    h.insert(REASON, HeaderValue::from_static("missing-token"));
+    h.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"livestack\""),
+    );
+    r
 }
 
 async fn live(
     path: &str,
     query: Option<&str>,
-    cat_header: Option<String>,
+    cat_header: Option<&str>,
     geo: ClientGeo,
     state: &State,
 ) -> Response<Full<Bytes>> {
-    let Some(token) = token_from_query(query).or(cat_header) else {
-        return reply(
-            StatusCode::UNAUTHORIZED,
-            "a token is required (query parameter `token` or CTA-Common-Access-Token header)",
-        );
+    // The extractor the gateway component uses too: a percent-encoded token
+    // passes here exactly as there.
+    let Some(token) = livestack_tokens::request_token(query, cat_header).map(Cow::into_owned)
+    else {
+        return token_missing();
     };
     let url = format!("{}{}", state.public_url, path);
     let verified = match component(state, "tokens", || {
@@ -527,7 +512,7 @@ async fn live(
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             debug!(reason = ?e, "token refused");
-            return reply(token_status(&e), &format!("token refused: {e:?}"));
+            return token_refused(&e);
         }
         Err(e) => return failed(e),
     };
@@ -538,7 +523,7 @@ async fn live(
         .map(|r| r.token.clone())
         .unwrap_or(token);
 
-    let key = cache_key(path, query, &["token"]);
+    let key = cache_key(path, query, &[livestack_tokens::TOKEN_PARAM]);
     let cached = match upstream::fetch(state, path, &geo, &key).await {
         Ok(c) => c,
         Err(response) => return response,
@@ -561,7 +546,7 @@ async fn live(
             return reply(StatusCode::BAD_GATEWAY, "origin playlist is not UTF-8");
         };
         let opts = RewriteOptions {
-            token_query: Some(format!("token={}", percent_encode(&propagated))),
+            token_query: Some(livestack_tokens::token_query(&propagated)),
             token_foreign_uris: false,
             base: None,
             max_bandwidth: None,
@@ -665,14 +650,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_query() {
+    fn token_refusals_answer_from_the_shared_table() {
+        for (e, status, reason, code) in [
+            (TokenError::Replayed, 401, "replayed", Some("invalid_token")),
+            (TokenError::Expired, 401, "expired", Some("invalid_token")),
+            (
+                TokenError::BadSignature,
+                401,
+                "bad-signature",
+                Some("invalid_token"),
+            ),
+            (
+                TokenError::WrongResource(livestack_edge::ResourceMismatch::Unscoped),
+                403,
+                "wrong-resource",
+                Some("insufficient_scope"),
+            ),
+            (
+                TokenError::InvalidUrl("dots".into()),
+                400,
+                "invalid-url",
+                Some("invalid_request"),
+            ),
+            (TokenError::KeyError("k".into()), 500, "key-error", None),
+        ] {
+            let r = token_refused(&e);
+            assert_eq!(r.status().as_u16(), status, "{e:?}");
+            assert_eq!(r.headers()[REASON], reason, "{e:?}");
+            let challenge = r.headers().get(header::WWW_AUTHENTICATE);
+            match code {
+                Some(code) => assert!(
+                    challenge
+                        .and_then(|c| c.to_str().ok())
+                        .is_some_and(|c| c.contains(&format!("error=\"{code}\""))),
+                    "{e:?}: {challenge:?}"
+                ),
+                None => assert!(challenge.is_none(), "{e:?}"),
+            }
+        }
+        let r = token_missing();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[REASON], "missing-token");
         assert_eq!(
-            token_from_query(Some("a=1&token=x%2Ey")).as_deref(),
-            Some("x.y")
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"livestack\""
         );
-        assert_eq!(token_from_query(Some("token=")), None);
-        assert_eq!(token_from_query(None), None);
-        assert_eq!(percent_encode("a.b-c_d~e+f/"), "a.b-c_d~e%2Bf%2F");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 }

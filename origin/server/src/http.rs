@@ -322,8 +322,9 @@ async fn route(path: &str, query: Option<&str>, state: &HttpState) -> Response<B
     };
     // Streams with play keys need one (`token` query parameter); cached,
     // no control-plane round trip per request.
-    let credential = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
-    if let Err(e) = state.node.authorize_play(name, credential).await {
+    // The edge's extractor: `?token=` percent-decoded as everywhere.
+    let credential = livestack_tokens::request_token(query, None);
+    if let Err(e) = state.node.authorize_play(name, credential.as_deref()).await {
         let status = match e {
             crate::control::ControlError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             crate::control::ControlError::Forbidden { .. } => StatusCode::FORBIDDEN,
