@@ -78,7 +78,8 @@ pub async fn play(
         run_node(&dir, player, &url, &screenshot, seconds)
     });
     let (status, stdout) = run.await.expect("browser run task");
-    // No output at all fails the JSON parse below with the full stdout.
+    // No output at all is an empty line here on purpose: the JSON parse
+    // below then fails and the panic shows the whole stdout.
     let line = stdout.lines().last().unwrap_or_default();
     let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
         panic!("play.mjs ({status}) printed no JSON report ({e}); stdout: {stdout:?}")

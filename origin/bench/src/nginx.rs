@@ -136,7 +136,8 @@ impl Nginx {
         )
         .await;
         if let Err(e) = wait {
-            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            let log = std::fs::read_to_string(&log)
+                .unwrap_or_else(|e| format!("(error log unreadable: {e})"));
             return Err(e).with_context(|| format!("nginx error log:\n{log}"));
         }
         Ok(Self { child, http, dir })

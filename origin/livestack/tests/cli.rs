@@ -215,10 +215,10 @@ fn edge_with_redis_alone_starts_and_answers_503_until_a_node_registers() {
         &http,
         &format!("/live/cam1/index.m3u8?token={}", token.trim()),
     );
+    // The head is what precedes the blank line (all of `r` if it has none).
     let head = r
-        .split("\r\n\r\n")
-        .next()
-        .unwrap_or_default()
+        .split_once("\r\n\r\n")
+        .map_or(r.as_str(), |(head, _)| head)
         .to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 503"), "{r}");
     assert!(head.contains("\r\nretry-after: "), "{r}");
