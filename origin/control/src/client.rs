@@ -26,7 +26,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -152,7 +154,10 @@ pub struct ControlClient {
     store: Arc<dyn ControlPlane>,
     options: ClientOptions,
     clock: SharedClock,
-    keys: Mutex<HashMap<String, CachedKeys>>,
+    /// Keys per stream, read without a lock on every play request; a
+    /// fetch copies the map and swaps the copy in (one per stream per
+    /// `cache_ttl`).
+    keys: ArcSwap<HashMap<String, CachedKeys>>,
     metrics: ClientMetrics,
     round_trips: AtomicU64,
 }
@@ -196,7 +201,7 @@ impl ControlClient {
             store,
             options,
             clock,
-            keys: Mutex::default(),
+            keys: ArcSwap::default(),
             metrics: ClientMetrics::new(),
             round_trips: AtomicU64::new(0),
         })
@@ -273,11 +278,7 @@ impl ControlClient {
     }
 
     fn cached(&self, stream: &str) -> Option<CachedKeys> {
-        self.keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(stream)
-            .cloned()
+        self.keys.load().get(stream).cloned()
     }
 
     fn count_cache(&self, result: &'static str) {
@@ -322,16 +323,15 @@ impl ControlClient {
             Ok(keys) => {
                 self.count_cache("miss");
                 let keys = Arc::new(keys);
-                self.keys
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(
-                        stream.to_owned(),
-                        CachedKeys {
-                            keys: keys.clone(),
-                            fetched: self.clock.now(),
-                        },
-                    );
+                let cached = CachedKeys {
+                    keys: keys.clone(),
+                    fetched: self.clock.now(),
+                };
+                self.keys.rcu(|map| {
+                    let mut map = HashMap::clone(map);
+                    map.insert(stream.to_owned(), cached.clone());
+                    map
+                });
                 let now = self.clock.unix_millis();
                 let grant = authorize(action, stream, credential, encrypted, &keys, now)?;
                 Ok(Authorized {
@@ -369,6 +369,28 @@ impl ControlClient {
             .is_some_and(|c| c.keys.iter().any(|k| k.scope.allows(action)))
     }
 
+    /// True when `stream` is open for play by the keys cached for it, and
+    /// the cache is younger than [`ClientOptions::cache_ttl`]: no key of
+    /// the stream (or `*`) has a scope that allows [`Action::Play`], so
+    /// any viewer, with or without a credential, may play. False when the
+    /// stream has play keys or its keys are not cached fresh (then
+    /// [`authorize`](Self::authorize) decides, reading them again).
+    ///
+    /// The hot path of every LL-HLS request: a lock-free map read, no
+    /// allocation. Counted as a cache hit.
+    pub fn play_is_open(&self, stream: &str) -> bool {
+        let map = self.keys.load();
+        let Some(c) = map.get(stream) else {
+            return false;
+        };
+        let fresh = self.clock.now().saturating_duration_since(c.fetched) < self.options.cache_ttl;
+        let open = fresh && !c.keys.iter().any(|k| k.scope.allows(Action::Play));
+        if open {
+            self.count_cache("hit");
+        }
+        open
+    }
+
     /// Revokes a key through the store and drops this node's cached keys,
     /// so that the revocation takes effect here at once.
     ///
@@ -377,10 +399,7 @@ impl ControlClient {
     pub async fn revoke_key(&self, id: &str) -> Result<(), ControlError> {
         let r = self.measure("revoke_key", self.store.revoke_key(id)).await;
         if r.is_ok() {
-            self.keys
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clear();
+            self.keys.store(Arc::default());
         }
         r
     }

@@ -422,6 +422,11 @@ impl Node {
         stream: &str,
         credential: Option<&str>,
     ) -> Result<(), ControlError> {
+        // Open streams (no play key), keys cached fresh: decided without a
+        // lock or an allocation, as every LL-HLS request asks.
+        if self.client.play_is_open(stream) {
+            return Ok(());
+        }
         match self
             .client
             .authorize(Action::Play, stream, credential, false)

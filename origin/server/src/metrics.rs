@@ -114,7 +114,14 @@ pub struct Metrics {
     pub heartbeats: Family<Labels, Counter>,
     /// 1 while the node is draining.
     pub node_draining: Gauge,
+    /// The `status="200"` series of [`Self::http_responses`] for each of
+    /// [`HTTP_ROUTES`], resolved once: counting a successful response then
+    /// takes no lock (a [`Family`] lookup read-locks the family).
+    http_ok: [Counter; HTTP_ROUTES.len()],
 }
+
+/// The `route` label values of [`Metrics::http_responses`].
+pub const HTTP_ROUTES: [&str; 5] = ["playlist", "part", "segment", "init", "other"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -123,11 +130,25 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one HTTP response of `route` (one of [`HTTP_ROUTES`]) with
+    /// `status` in [`Self::http_responses`]; lock-free for 200.
+    pub fn count_http_response(&self, route: &'static str, status: u16) {
+        if status == 200
+            && let Some(i) = HTTP_ROUTES.iter().position(|r| *r == route)
+        {
+            self.http_ok[i].inc();
+            return;
+        }
+        self.http_responses
+            .get_or_create(&HttpLabels { route, status })
+            .inc();
+    }
+
     /// Creates and registers every metric under the `livestack_origin_`
     /// prefix.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("livestack_origin");
-        let m = Self {
+        let mut m = Self {
             srt_connections: Family::default(),
             publishers: Gauge::default(),
             ingest_bytes: Counter::default(),
@@ -148,8 +169,15 @@ impl Metrics {
             http_sent_bytes: Counter::default(),
             heartbeats: Family::default(),
             node_draining: Gauge::default(),
+            http_ok: Default::default(),
             registry: Registry::default(),
         };
+        for (route, counter) in HTTP_ROUTES.iter().zip(&mut m.http_ok) {
+            *counter = m
+                .http_responses
+                .get_or_create(&HttpLabels { route, status: 200 })
+                .clone();
+        }
         let r = &mut registry;
         r.register(
             "srt_connections",

@@ -14,10 +14,11 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, PoisonError, RwLock},
+    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use livestack_packager::{
     Broadcast, BroadcastConfig, BroadcastEvent, PackagerConfig, Rendition, RenditionSnapshot,
@@ -81,11 +82,12 @@ impl Stream {
 }
 
 /// Every stream this origin serves. The map is read-mostly (a lookup per
-/// request, a write per publish and per forgotten stream) and never held
-/// while anything is rendered or awaited.
+/// request, a write per publish and per forgotten stream): readers load the
+/// current map without a lock ([`ArcSwap`]); a writer copies it and swaps
+/// the copy in.
 #[derive(Debug)]
 pub struct Streams {
-    map: RwLock<HashMap<String, Arc<Stream>>>,
+    map: ArcSwap<HashMap<String, Arc<Stream>>>,
     hls: HlsConfig,
     metrics: Arc<Metrics>,
 }
@@ -94,7 +96,7 @@ impl Streams {
     /// An empty registry.
     pub fn new(hls: HlsConfig, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
-            map: RwLock::default(),
+            map: ArcSwap::default(),
             hls,
             metrics,
         })
@@ -102,24 +104,14 @@ impl Streams {
 
     /// The stream called `name`, if live or lingering after its end.
     pub fn get(&self, name: &str) -> Option<Arc<Stream>> {
-        self.map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
+        self.map.load().get(name).cloned()
     }
 
     /// Names of the streams that are live now.
     pub fn live_names(&self) -> Vec<String> {
-        let streams: Vec<Arc<Stream>> = self
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        let map = self.map.load();
+        let mut names: Vec<String> = map
             .values()
-            .cloned()
-            .collect();
-        let mut names: Vec<String> = streams
-            .iter()
             .filter(|s| !s.ended())
             .map(|s| s.name.clone())
             .collect();
@@ -140,10 +132,11 @@ impl Streams {
             name: name.to_owned(),
             snapshot: watch::channel(Arc::new(StreamSnapshot::default())).0,
         });
-        self.map
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_owned(), stream.clone());
+        self.map.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(name.to_owned(), stream.clone());
+            map
+        });
         let this = self.clone();
         let s = stream.clone();
         tokio::spawn(async move {
@@ -155,9 +148,16 @@ impl Streams {
             };
             owner.run(&s, consumer).await;
             tokio::time::sleep(this.hls.linger).await;
-            let mut map = this.map.write().unwrap_or_else(PoisonError::into_inner);
-            if map.get(&s.name).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
-                map.remove(&s.name);
+            let mut forgotten = false;
+            this.map.rcu(|map| {
+                let mut map = HashMap::clone(map);
+                forgotten = map.get(&s.name).is_some_and(|cur| Arc::ptr_eq(cur, &s));
+                if forgotten {
+                    map.remove(&s.name);
+                }
+                map
+            });
+            if forgotten {
                 debug!(stream = %s.name, "forgotten after linger");
             }
         });
