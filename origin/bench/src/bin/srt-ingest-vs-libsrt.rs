@@ -82,11 +82,7 @@ async fn origin_run(args: &Args, source: &std::path::Path) -> Result<f64> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(args.warmup_secs)).await;
-    let cpu = cpu_seconds(
-        origin.child.pid(),
-        Duration::from_secs(args.window_secs),
-    )
-    .await?;
+    let cpu = cpu_seconds(origin.child.pid(), Duration::from_secs(args.window_secs)).await?;
     publisher.check_running()?;
     Ok(cpu)
 }
