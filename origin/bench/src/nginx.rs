@@ -41,10 +41,13 @@ fn binary() -> Result<String> {
 fn config(dir: &Path, root: &Path, addr: SocketAddr, connections: usize) -> String {
     let d = dir.display();
     let r = root.display();
+    // One descriptor per connection plus the files it serves.
+    let files = connections * 2 + 256;
     format!(
         r#"daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile {files};
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{
@@ -70,7 +73,7 @@ http {{
     }}
     default_type application/octet-stream;
     server {{
-        listen {addr};
+        listen {addr} backlog=4096;
         root {r};
         location ~ \.m3u8$ {{
             add_header Cache-Control "max-age=1";

@@ -445,7 +445,22 @@ async fn nginx_sweep(args: &Args, root: &std::path::Path, schedule: Schedule) ->
             llhls::scheduled_client(addr, STREAM, schedule, epoch, po, window).await
         })
     };
-    sweep(args, "nginx", nginx.child.pid(), &spawn).await
+    let steps = sweep(args, "nginx", nginx.child.pid(), &spawn).await;
+    // Refused or reset connections are nginx's to explain: keep its words
+    // before the temporary directory goes.
+    if steps
+        .as_ref()
+        .map_or(true, |s| s.iter().any(|s| s.traffic.errors > 0))
+    {
+        let log = std::fs::read_to_string(nginx.dir().join("error.log"))
+            .unwrap_or_else(|e| format!("(error log unreadable: {e})"));
+        let tail: Vec<&str> = log.lines().rev().take(10).collect();
+        println!("nginx error log, last lines (newest first):");
+        for line in tail {
+            println!("  {line}");
+        }
+    }
+    steps
 }
 
 #[tokio::main(flavor = "current_thread")]
