@@ -12,7 +12,7 @@ use std::{
     process::Command,
 };
 
-use livestack_e2e::{hls::HttpClient, require, start_edge, start_origin};
+use livestack_test_harness::{hls::HttpClient, require, start_edge, start_origin};
 use livestack_origin::config::OriginConfig;
 use serde_json::Value;
 

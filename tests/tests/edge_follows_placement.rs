@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use livestack_control::MemoryControlPlane;
-use livestack_e2e::{
+use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{Fetched, Followed, HttpClient, follow},
     publish,

@@ -13,7 +13,7 @@ use std::{
 use livestack_control::{
     ControlPlane, RedisControlPlane, RedisOptions, RedisTarget, testing::RedisServer,
 };
-use livestack_e2e::{
+use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{Fetched, HttpClient, follow},
     publish,

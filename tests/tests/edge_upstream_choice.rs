@@ -9,7 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use livestack_control::{ControlPlane, MemoryControlPlane};
-use livestack_e2e::{
+use livestack_test_harness::{
     hls::HttpClient,
     registry::{PARIS, WASHINGTON, dead_addr, heartbeat, metric, node, place, play_token},
     start_edge_with, start_origin,
@@ -26,7 +26,7 @@ async fn edge_with(default_origin: std::net::SocketAddr, control: Arc<dyn Contro
     .await
 }
 
-fn served_by(r: &livestack_e2e::hls::Fetched) -> Option<&str> {
+fn served_by(r: &livestack_test_harness::hls::Fetched) -> Option<&str> {
     r.headers
         .get(ORIGIN_NODE_HEADER)
         .map(|v| v.to_str().expect("ascii node id"))

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use livestack_e2e::{
+use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{HttpClient, follow},
     publish, require, srt_url, start_origin, workdir,

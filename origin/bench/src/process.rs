@@ -332,7 +332,7 @@ pub fn publish(
     args.extend(["-re".to_owned(), "-i".to_owned()]);
     args.push(source.to_string_lossy().into_owned());
     args.extend(["-c", "copy", "-f", "mpegts"].map(str::to_owned));
-    args.push(livestack_e2e::srt_url(
+    args.push(livestack_test_harness::srt_url(
         srt,
         &format!("#!::r=live/{name},m=publish"),
     ));

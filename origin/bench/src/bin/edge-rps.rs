@@ -16,7 +16,7 @@
 //! - The edge: this binary re-executed as a child (`--serve-edge`), pinned
 //!   with `taskset -c EDGE_CPU` (default 0), one tokio `current_thread`
 //!   runtime plus wasmtime's epoch thread, the embedded components and the
-//!   default limits (`livestack_e2e::start_edge_with`, keys
+//!   default limits (`livestack_test_harness::start_edge_with`, keys
 //!   `EDGE_TEST_KEYS`): bounded instance reuse, or a fresh instance per
 //!   component call with `--max-instance-reuse 1`. For every request the
 //!   edge verifies the viewer's CTA-5007 CAT through the tokens component,
@@ -152,7 +152,7 @@ fn main() -> Result<()> {
 /// The edge process: the edge on `listen` in front of `upstream`, until
 /// killed.
 async fn serve_edge(listen: SocketAddr, upstream: SocketAddr, reuse: Option<u32>) -> Result<()> {
-    let edge = livestack_e2e::start_edge_with(upstream, |config| {
+    let edge = livestack_test_harness::start_edge_with(upstream, |config| {
         config.http = listen;
         if let Some(reuse) = reuse {
             config.limits.max_instance_reuse = reuse;
@@ -241,7 +241,7 @@ fn check_tokenized(body: &[u8], token: &str, expected: usize) -> Result<(), Stri
 /// A CAT for `stream` from the edge test keys, valid for an hour; `id`
 /// makes each viewer's token distinct.
 fn mint(id: usize) -> Result<String> {
-    let keys: livestack_tokens::KeySet = livestack_e2e::EDGE_TEST_KEYS.parse()?;
+    let keys: livestack_tokens::KeySet = livestack_test_harness::EDGE_TEST_KEYS.parse()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let req = livestack_tokens::MintRequest::for_stream(
         STREAM,

@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use livestack_e2e::{VideoCodec, encode_source, publish, require, workdir};
+use livestack_test_harness::{VideoCodec, encode_source, publish, require, workdir};
 use serde_json::Value;
 
 /// Both tests publish in real time and encode with ffmpeg: one at a time on
@@ -53,7 +53,7 @@ impl Origin {
     /// Starts `livestack origin` on free loopback ports with `extra` flags
     /// and waits until it listens.
     fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livestack"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livestack-under-test"));
         cmd.args(["origin", "--srt", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .args(extra)
             .env("LIVESTACK_LOG", "info")
