@@ -6,7 +6,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
 };
-use livestack_control::ControlPlane;
+use livestack_control::{ControlPlane, SharedClock, SystemClock};
 use livestack_edge::{
     ClientGeo, ComponentError, ComponentLimits, Components, HostImports, Keys, RegistryView,
     RewriteOptions, SignalingRequest, TokenError,
@@ -77,6 +77,12 @@ pub struct EdgeConfig {
     /// Request headers carrying the client's location for routing
     /// ([`GeoHeaders`], CDN-style defaults).
     pub geo_headers: GeoHeaders,
+    /// The clock every time-based decision of the edge reads: token
+    /// expiry and signaling session times, cache freshness, registry
+    /// heartbeat ages, routing-decision reuse and node hold-downs. Default
+    /// the system clock; tests pass a
+    /// [`ManualClock`](livestack_control::ManualClock).
+    pub clock: SharedClock,
 }
 
 impl EdgeConfig {
@@ -107,6 +113,7 @@ impl EdgeConfig {
             control: None,
             registry_refresh: DEFAULT_REGISTRY_REFRESH,
             geo_headers: GeoHeaders::default(),
+            clock: SystemClock::shared(),
         }
     }
 }
@@ -163,6 +170,7 @@ pub(crate) struct State {
     /// Where `/live/` requests go (per stream with a registry).
     pub(crate) upstreams: Upstreams,
     geo: GeoHeaders,
+    clock: SharedClock,
 }
 
 /// A running edge. Dropping it stops the listener.
@@ -212,15 +220,21 @@ impl Edge {
         let metrics = Arc::new(EdgeMetrics::new());
         let refresh = config.registry_refresh.max(Duration::from_millis(10));
         let registry = config.control.clone().map(|control| {
-            ControlRegistry::new(
+            ControlRegistry::with_clock(
                 control,
                 RegistryOptions {
                     refresh,
                     ..RegistryOptions::default()
                 },
+                config.clock.clone(),
             )
         });
-        let upstreams = Upstreams::new(config.registry.clone(), registry.clone(), refresh);
+        let upstreams = Upstreams::new(
+            config.registry.clone(),
+            registry.clone(),
+            refresh,
+            config.clock.clone(),
+        );
         let imports = HostImports {
             keys,
             registry: upstreams.component_view(),
@@ -231,12 +245,15 @@ impl Edge {
             config.limits.clone(),
             imports,
         )?);
-        let cache = OriginCache::new(CacheConfig::new(
-            config
-                .origin
-                .clone()
-                .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN)),
-        ));
+        let cache = OriginCache::new(CacheConfig {
+            clock: config.clock.clone(),
+            ..CacheConfig::new(
+                config
+                    .origin
+                    .clone()
+                    .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN)),
+            )
+        });
         let listener = TcpListener::bind(config.http)
             .await
             .map_err(|source| EdgeError::Bind {
@@ -267,6 +284,7 @@ impl Edge {
                 .unwrap_or_else(|| format!("http://{http_addr}")),
             upstreams,
             geo: config.geo_headers,
+            clock: config.clock,
         });
         info!(
             %http_addr,
@@ -343,11 +361,10 @@ pub(crate) fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
     r
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// The edge clock's wall-clock time in Unix seconds (token and session
+/// times are whole seconds).
+fn now_unix(state: &State) -> u64 {
+    state.clock.unix_millis() / 1000
 }
 
 async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
@@ -507,7 +524,7 @@ async fn live(
     };
     let url = format!("{}{}", state.public_url, path);
     let verified = match component(state, "tokens", || {
-        state.components.verify_token(&token, &url, now_unix())
+        state.components.verify_token(&token, &url, now_unix(state))
     }) {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
@@ -626,7 +643,7 @@ async fn signaling(req: Request<Incoming>, state: &State) -> Response<Full<Bytes
         headers,
         body,
         client,
-        now_unix_s: now_unix(),
+        now_unix_s: now_unix(state),
     };
     let out = match component(state, "signaling", || state.components.signal(request)) {
         Ok(o) => o,
