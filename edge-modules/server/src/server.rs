@@ -245,33 +245,10 @@ impl Edge {
             config.limits.clone(),
             imports,
         )?);
-        let cache = OriginCache::new(CacheConfig {
-            clock: config.clock.clone(),
-            ..CacheConfig::new(
-                config
-                    .origin
-                    .clone()
-                    .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN)),
-            )
-        });
-        let listener = TcpListener::bind(config.http)
-            .await
-            .map_err(|source| EdgeError::Bind {
-                addr: config.http,
-                source,
-            })?;
-        let http_addr = listener.local_addr().map_err(|source| EdgeError::Bind {
-            addr: config.http,
-            source,
-        })?;
+        let cache = origin_cache(&config);
+        let (listener, http_addr) = bind(config.http).await?;
         let refresh_task = match &registry {
-            Some(registry) => {
-                // The first snapshot before the first request; a failure is
-                // logged (once) and counted by the refresh task, which
-                // retries at once.
-                let _ = registry.refresh(&metrics).await;
-                Some(registry.spawn_refresh(metrics.clone()))
-            }
+            Some(registry) => Some(start_refresh(registry, &metrics).await),
             None => None,
         };
         let state = Arc::new(State {
@@ -308,6 +285,36 @@ impl Edge {
     pub async fn run(mut self) {
         let _ = (&mut self.task).await;
     }
+}
+
+/// The cache in front of the configured origin (a placeholder that is never
+/// fetched from when there is none: routed requests name their node), on
+/// the edge's clock.
+fn origin_cache(config: &EdgeConfig) -> Arc<OriginCache> {
+    let origin = config
+        .origin
+        .clone()
+        .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN));
+    OriginCache::new(CacheConfig {
+        clock: config.clock.clone(),
+        ..CacheConfig::new(origin)
+    })
+}
+
+/// Binds the HTTP listener; returns it with its bound address.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), EdgeError> {
+    let bind_error = |source| EdgeError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
+}
+
+/// Reads the first registry snapshot before the first request, then keeps
+/// it fresh in a task. A failed first read is logged (once) and counted by
+/// the refresh task, which retries at once.
+async fn start_refresh(registry: &Arc<ControlRegistry>, metrics: &Arc<EdgeMetrics>) -> JoinHandle<()> {
+    let _ = registry.refresh(metrics).await;
+    registry.spawn_refresh(metrics.clone())
 }
 
 async fn serve(listener: TcpListener, state: Arc<State>) {
@@ -516,30 +523,10 @@ async fn live(
     geo: ClientGeo,
     state: &State,
 ) -> Response<Full<Bytes>> {
-    // The extractor the gateway component uses too: a percent-encoded token
-    // passes here exactly as there.
-    let Some(token) = livestack_tokens::request_token(query, cat_header).map(Cow::into_owned)
-    else {
-        return token_missing();
+    let token = match verify_viewer(path, query, cat_header, state) {
+        Ok(token) => token,
+        Err(refused) => return refused,
     };
-    let url = format!("{}{}", state.public_url, path);
-    let verified = match component(state, "tokens", || {
-        state.components.verify_token(&token, &url, now_unix(state))
-    }) {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            debug!(reason = ?e, "token refused");
-            return token_refused(&e);
-        }
-        Err(e) => return failed(e),
-    };
-    // Propagate the renewed token when CAT renewal (catr) issued one.
-    let propagated = verified
-        .renewal
-        .as_ref()
-        .map(|r| r.token.clone())
-        .unwrap_or(token);
-
     let key = cache_key(path, query, &[livestack_tokens::TOKEN_PARAM]);
     let cached = match upstream::fetch(state, path, &geo, &key).await {
         Ok(c) => c,
@@ -557,34 +544,14 @@ async fn live(
         .get_or_create(&vec![("outcome", outcome.to_owned())])
         .inc();
 
-    let mut body = cached.body.clone();
-    if cached.status == StatusCode::OK && path.ends_with(".m3u8") {
-        let Ok(text) = std::str::from_utf8(&cached.body) else {
-            return reply(StatusCode::BAD_GATEWAY, "origin playlist is not UTF-8");
-        };
-        let opts = RewriteOptions {
-            token_query: Some(livestack_tokens::token_query(&propagated)),
-            token_foreign_uris: false,
-            base: None,
-            max_bandwidth: None,
-            max_height: None,
-            allowed_codecs: Vec::new(),
-            max_input_bytes: None,
-        };
-        body = match component(state, "manifest", || {
-            state.components.rewrite_manifest(text, &opts)
-        }) {
-            Ok(Ok(rewritten)) => Bytes::from(rewritten),
-            Ok(Err(e)) => {
-                warn!(error = ?e, "origin playlist refused by the rewriter");
-                return reply(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("origin playlist unusable: {e:?}"),
-                );
-            }
-            Err(e) => return failed(e),
-        };
-    }
+    let body = if cached.status == StatusCode::OK && path.ends_with(".m3u8") {
+        match tokenize_playlist(&cached.body, &token, state) {
+            Ok(body) => body,
+            Err(response) => return response,
+        }
+    } else {
+        cached.body.clone()
+    };
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = cached.status;
     for (name, value) in &cached.headers {
@@ -593,6 +560,80 @@ async fn live(
         }
     }
     r
+}
+
+/// Verifies the viewer's token for `path` through the tokens component;
+/// returns the token to write into the playlist's URIs (the renewed one
+/// when CAT renewal, `catr`, issued one).
+///
+/// # Errors
+/// The response to send instead: `401`/`403` with the reason, or the
+/// component failure's.
+fn verify_viewer(
+    path: &str,
+    query: Option<&str>,
+    cat_header: Option<&str>,
+    state: &State,
+) -> Result<String, Response<Full<Bytes>>> {
+    // The extractor the gateway component uses too: a percent-encoded token
+    // passes here exactly as there.
+    let Some(token) = livestack_tokens::request_token(query, cat_header).map(Cow::into_owned)
+    else {
+        return Err(token_missing());
+    };
+    let url = format!("{}{}", state.public_url, path);
+    let verified = match component(state, "tokens", || {
+        state.components.verify_token(&token, &url, now_unix(state))
+    }) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            debug!(reason = ?e, "token refused");
+            return Err(token_refused(&e));
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    Ok(verified.renewal.map(|r| r.token).unwrap_or(token))
+}
+
+/// The origin's playlist with `token` on every URI, through the manifest
+/// component.
+///
+/// # Errors
+/// `502` for a playlist that is not UTF-8 or that the rewriter refuses, or
+/// the component failure's response.
+fn tokenize_playlist(
+    playlist: &Bytes,
+    token: &str,
+    state: &State,
+) -> Result<Bytes, Response<Full<Bytes>>> {
+    let Ok(text) = std::str::from_utf8(playlist) else {
+        return Err(reply(
+            StatusCode::BAD_GATEWAY,
+            "origin playlist is not UTF-8",
+        ));
+    };
+    let opts = RewriteOptions {
+        token_query: Some(livestack_tokens::token_query(token)),
+        token_foreign_uris: false,
+        base: None,
+        max_bandwidth: None,
+        max_height: None,
+        allowed_codecs: Vec::new(),
+        max_input_bytes: None,
+    };
+    match component(state, "manifest", || {
+        state.components.rewrite_manifest(text, &opts)
+    }) {
+        Ok(Ok(rewritten)) => Ok(Bytes::from(rewritten)),
+        Ok(Err(e)) => {
+            warn!(error = ?e, "origin playlist refused by the rewriter");
+            Err(reply(
+                StatusCode::BAD_GATEWAY,
+                &format!("origin playlist unusable: {e:?}"),
+            ))
+        }
+        Err(e) => Err(failed(e)),
+    }
 }
 
 async fn passthrough(path: &str, state: &State) -> Response<Full<Bytes>> {
