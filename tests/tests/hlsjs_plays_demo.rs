@@ -38,7 +38,9 @@ async fn hlsjs_in_chromium_plays_through_the_edge_with_a_token() {
         "demo".into(),
     ));
     let edge = livestack_test_harness::start_edge(origin.http_addr).await;
-    let keys: livestack_tokens::KeySet = livestack_test_harness::EDGE_TEST_KEYS.parse().expect("keys");
+    let keys: livestack_tokens::KeySet = livestack_test_harness::EDGE_TEST_KEYS
+        .parse()
+        .expect("keys");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -7,12 +7,12 @@ use std::{
     time::Duration,
 };
 
+use livestack_origin::config::StreamKeyConfig;
 use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{HttpClient, follow},
     publish, require, srt_url, start_origin, workdir,
 };
-use livestack_origin::config::StreamKeyConfig;
 
 async fn wait_status(client: &HttpClient, url: &str, want: u16) {
     for _ in 0..150 {

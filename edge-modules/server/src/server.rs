@@ -312,7 +312,10 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), EdgeError> 
 /// Reads the first registry snapshot before the first request, then keeps
 /// it fresh in a task. A failed first read is logged (once) and counted by
 /// the refresh task, which retries at once.
-async fn start_refresh(registry: &Arc<ControlRegistry>, metrics: &Arc<EdgeMetrics>) -> JoinHandle<()> {
+async fn start_refresh(
+    registry: &Arc<ControlRegistry>,
+    metrics: &Arc<EdgeMetrics>,
+) -> JoinHandle<()> {
     let _ = registry.refresh(metrics).await;
     registry.spawn_refresh(metrics.clone())
 }
@@ -525,7 +528,7 @@ async fn live(
 ) -> Response<Full<Bytes>> {
     let token = match verify_viewer(path, query, cat_header, state) {
         Ok(token) => token,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let key = cache_key(path, query, &[livestack_tokens::TOKEN_PARAM]);
     let cached = match upstream::fetch(state, path, &geo, &key).await {
@@ -547,7 +550,7 @@ async fn live(
     let body = if cached.status == StatusCode::OK && path.ends_with(".m3u8") {
         match tokenize_playlist(&cached.body, &token, state) {
             Ok(body) => body,
-            Err(response) => return response,
+            Err(response) => return *response,
         }
     } else {
         cached.body.clone()
@@ -574,12 +577,12 @@ fn verify_viewer(
     query: Option<&str>,
     cat_header: Option<&str>,
     state: &State,
-) -> Result<String, Response<Full<Bytes>>> {
+) -> Result<String, Box<Response<Full<Bytes>>>> {
     // The extractor the gateway component uses too: a percent-encoded token
     // passes here exactly as there.
     let Some(token) = livestack_tokens::request_token(query, cat_header).map(Cow::into_owned)
     else {
-        return Err(token_missing());
+        return Err(Box::new(token_missing()));
     };
     let url = format!("{}{}", state.public_url, path);
     let verified = match component(state, "tokens", || {
@@ -588,9 +591,9 @@ fn verify_viewer(
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             debug!(reason = ?e, "token refused");
-            return Err(token_refused(&e));
+            return Err(Box::new(token_refused(&e)));
         }
-        Err(e) => return Err(failed(e)),
+        Err(e) => return Err(Box::new(failed(e))),
     };
     Ok(verified.renewal.map(|r| r.token).unwrap_or(token))
 }
@@ -605,12 +608,12 @@ fn tokenize_playlist(
     playlist: &Bytes,
     token: &str,
     state: &State,
-) -> Result<Bytes, Response<Full<Bytes>>> {
+) -> Result<Bytes, Box<Response<Full<Bytes>>>> {
     let Ok(text) = std::str::from_utf8(playlist) else {
-        return Err(reply(
+        return Err(Box::new(reply(
             StatusCode::BAD_GATEWAY,
             "origin playlist is not UTF-8",
-        ));
+        )));
     };
     let opts = RewriteOptions {
         token_query: Some(livestack_tokens::token_query(token)),
@@ -627,12 +630,12 @@ fn tokenize_playlist(
         Ok(Ok(rewritten)) => Ok(Bytes::from(rewritten)),
         Ok(Err(e)) => {
             warn!(error = ?e, "origin playlist refused by the rewriter");
-            Err(reply(
+            Err(Box::new(reply(
                 StatusCode::BAD_GATEWAY,
                 &format!("origin playlist unusable: {e:?}"),
-            ))
+            )))
         }
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(Box::new(failed(e))),
     }
 }
 

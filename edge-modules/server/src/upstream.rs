@@ -42,10 +42,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, Uri, header};
 use http_body_util::Full;
+use livestack_control::SharedClock;
 use livestack_edge::{
     ClientGeo, ComponentError, OriginNode, RegistryView, RouteReason, RoutingError,
 };
-use livestack_control::SharedClock;
 use livestack_edge_cache::{CacheError, CachedResponse};
 use tracing::{debug, warn};
 

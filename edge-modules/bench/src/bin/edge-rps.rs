@@ -70,19 +70,18 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
-use livestack_edge_server::{Edge, EdgeConfig};
 use livestack_bench_support::{
     command_line,
     http1::{self, Conn},
     process::{CpuMeter, Guarded, free_tcp_addr, on_path, renice_self},
     stats::{Summary, median, show},
 };
+use livestack_edge_server::{Edge, EdgeConfig};
 use serde_json::json;
 use tokio::net::TcpListener;
 
 /// The upstream's media playlist: 10 segments, 30 parts.
-const PLAYLIST: &str =
-    include_str!("../../../manifest/tests/data/bench-media.m3u8");
+const PLAYLIST: &str = include_str!("../../../manifest/tests/data/bench-media.m3u8");
 /// Where the viewers ask for it.
 const PLAYLIST_PATH: &str = "/live/bench/index.m3u8";
 /// Stream name the viewers' tokens are scoped to.
@@ -156,11 +155,7 @@ fn main() -> Result<()> {
 /// The edge process: the edge on `listen` in front of `upstream`, until
 /// killed.
 async fn serve_edge(listen: SocketAddr, upstream: SocketAddr, reuse: Option<u32>) -> Result<()> {
-    let mut config = EdgeConfig::new(
-        listen,
-        format!("http://{upstream}").parse()?,
-        BENCH_KEYS,
-    );
+    let mut config = EdgeConfig::new(listen, format!("http://{upstream}").parse()?, BENCH_KEYS);
     if let Some(reuse) = reuse {
         config.limits.max_instance_reuse = reuse;
     }

@@ -58,12 +58,12 @@ use livestack_bench::{
     process::renice_self,
     stats::{Summary, median, show},
 };
-use livestack_test_harness::hls::{HttpClient, MediaPlaylist};
 use livestack_media::{
     ingest::{IngestEvent, TsIngest},
     model::Timescale,
 };
 use livestack_origin::fanout::{MediaEvent, broadcast};
+use livestack_test_harness::hls::{HttpClient, MediaPlaylist};
 use serde_json::json;
 
 /// Part availability latency of the in-process origin.
