@@ -12,8 +12,8 @@ use std::{
     process::Command,
 };
 
-use livestack_e2e::{hls::HttpClient, require, start_edge, start_origin};
 use livestack_origin::config::OriginConfig;
+use livestack_test_harness::{hls::HttpClient, require, start_edge, start_origin};
 use serde_json::Value;
 
 fn repo() -> PathBuf {

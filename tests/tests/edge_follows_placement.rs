@@ -9,7 +9,8 @@
 use std::time::{Duration, Instant};
 
 use livestack_control::MemoryControlPlane;
-use livestack_e2e::{
+use livestack_edge_server::ORIGIN_NODE_HEADER;
+use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{Fetched, Followed, HttpClient, follow},
     publish,
@@ -19,7 +20,6 @@ use livestack_e2e::{
     },
     start_edge_with, start_origin, workdir,
 };
-use livestack_edge_server::ORIGIN_NODE_HEADER;
 
 const REFRESH: Duration = Duration::from_millis(250);
 

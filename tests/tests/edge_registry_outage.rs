@@ -13,14 +13,14 @@ use std::{
 use livestack_control::{
     ControlPlane, RedisControlPlane, RedisOptions, RedisTarget, testing::RedisServer,
 };
-use livestack_e2e::{
+use livestack_edge_server::{DEFAULT_MAX_HEARTBEAT_AGE, Edge, ORIGIN_NODE_HEADER};
+use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{Fetched, HttpClient, follow},
     publish,
     registry::{PARIS, WASHINGTON, heartbeat, metric, node, place, play_token, spawn_heartbeats},
     start_edge_with, start_origin, workdir,
 };
-use livestack_edge_server::{DEFAULT_MAX_HEARTBEAT_AGE, Edge, ORIGIN_NODE_HEADER};
 
 const REFRESH: Duration = Duration::from_millis(250);
 

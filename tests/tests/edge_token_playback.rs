@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use livestack_e2e::{
+use livestack_test_harness::{
     EDGE_TEST_KEYS, VideoCodec, count_frames, encode_source,
     hls::{HttpClient, follow},
     publish, start_edge, start_origin, workdir,
@@ -103,7 +103,7 @@ async fn viewers_with_a_token_get_every_frame_through_the_edge() {
         std::str::from_utf8(&client.get(&origin_metrics).await.body).unwrap(),
         "livestack_origin_http_responses_total{route=\"playlist\"",
     );
-    let first = livestack_e2e::hls::MediaPlaylist::parse(
+    let first = livestack_test_harness::hls::MediaPlaylist::parse(
         std::str::from_utf8(&client.get(&video_url).await.body).unwrap(),
     );
     let (msn, part) = first.last_part().expect("a part");

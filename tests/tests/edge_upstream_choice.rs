@@ -9,12 +9,13 @@
 use std::{sync::Arc, time::Duration};
 
 use livestack_control::{ControlPlane, MemoryControlPlane};
-use livestack_e2e::{
+use livestack_edge::{OriginNode, RegistryView};
+use livestack_edge_server::{Edge, ORIGIN_NODE_HEADER};
+use livestack_test_harness::{
     hls::HttpClient,
     registry::{PARIS, WASHINGTON, dead_addr, heartbeat, metric, node, place, play_token},
     start_edge_with, start_origin,
 };
-use livestack_edge_server::{Edge, ORIGIN_NODE_HEADER};
 
 const REFRESH: Duration = Duration::from_millis(100);
 
@@ -26,10 +27,28 @@ async fn edge_with(default_origin: std::net::SocketAddr, control: Arc<dyn Contro
     .await
 }
 
-fn served_by(r: &livestack_e2e::hls::Fetched) -> Option<&str> {
+fn served_by(r: &livestack_test_harness::hls::Fetched) -> Option<&str> {
     r.headers
         .get(ORIGIN_NODE_HEADER)
         .map(|v| v.to_str().expect("ascii node id"))
+}
+
+/// Waits (at most 10 s) until the edge's registry snapshot shows `what`
+/// (`ready`): the edge rereads the control plane every [`REFRESH`], and the
+/// test waits for the state it needs, not for a number of periods.
+async fn until_the_edge_sees(edge: &Edge, what: &str, ready: impl Fn(&[OriginNode]) -> bool) {
+    let registry = edge
+        .registry
+        .as_ref()
+        .expect("the edge has a control plane");
+    let mut refreshed = registry.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        refreshed.wait_for(|_| ready(&registry.nodes())),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the edge's registry never showed {what}"))
+    .expect("the registry refresh task runs");
 }
 
 async fn metrics(client: &HttpClient, edge: &Edge) -> String {
@@ -156,7 +175,12 @@ async fn no_node_that_can_serve_is_a_503_with_retry_after() {
     control.deregister_node("origin-dead-1").await.unwrap();
     control.deregister_node("origin-dead-2").await.unwrap();
     heartbeat(&*control, &[draining]).await;
-    tokio::time::sleep(3 * REFRESH).await;
+    until_the_edge_sees(
+        &edge,
+        "origin-a alone, draining",
+        |nodes| matches!(nodes, [a] if a.id == "origin-a" && !a.healthy),
+    )
+    .await;
     let r = client.get(&url).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.headers["retry-after"], "2");

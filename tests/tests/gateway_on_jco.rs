@@ -37,7 +37,7 @@ use std::{
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use livestack_e2e::{
+use livestack_test_harness::{
     hls::{HttpClient, MediaPlaylist},
     require, start_origin,
 };
@@ -257,7 +257,7 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
 
 /// GETs `url`, failing the test (instead of hanging) after
 /// [`REQUEST_TIMEOUT`].
-async fn fetch(client: &HttpClient, url: &str) -> livestack_e2e::hls::Fetched {
+async fn fetch(client: &HttpClient, url: &str) -> livestack_test_harness::hls::Fetched {
     tokio::time::timeout(REQUEST_TIMEOUT, client.get(url))
         .await
         .unwrap_or_else(|_| panic!("GET {url} got no answer within {REQUEST_TIMEOUT:?}"))

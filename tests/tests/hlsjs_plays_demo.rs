@@ -8,7 +8,7 @@
 //! Needs `node`, `/usr/bin/chromium` and `npm ci` in `tests/browser`; a
 //! missing one fails the test with a message saying so.
 
-use livestack_e2e::{
+use livestack_test_harness::{
     artifacts_dir,
     browser::{Player, play},
     start_origin,
@@ -37,8 +37,10 @@ async fn hlsjs_in_chromium_plays_through_the_edge_with_a_token() {
         origin.streams.clone(),
         "demo".into(),
     ));
-    let edge = livestack_e2e::start_edge(origin.http_addr).await;
-    let keys: livestack_tokens::KeySet = livestack_e2e::EDGE_TEST_KEYS.parse().expect("keys");
+    let edge = livestack_test_harness::start_edge(origin.http_addr).await;
+    let keys: livestack_tokens::KeySet = livestack_test_harness::EDGE_TEST_KEYS
+        .parse()
+        .expect("keys");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -54,7 +56,7 @@ async fn hlsjs_in_chromium_plays_through_the_edge_with_a_token() {
     let token = livestack_tokens::mint_cat(&req, &keys).expect("mint");
     let url = format!("http://{}/?stream=demo&token={token}", edge.http_addr);
     plays(url, "hlsjs-edge.png").await;
-    let metrics = livestack_e2e::hls::HttpClient::new()
+    let metrics = livestack_test_harness::hls::HttpClient::new()
         .get(&format!("http://{}/metrics", edge.http_addr))
         .await;
     let metrics = String::from_utf8_lossy(&metrics.body);

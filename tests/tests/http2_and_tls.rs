@@ -5,7 +5,7 @@
 
 use std::{process::Command, time::Duration};
 
-use livestack_e2e::{require, start_origin};
+use livestack_test_harness::{require, start_origin};
 
 fn curl(args: &[&str]) -> (String, String) {
     require("curl");

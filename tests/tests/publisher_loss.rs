@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use livestack_e2e::{
+use livestack_test_harness::{
     VideoCodec, encode_source,
     hls::{HttpClient, MediaPlaylist},
     publish, start_origin, workdir,

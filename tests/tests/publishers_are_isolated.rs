@@ -7,12 +7,12 @@ use std::{
     time::Duration,
 };
 
-use livestack_e2e::{
+use livestack_origin::config::StreamKeyConfig;
+use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{HttpClient, follow},
     publish, require, srt_url, start_origin, workdir,
 };
-use livestack_origin::config::StreamKeyConfig;
 
 async fn wait_status(client: &HttpClient, url: &str, want: u16) {
     for _ in 0..150 {
@@ -22,6 +22,18 @@ async fn wait_status(client: &HttpClient, url: &str, want: u16) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{url} never answered {want}");
+}
+
+/// `livestack_origin_ts_resync_bytes_total`: bytes the demuxer skipped
+/// looking for TS sync.
+async fn resync_bytes(client: &HttpClient, metrics_url: &str) -> f64 {
+    let body = client.get(metrics_url).await.body;
+    std::str::from_utf8(&body)
+        .expect("utf-8 metrics")
+        .lines()
+        .find(|l| l.starts_with("livestack_origin_ts_resync_bytes_total"))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .expect("resync metric")
 }
 
 /// ffmpeg sending raw PCM noise (not MPEG-TS) over SRT.
@@ -52,10 +64,21 @@ async fn garbage_publisher_does_not_disturb_a_good_one() {
     let published = count_frames(&source, "v");
     let origin = start_origin(|_| {}).await;
     let mut noise = publish_noise(origin.srt_addr, "#!::r=live/noise,m=publish", 12);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = HttpClient::new();
+    let metrics_url = format!("http://{}/metrics", origin.http_addr);
+    // The good publisher starts while garbage is arriving.
+    for _ in 0..150 {
+        if resync_bytes(&client, &metrics_url).await > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        resync_bytes(&client, &metrics_url).await > 0.0,
+        "the noise publisher's garbage never arrived"
+    );
     let mut good = publish(origin.srt_addr, "#!::r=live/good,m=publish", &source);
 
-    let client = HttpClient::new();
     let base = format!("http://{}/live/good", origin.http_addr);
     wait_status(&client, &format!("{base}/index.m3u8"), 200).await;
     let video = follow(
@@ -77,19 +100,7 @@ async fn garbage_publisher_does_not_disturb_a_good_one() {
         .await;
     assert_ne!(r.status, 200, "noise must not be playable");
     // ...and was counted as resync garbage.
-    let metrics = String::from_utf8(
-        client
-            .get(&format!("http://{}/metrics", origin.http_addr))
-            .await
-            .body
-            .to_vec(),
-    )
-    .unwrap();
-    let resync: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("livestack_origin_ts_resync_bytes_total"))
-        .and_then(|l| l.split_whitespace().last()?.parse().ok())
-        .expect("resync metric");
+    let resync = resync_bytes(&client, &metrics_url).await;
     assert!(resync > 100_000.0, "garbage counted: {resync}");
 
     // The good stream is complete.

@@ -12,7 +12,7 @@
 //! Needs `node`, `/usr/bin/chromium` and `npm ci` in `tests/browser`; a
 //! missing one fails the test with a message saying so.
 
-use livestack_e2e::{
+use livestack_test_harness::{
     artifacts_dir,
     browser::{Player, play},
     start_origin,
@@ -35,7 +35,7 @@ async fn shaka_in_low_latency_mode_plays_the_live_stream() {
     // (reading 'match')" — an open issue of ours or theirs, written down in
     // the README; hls.js joins at once (hlsjs_plays_demo).
     let media = format!("http://{}/live/demo/video.m3u8", origin.http_addr);
-    let client = livestack_e2e::hls::HttpClient::new();
+    let client = livestack_test_harness::hls::HttpClient::new();
     let mut segments = 0;
     for _ in 0..300 {
         let r = client.get(&media).await;

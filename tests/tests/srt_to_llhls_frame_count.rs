@@ -5,7 +5,7 @@
 
 use std::{path::Path, time::Duration};
 
-use livestack_e2e::{
+use livestack_test_harness::{
     VideoCodec, count_frames, decode_errors, encode_source,
     hls::{Followed, HttpClient, follow},
     publish, start_origin, workdir,

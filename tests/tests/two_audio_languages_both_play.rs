@@ -6,7 +6,7 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use livestack_e2e::{
+use livestack_test_harness::{
     count_frames, decode_errors,
     hls::{Followed, HttpClient, follow},
     publish, require, start_origin, workdir,

@@ -6,7 +6,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
 };
-use livestack_control::ControlPlane;
+use livestack_control::{ControlPlane, SharedClock, SystemClock};
 use livestack_edge::{
     ClientGeo, ComponentError, ComponentLimits, Components, HostImports, Keys, RegistryView,
     RewriteOptions, SignalingRequest, TokenError,
@@ -77,6 +77,12 @@ pub struct EdgeConfig {
     /// Request headers carrying the client's location for routing
     /// ([`GeoHeaders`], CDN-style defaults).
     pub geo_headers: GeoHeaders,
+    /// The clock every time-based decision of the edge reads: token
+    /// expiry and signaling session times, cache freshness, registry
+    /// heartbeat ages, routing-decision reuse and node hold-downs. Default
+    /// the system clock; tests pass a
+    /// [`ManualClock`](livestack_control::ManualClock).
+    pub clock: SharedClock,
 }
 
 impl EdgeConfig {
@@ -107,6 +113,7 @@ impl EdgeConfig {
             control: None,
             registry_refresh: DEFAULT_REGISTRY_REFRESH,
             geo_headers: GeoHeaders::default(),
+            clock: SystemClock::shared(),
         }
     }
 }
@@ -163,6 +170,7 @@ pub(crate) struct State {
     /// Where `/live/` requests go (per stream with a registry).
     pub(crate) upstreams: Upstreams,
     geo: GeoHeaders,
+    clock: SharedClock,
 }
 
 /// A running edge. Dropping it stops the listener.
@@ -212,15 +220,21 @@ impl Edge {
         let metrics = Arc::new(EdgeMetrics::new());
         let refresh = config.registry_refresh.max(Duration::from_millis(10));
         let registry = config.control.clone().map(|control| {
-            ControlRegistry::new(
+            ControlRegistry::with_clock(
                 control,
                 RegistryOptions {
                     refresh,
                     ..RegistryOptions::default()
                 },
+                config.clock.clone(),
             )
         });
-        let upstreams = Upstreams::new(config.registry.clone(), registry.clone(), refresh);
+        let upstreams = Upstreams::new(
+            config.registry.clone(),
+            registry.clone(),
+            refresh,
+            config.clock.clone(),
+        );
         let imports = HostImports {
             keys,
             registry: upstreams.component_view(),
@@ -231,30 +245,10 @@ impl Edge {
             config.limits.clone(),
             imports,
         )?);
-        let cache = OriginCache::new(CacheConfig::new(
-            config
-                .origin
-                .clone()
-                .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN)),
-        ));
-        let listener = TcpListener::bind(config.http)
-            .await
-            .map_err(|source| EdgeError::Bind {
-                addr: config.http,
-                source,
-            })?;
-        let http_addr = listener.local_addr().map_err(|source| EdgeError::Bind {
-            addr: config.http,
-            source,
-        })?;
+        let cache = origin_cache(&config);
+        let (listener, http_addr) = bind(config.http).await?;
         let refresh_task = match &registry {
-            Some(registry) => {
-                // The first snapshot before the first request; a failure is
-                // logged (once) and counted by the refresh task, which
-                // retries at once.
-                let _ = registry.refresh(&metrics).await;
-                Some(registry.spawn_refresh(metrics.clone()))
-            }
+            Some(registry) => Some(start_refresh(registry, &metrics).await),
             None => None,
         };
         let state = Arc::new(State {
@@ -267,6 +261,7 @@ impl Edge {
                 .unwrap_or_else(|| format!("http://{http_addr}")),
             upstreams,
             geo: config.geo_headers,
+            clock: config.clock,
         });
         info!(
             %http_addr,
@@ -290,6 +285,39 @@ impl Edge {
     pub async fn run(mut self) {
         let _ = (&mut self.task).await;
     }
+}
+
+/// The cache in front of the configured origin (a placeholder that is never
+/// fetched from when there is none: routed requests name their node), on
+/// the edge's clock.
+fn origin_cache(config: &EdgeConfig) -> Arc<OriginCache> {
+    let origin = config
+        .origin
+        .clone()
+        .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN));
+    OriginCache::new(CacheConfig {
+        clock: config.clock.clone(),
+        ..CacheConfig::new(origin)
+    })
+}
+
+/// Binds the HTTP listener; returns it with its bound address.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), EdgeError> {
+    let bind_error = |source| EdgeError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
+}
+
+/// Reads the first registry snapshot before the first request, then keeps
+/// it fresh in a task. A failed first read is logged (once) and counted by
+/// the refresh task, which retries at once.
+async fn start_refresh(
+    registry: &Arc<ControlRegistry>,
+    metrics: &Arc<EdgeMetrics>,
+) -> JoinHandle<()> {
+    let _ = registry.refresh(metrics).await;
+    registry.spawn_refresh(metrics.clone())
 }
 
 async fn serve(listener: TcpListener, state: Arc<State>) {
@@ -343,11 +371,10 @@ pub(crate) fn reply(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
     r
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// The edge clock's wall-clock time in Unix seconds (token and session
+/// times are whole seconds).
+fn now_unix(state: &State) -> u64 {
+    state.clock.unix_millis() / 1000
 }
 
 async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
@@ -499,30 +526,10 @@ async fn live(
     geo: ClientGeo,
     state: &State,
 ) -> Response<Full<Bytes>> {
-    // The extractor the gateway component uses too: a percent-encoded token
-    // passes here exactly as there.
-    let Some(token) = livestack_tokens::request_token(query, cat_header).map(Cow::into_owned)
-    else {
-        return token_missing();
+    let token = match verify_viewer(path, query, cat_header, state) {
+        Ok(token) => token,
+        Err(refused) => return *refused,
     };
-    let url = format!("{}{}", state.public_url, path);
-    let verified = match component(state, "tokens", || {
-        state.components.verify_token(&token, &url, now_unix())
-    }) {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            debug!(reason = ?e, "token refused");
-            return token_refused(&e);
-        }
-        Err(e) => return failed(e),
-    };
-    // Propagate the renewed token when CAT renewal (catr) issued one.
-    let propagated = verified
-        .renewal
-        .as_ref()
-        .map(|r| r.token.clone())
-        .unwrap_or(token);
-
     let key = cache_key(path, query, &[livestack_tokens::TOKEN_PARAM]);
     let cached = match upstream::fetch(state, path, &geo, &key).await {
         Ok(c) => c,
@@ -540,34 +547,14 @@ async fn live(
         .get_or_create(&vec![("outcome", outcome.to_owned())])
         .inc();
 
-    let mut body = cached.body.clone();
-    if cached.status == StatusCode::OK && path.ends_with(".m3u8") {
-        let Ok(text) = std::str::from_utf8(&cached.body) else {
-            return reply(StatusCode::BAD_GATEWAY, "origin playlist is not UTF-8");
-        };
-        let opts = RewriteOptions {
-            token_query: Some(livestack_tokens::token_query(&propagated)),
-            token_foreign_uris: false,
-            base: None,
-            max_bandwidth: None,
-            max_height: None,
-            allowed_codecs: Vec::new(),
-            max_input_bytes: None,
-        };
-        body = match component(state, "manifest", || {
-            state.components.rewrite_manifest(text, &opts)
-        }) {
-            Ok(Ok(rewritten)) => Bytes::from(rewritten),
-            Ok(Err(e)) => {
-                warn!(error = ?e, "origin playlist refused by the rewriter");
-                return reply(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("origin playlist unusable: {e:?}"),
-                );
-            }
-            Err(e) => return failed(e),
-        };
-    }
+    let body = if cached.status == StatusCode::OK && path.ends_with(".m3u8") {
+        match tokenize_playlist(&cached.body, &token, state) {
+            Ok(body) => body,
+            Err(response) => return *response,
+        }
+    } else {
+        cached.body.clone()
+    };
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = cached.status;
     for (name, value) in &cached.headers {
@@ -576,6 +563,80 @@ async fn live(
         }
     }
     r
+}
+
+/// Verifies the viewer's token for `path` through the tokens component;
+/// returns the token to write into the playlist's URIs (the renewed one
+/// when CAT renewal, `catr`, issued one).
+///
+/// # Errors
+/// The response to send instead: `401`/`403` with the reason, or the
+/// component failure's.
+fn verify_viewer(
+    path: &str,
+    query: Option<&str>,
+    cat_header: Option<&str>,
+    state: &State,
+) -> Result<String, Box<Response<Full<Bytes>>>> {
+    // The extractor the gateway component uses too: a percent-encoded token
+    // passes here exactly as there.
+    let Some(token) = livestack_tokens::request_token(query, cat_header).map(Cow::into_owned)
+    else {
+        return Err(Box::new(token_missing()));
+    };
+    let url = format!("{}{}", state.public_url, path);
+    let verified = match component(state, "tokens", || {
+        state.components.verify_token(&token, &url, now_unix(state))
+    }) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            debug!(reason = ?e, "token refused");
+            return Err(Box::new(token_refused(&e)));
+        }
+        Err(e) => return Err(Box::new(failed(e))),
+    };
+    Ok(verified.renewal.map(|r| r.token).unwrap_or(token))
+}
+
+/// The origin's playlist with `token` on every URI, through the manifest
+/// component.
+///
+/// # Errors
+/// `502` for a playlist that is not UTF-8 or that the rewriter refuses, or
+/// the component failure's response.
+fn tokenize_playlist(
+    playlist: &Bytes,
+    token: &str,
+    state: &State,
+) -> Result<Bytes, Box<Response<Full<Bytes>>>> {
+    let Ok(text) = std::str::from_utf8(playlist) else {
+        return Err(Box::new(reply(
+            StatusCode::BAD_GATEWAY,
+            "origin playlist is not UTF-8",
+        )));
+    };
+    let opts = RewriteOptions {
+        token_query: Some(livestack_tokens::token_query(token)),
+        token_foreign_uris: false,
+        base: None,
+        max_bandwidth: None,
+        max_height: None,
+        allowed_codecs: Vec::new(),
+        max_input_bytes: None,
+    };
+    match component(state, "manifest", || {
+        state.components.rewrite_manifest(text, &opts)
+    }) {
+        Ok(Ok(rewritten)) => Ok(Bytes::from(rewritten)),
+        Ok(Err(e)) => {
+            warn!(error = ?e, "origin playlist refused by the rewriter");
+            Err(Box::new(reply(
+                StatusCode::BAD_GATEWAY,
+                &format!("origin playlist unusable: {e:?}"),
+            )))
+        }
+        Err(e) => Err(Box::new(failed(e))),
+    }
 }
 
 async fn passthrough(path: &str, state: &State) -> Response<Full<Bytes>> {
@@ -626,7 +687,7 @@ async fn signaling(req: Request<Incoming>, state: &State) -> Response<Full<Bytes
         headers,
         body,
         client,
-        now_unix_s: now_unix(),
+        now_unix_s: now_unix(state),
     };
     let out = match component(state, "signaling", || state.components.signal(request)) {
         Ok(o) => o,

@@ -29,6 +29,10 @@
 //! Decisions are cached per (stream, client location) until the registry
 //! snapshot changes or [`route_ttl`](Upstreams::new) passes, so most
 //! requests cost no component call.
+//!
+//! Both times (a decision's age, a node's hold-down) are read from the
+//! edge's clock ([`EdgeConfig::clock`](crate::EdgeConfig::clock)), so tests
+//! move them with a manual clock instead of sleeping.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -38,6 +42,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, Uri, header};
 use http_body_util::Full;
+use livestack_control::SharedClock;
 use livestack_edge::{
     ClientGeo, ComponentError, OriginNode, RegistryView, RouteReason, RoutingError,
 };
@@ -148,16 +153,19 @@ pub(crate) struct Upstreams {
     routes: Mutex<HashMap<RouteKey, CachedRoute>>,
     /// Node id → until when it is avoided.
     held_down: Mutex<HashMap<String, Instant>>,
+    /// What decisions are aged by and hold-downs end by.
+    clock: SharedClock,
 }
 
 impl Upstreams {
     /// Upstreams over `control`'s snapshot when given, else over `view`.
-    /// Routing decisions are reused for at most `route_ttl`, and never
-    /// across registry snapshots.
+    /// Routing decisions are reused for at most `route_ttl` by `clock`, and
+    /// never across registry snapshots.
     pub(crate) fn new(
         view: Arc<dyn RegistryView>,
         control: Option<Arc<ControlRegistry>>,
         route_ttl: Duration,
+        clock: SharedClock,
     ) -> Self {
         let view = match &control {
             Some(c) => Arc::clone(c) as Arc<dyn RegistryView>,
@@ -169,6 +177,7 @@ impl Upstreams {
             route_ttl,
             routes: Mutex::new(HashMap::new()),
             held_down: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
@@ -191,10 +200,14 @@ impl Upstreams {
     }
 
     fn cached(&self, key: &RouteKey) -> Option<Chosen> {
+        let now = self.clock.now();
         let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
         routes
             .get(key)
-            .filter(|r| r.generation == self.generation() && r.at.elapsed() < self.route_ttl)
+            .filter(|r| {
+                r.generation == self.generation()
+                    && now.saturating_duration_since(r.at) < self.route_ttl
+            })
             .map(|r| r.chosen.clone())
     }
 
@@ -207,7 +220,7 @@ impl Upstreams {
             key,
             CachedRoute {
                 chosen: chosen.clone(),
-                at: Instant::now(),
+                at: self.clock.now(),
                 generation: self.generation(),
             },
         );
@@ -215,7 +228,7 @@ impl Upstreams {
 
     /// Nodes currently held down.
     fn held_down(&self) -> Vec<String> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut held = self
             .held_down
             .lock()
@@ -228,7 +241,7 @@ impl Upstreams {
         self.held_down
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(node_id.to_owned(), Instant::now() + HOLD_DOWN);
+            .insert(node_id.to_owned(), self.clock.now() + HOLD_DOWN);
         // Decisions made while the node looked reachable are void.
         self.routes
             .lock()
@@ -476,6 +489,7 @@ pub(crate) async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livestack_control::ManualClock;
     use livestack_edge::{GeoPoint, StaticRegistry};
 
     fn node(id: &str) -> OriginNode {
@@ -502,6 +516,52 @@ mod tests {
         assert_eq!(stream_name("/live//x"), None);
         assert_eq!(stream_name("/live/"), None);
         assert_eq!(stream_name("/other/cam1"), None);
+    }
+
+    fn upstreams(clock: &ManualClock) -> Upstreams {
+        let view = Arc::new(StaticRegistry {
+            nodes: vec![node("a"), node("b")],
+            ..StaticRegistry::default()
+        });
+        Upstreams::new(view, None, Duration::from_secs(1), clock.shared())
+    }
+
+    #[test]
+    fn a_hold_down_ends_after_hold_down_by_the_edge_clock() {
+        let clock = ManualClock::new();
+        let up = upstreams(&clock);
+        up.hold_down("a");
+        assert_eq!(up.held_down(), ["a"]);
+        clock.advance(HOLD_DOWN - Duration::from_millis(1));
+        assert_eq!(up.held_down(), ["a"], "still held just before the end");
+        clock.advance(Duration::from_millis(1));
+        assert!(up.held_down().is_empty(), "released at HOLD_DOWN");
+    }
+
+    #[test]
+    fn a_routing_decision_is_reused_for_route_ttl_by_the_edge_clock() {
+        let clock = ManualClock::new();
+        let up = upstreams(&clock);
+        let key = RouteKey::new(
+            "cam",
+            &ClientGeo {
+                location: None,
+                country: None,
+            },
+        );
+        let chosen = Chosen {
+            node_id: "b".into(),
+            base: None,
+        };
+        up.remember(key.clone(), &chosen);
+        clock.advance(Duration::from_millis(999));
+        assert_eq!(up.cached(&key).map(|c| c.node_id), Some("b".into()));
+        clock.advance(Duration::from_millis(1));
+        assert!(up.cached(&key).is_none(), "expired at route_ttl");
+        // A hold-down voids every decision at once.
+        up.remember(key.clone(), &chosen);
+        up.hold_down("a");
+        assert!(up.cached(&key).is_none());
     }
 
     #[test]

@@ -29,17 +29,21 @@ pub mod streams;
 pub mod tls;
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     sync::{Arc, atomic::AtomicU64},
 };
 
-use tokio::task::JoinSet;
+use tokio::{
+    net::{TcpListener, UdpSocket},
+    task::JoinSet,
+};
 use tracing::{info, warn};
 
 use crate::{
     admin::AdminState,
     cluster::Node,
-    config::OriginConfig,
+    config::{ClusterConfig, OriginConfig},
     control::{ClientOptions, ControlClient, ControlPlane},
     http::HttpState,
     metrics::Metrics,
@@ -109,72 +113,18 @@ impl Origin {
         let metrics = Arc::new(Metrics::new());
         let streams = Streams::new(config.hls.clone(), metrics.clone());
         let mut tasks = JoinSet::new();
-        let cluster = &config.cluster;
-        let open = config.auth.keys.is_empty() && cluster.redis.is_none();
-        if open {
-            warn!("no stream keys configured: any SRT caller may publish a stream that has no key");
-        }
-        let client = ControlClient::new(
-            control,
-            ClientOptions {
-                cache_ttl: cluster.auth_cache_ttl,
-                grace: cluster.auth_grace,
-            },
-        );
 
         // Bind first: the registry record carries the bound addresses.
-        let srt_socket = tokio::net::UdpSocket::bind(config.srt)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: "SRT",
-                addr: config.srt,
-                source,
-            })?;
-        let srt_bound = srt_socket.local_addr().map_err(|source| StartError::Bind {
-            what: "SRT",
-            addr: config.srt,
-            source,
-        })?;
-        let listener = http::bind(config.http)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: "HTTP",
-                addr: config.http,
-                source,
-            })?;
-        let http_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            what: "HTTP",
-            addr: config.http,
-            source,
-        })?;
-        let mut urls = std::collections::BTreeMap::new();
-        urls.insert(
-            "http".to_owned(),
-            cluster
-                .public_url
-                .clone()
-                .map(|u| u.trim_end_matches('/').to_owned())
-                .unwrap_or_else(|| format!("http://{http_addr}")),
-        );
-        urls.insert(
-            "srt".to_owned(),
-            cluster
-                .public_srt
-                .clone()
-                .unwrap_or_else(|| format!("srt://{srt_bound}")),
-        );
-        let node = Node::new(
-            cluster,
-            urls,
-            client,
-            metrics.clone(),
-            open,
-            control::config_keys(&config.auth.keys),
-        );
-        // Seeded now when the control plane is up, else by the heartbeat
-        // once it is.
-        node.seed_keys().await;
-        tasks.spawn(node.clone().run());
+        let (srt_socket, srt_bound) = bind_srt(config.srt).await?;
+        let (listener, http_addr) = bind_tcp("HTTP", config.http).await?;
+        let node = start_node(
+            config,
+            control,
+            advertised_urls(&config.cluster, http_addr, srt_bound),
+            &metrics,
+            &mut tasks,
+        )
+        .await;
 
         let ctx = Arc::new(IngestContext {
             node: node.clone(),
@@ -184,11 +134,7 @@ impl Origin {
         });
         let (srt_addr, srt_task) = srt::listen(srt_socket, config.srt_options.latency, ctx)
             .await
-            .map_err(|source| StartError::Bind {
-                what: "SRT",
-                addr: config.srt,
-                source,
-            })?;
+            .map_err(bind_error("SRT", config.srt))?;
         tasks.spawn(srt_task);
 
         let state = Arc::new(HttpState {
@@ -197,42 +143,14 @@ impl Origin {
             node: node.clone(),
         });
         tasks.spawn(http::serve(listener, None, state.clone()));
-
-        let mut https_addr = None;
-        if let Some(addr) = config.https {
-            let ck = match (&config.tls_cert, &config.tls_key) {
-                (Some(c), Some(k)) => tls::load_pem(c, k)?,
-                _ => {
-                    info!("no TLS certificate configured: using a self-signed one for localhost");
-                    tls::self_signed()?
-                }
-            };
-            let acceptor = tls::acceptor(ck)?;
-            let listener = http::bind(addr).await.map_err(|source| StartError::Bind {
-                what: "HTTPS",
-                addr,
-                source,
-            })?;
-            https_addr = listener.local_addr().ok();
-            tasks.spawn(http::serve(listener, Some(acceptor), state));
-        }
-        let mut admin_addr = None;
-        if let Some(token) = &config.admin.token {
-            let addr = config.admin.listen;
-            let listener = http::bind(addr).await.map_err(|source| StartError::Bind {
-                what: "admin",
-                addr,
-                source,
-            })?;
-            admin_addr = listener.local_addr().ok();
-            tasks.spawn(admin::serve(
-                listener,
-                Arc::new(AdminState {
-                    node: node.clone(),
-                    token: token.clone(),
-                }),
-            ));
-        }
+        let https_addr = match config.https {
+            Some(addr) => Some(serve_https(config, addr, state, &mut tasks).await?),
+            None => None,
+        };
+        let admin_addr = match &config.admin.token {
+            Some(token) => Some(serve_admin(config, token, &node, &mut tasks).await?),
+            None => None,
+        };
         info!(
             node = %node.id(),
             region = %node.region(),
@@ -264,4 +182,128 @@ impl Origin {
     pub fn spawn(&mut self, f: impl std::future::Future<Output = ()> + Send + 'static) {
         self.tasks.spawn(f);
     }
+}
+
+/// Maps a bind failure of listener `what` on `addr` to [`StartError::Bind`].
+fn bind_error(what: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> StartError {
+    move |source| StartError::Bind { what, addr, source }
+}
+
+/// Binds the SRT listener's UDP socket; returns it with its bound address.
+async fn bind_srt(addr: SocketAddr) -> Result<(UdpSocket, SocketAddr), StartError> {
+    let socket = UdpSocket::bind(addr)
+        .await
+        .map_err(bind_error("SRT", addr))?;
+    let bound = socket.local_addr().map_err(bind_error("SRT", addr))?;
+    Ok((socket, bound))
+}
+
+/// Binds the TCP listener `what` (HTTP, HTTPS, admin) on `addr`; returns
+/// it with its bound address.
+async fn bind_tcp(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = http::bind(addr).await.map_err(bind_error(what, addr))?;
+    let bound = listener.local_addr().map_err(bind_error(what, addr))?;
+    Ok((listener, bound))
+}
+
+/// The URLs this node's registry record advertises: the configured public
+/// ones, else the bound addresses.
+fn advertised_urls(
+    cluster: &ClusterConfig,
+    http_addr: SocketAddr,
+    srt_addr: SocketAddr,
+) -> BTreeMap<String, String> {
+    let http = cluster
+        .public_url
+        .as_ref()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let srt = cluster
+        .public_srt
+        .clone()
+        .unwrap_or_else(|| format!("srt://{srt_addr}"));
+    BTreeMap::from([("http".to_owned(), http), ("srt".to_owned(), srt)])
+}
+
+/// This node of the deployment: its control-plane client (with the
+/// configured key cache and grace), the configuration's stream keys seeded,
+/// and its agent (registry heartbeat, placement leases, commands) running
+/// in `tasks`. Publishing is open (with a warning) when there are neither
+/// stream keys nor a shared control plane.
+async fn start_node(
+    config: &OriginConfig,
+    control: Arc<dyn ControlPlane>,
+    urls: BTreeMap<String, String>,
+    metrics: &Arc<Metrics>,
+    tasks: &mut JoinSet<()>,
+) -> Arc<Node> {
+    let cluster = &config.cluster;
+    let open = config.auth.keys.is_empty() && cluster.redis.is_none();
+    if open {
+        warn!("no stream keys configured: any SRT caller may publish a stream that has no key");
+    }
+    let client = ControlClient::new(
+        control,
+        ClientOptions {
+            cache_ttl: cluster.auth_cache_ttl,
+            grace: cluster.auth_grace,
+        },
+    );
+    let node = Node::new(
+        cluster,
+        urls,
+        client,
+        metrics.clone(),
+        open,
+        control::config_keys(&config.auth.keys),
+    );
+    // Seeded now when the control plane is up, else by the heartbeat once
+    // it is.
+    node.seed_keys().await;
+    tasks.spawn(node.clone().run());
+    node
+}
+
+/// Serves HTTP/2 and HTTP/1.1 over TLS (ALPN) on `addr` with the configured
+/// certificate, or a self-signed one for localhost when none is; returns the
+/// bound address.
+async fn serve_https(
+    config: &OriginConfig,
+    addr: SocketAddr,
+    state: Arc<HttpState>,
+    tasks: &mut JoinSet<()>,
+) -> Result<SocketAddr, StartError> {
+    let ck = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => tls::load_pem(c, k)?,
+        _ => {
+            info!("no TLS certificate configured: using a self-signed one for localhost");
+            tls::self_signed()?
+        }
+    };
+    let acceptor = tls::acceptor(ck)?;
+    let (listener, bound) = bind_tcp("HTTPS", addr).await?;
+    tasks.spawn(http::serve(listener, Some(acceptor), state));
+    Ok(bound)
+}
+
+/// Serves the admin API on `admin.listen`, behind the bearer `token`;
+/// returns the bound address.
+async fn serve_admin(
+    config: &OriginConfig,
+    token: &str,
+    node: &Arc<Node>,
+    tasks: &mut JoinSet<()>,
+) -> Result<SocketAddr, StartError> {
+    let (listener, bound) = bind_tcp("admin", config.admin.listen).await?;
+    tasks.spawn(admin::serve(
+        listener,
+        Arc::new(AdminState {
+            node: node.clone(),
+            token: token.to_owned(),
+        }),
+    ));
+    Ok(bound)
 }

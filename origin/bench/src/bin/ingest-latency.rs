@@ -23,7 +23,7 @@
 //! **How.** Encodes (once, cached) 30 s of `testsrc2` 1280x720 30 fps H.264
 //! 3 Mbit/s, 2 s GOP, + AAC; starts the release `livestack origin` on free
 //! loopback ports (`--part-target 200ms`); publishes the file with
-//! `ffmpeg -re -i FILE -c copy -f mpegts srt://…` (`livestack_e2e::srt_url`);
+//! `ffmpeg -re -i FILE -c copy -f mpegts srt://…` (`livestack_test_harness::srt_url`);
 //! follows `video.m3u8` with blocking reloads (`_HLS_msn`/`_HLS_part` for the
 //! next part) and GETs every new part; a part's PDT is the preceding
 //! EXT-X-PROGRAM-DATE-TIME (the first listed segment carries it) plus the
@@ -52,7 +52,7 @@ use livestack_bench::{
     process::{OriginProcess, OriginSpec, publish, renice_self},
     stats::{Summary, median, show},
 };
-use livestack_e2e::hls::{HttpClient, MediaPlaylist};
+use livestack_test_harness::hls::{HttpClient, MediaPlaylist};
 use serde_json::json;
 
 /// Ingest-to-viewer latency over SRT with ffmpeg -re.

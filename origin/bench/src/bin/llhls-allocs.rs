@@ -12,7 +12,7 @@
 //!
 //! **How.** The product binary is left untouched: this benchmark runs the
 //! origin library in-process (`livestack_origin::Origin::start` through
-//! `livestack_e2e::start_origin`, 200 ms parts, in-memory control plane) on
+//! `livestack_test_harness::start_origin`, 200 ms parts, in-memory control plane) on
 //! its own tokio runtime with one worker thread (like `livestack --threads
 //! 1`), and installs a counting `#[global_allocator]`
 //! ([`livestack_bench::alloc_count`]) that counts only on that runtime's
@@ -118,7 +118,7 @@ fn start_origin() -> Result<(std::net::SocketAddr, std::net::SocketAddr, mpsc::S
                 .build()
                 .expect("origin runtime");
             rt.block_on(async move {
-                let origin = livestack_e2e::start_origin(|c| {
+                let origin = livestack_test_harness::start_origin(|c| {
                     c.hls.part_target = Duration::from_millis(200);
                 })
                 .await;

@@ -13,7 +13,7 @@
 //!    ≈ 6 Mbit/s in all (cached in `$TMPDIR/livestack-bench/`).
 //! 2. The file is demuxed ahead of time with `livestack_media::ingest::TsIngest`
 //!    (demuxing is not measured; the SRT path demuxes before the fan-out).
-//! 3. An in-process origin (`livestack_e2e::start_origin`, default config,
+//! 3. An in-process origin (`livestack_test_harness::start_origin`, default config,
 //!    200 ms parts) serves a stream fed by
 //!    `livestack_origin::fanout::broadcast()`; a publisher task sends the
 //!    demuxed events paced in real time by DTS (sleeping until each is due)
@@ -21,7 +21,7 @@
 //!    `producer.send`. No SRT is involved.
 //! 4. A watcher task on the video rendition's snapshot watch records when each new (msn, part)
 //!    appears as the video playlist's `last_part()`.
-//! 5. A client (`livestack_e2e::hls::HttpClient`: hyper, HTTP/1.1 keep-alive
+//! 5. A client (`livestack_test_harness::hls::HttpClient`: hyper, HTTP/1.1 keep-alive
 //!    on loopback) starts at the live edge and loops: blocking request
 //!    `video.m3u8?_HLS_msn=M&_HLS_part=P` for the next part, then GET the new
 //!    part(s).
@@ -58,12 +58,12 @@ use livestack_bench::{
     process::renice_self,
     stats::{Summary, median, show},
 };
-use livestack_e2e::hls::{HttpClient, MediaPlaylist};
 use livestack_media::{
     ingest::{IngestEvent, TsIngest},
     model::Timescale,
 };
 use livestack_origin::fanout::{MediaEvent, broadcast};
+use livestack_test_harness::hls::{HttpClient, MediaPlaylist};
 use serde_json::json;
 
 /// Part availability latency of the in-process origin.
@@ -151,7 +151,7 @@ struct RunResult {
 }
 
 async fn run(events: &[Timed], part_target: Duration) -> Result<RunResult> {
-    let origin = livestack_e2e::start_origin(|c| c.hls.part_target = part_target).await;
+    let origin = livestack_test_harness::start_origin(|c| c.hls.part_target = part_target).await;
     let (producer, subscriber) = broadcast();
     let stream = origin.streams.start("bench", subscriber.subscribe());
 

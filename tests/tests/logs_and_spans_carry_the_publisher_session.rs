@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use livestack_e2e::{VideoCodec, encode_source, publish, require, workdir};
+use livestack_test_harness::{VideoCodec, encode_source, publish, require, workdir};
 use serde_json::Value;
 
 /// Both tests publish in real time and encode with ffmpeg: one at a time on
@@ -40,6 +40,8 @@ struct Origin {
     child: Child,
     srt: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The thread collecting `stderr`; it ends at the process's EOF.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Origin {
@@ -53,7 +55,7 @@ impl Origin {
     /// Starts `livestack origin` on free loopback ports with `extra` flags
     /// and waits until it listens.
     fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livestack"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livestack-under-test"));
         cmd.args(["origin", "--srt", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .args(extra)
             .env("LIVESTACK_LOG", "info")
@@ -69,15 +71,15 @@ impl Origin {
         }
         let mut child = cmd.spawn().expect("spawn livestack");
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        {
+        let stderr_reader = {
             let err = child.stderr.take().expect("stderr");
             let lines = stderr.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
                     lines.lock().unwrap().push(line);
                 }
-            });
-        }
+            })
+        };
         let (tx, rx) = mpsc::channel();
         {
             let out = child.stdout.take().expect("stdout");
@@ -108,6 +110,7 @@ impl Origin {
             child,
             srt: srt.expect("SRT address printed"),
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -153,8 +156,11 @@ impl Origin {
             "the origin exited with {exit} on SIGTERM; stderr:\n{}",
             self.stderr().join("\n")
         );
-        // The reader thread sees EOF right after exit.
-        std::thread::sleep(Duration::from_millis(200));
+        // Every line is in once the reader has seen the exited process's
+        // EOF.
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().expect("the stderr reader does not panic");
+        }
         self.stderr()
     }
 }

@@ -16,8 +16,8 @@
 //! - The edge: this binary re-executed as a child (`--serve-edge`), pinned
 //!   with `taskset -c EDGE_CPU` (default 0), one tokio `current_thread`
 //!   runtime plus wasmtime's epoch thread, the embedded components and the
-//!   default limits (`livestack_e2e::start_edge_with`, keys
-//!   `EDGE_TEST_KEYS`): bounded instance reuse, or a fresh instance per
+//!   default limits (`livestack_edge_server::Edge`, HS256 keys
+//!   [`BENCH_KEYS`]): bounded instance reuse, or a fresh instance per
 //!   component call with `--max-instance-reuse 1`. For every request the
 //!   edge verifies the viewer's CTA-5007 CAT through the tokens component,
 //!   looks the playlist up in its cache and rewrites it through the
@@ -26,7 +26,7 @@
 //!   reported to show it.
 //! - The generator: this process, one tokio `current_thread` runtime (run
 //!   it pinned to the other core, see below), `--connections` HTTP/1.1
-//!   keep-alive connections ([`livestack_bench::http1`]), each a viewer with
+//!   keep-alive connections ([`livestack_bench_support::http1`]), each a viewer with
 //!   its own token (`MintRequest::for_stream("bench", Play, now, 3600)`),
 //!   each issuing one request at a time for `--secs` after `--warmup-secs`.
 //! - Checks: every response must be 200 (anything else, an I/O error or a
@@ -45,7 +45,7 @@
 //! **Run:**
 //!
 //! ```sh
-//! cargo build --release -p livestack-bench --bin edge-rps
+//! cargo build --release -p livestack-edge-bench --bin edge-rps
 //! taskset -c 1 target/release/edge-rps
 //! # on a machine shared with other work (as root): edge and generator at nice -10
 //! taskset -c 1 target/release/edge-rps --nice -10
@@ -70,22 +70,25 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
-use livestack_bench::{
+use livestack_bench_support::{
     command_line,
     http1::{self, Conn},
     process::{CpuMeter, Guarded, free_tcp_addr, on_path, renice_self},
     stats::{Summary, median, show},
 };
+use livestack_edge_server::{Edge, EdgeConfig};
 use serde_json::json;
 use tokio::net::TcpListener;
 
 /// The upstream's media playlist: 10 segments, 30 parts.
-const PLAYLIST: &str =
-    include_str!("../../../../edge-modules/manifest/tests/data/bench-media.m3u8");
+const PLAYLIST: &str = include_str!("../../../manifest/tests/data/bench-media.m3u8");
 /// Where the viewers ask for it.
 const PLAYLIST_PATH: &str = "/live/bench/index.m3u8";
 /// Stream name the viewers' tokens are scoped to.
 const STREAM: &str = "bench";
+/// The edge's token keys (`livestack-tokens` key configuration: one HS256
+/// key); the generator mints the viewers' tokens with them.
+const BENCH_KEYS: &str = "k1:HS256:ZWRnZS10ZXN0LWtleS0wMTIzNDU2Nzg5MDEyMzQ1Njc4OTAx";
 /// Goal: requests per second per edge core.
 const GOAL_RPS: f64 = 10_000.0;
 /// A request taking longer than this counts as an error.
@@ -152,13 +155,11 @@ fn main() -> Result<()> {
 /// The edge process: the edge on `listen` in front of `upstream`, until
 /// killed.
 async fn serve_edge(listen: SocketAddr, upstream: SocketAddr, reuse: Option<u32>) -> Result<()> {
-    let edge = livestack_e2e::start_edge_with(upstream, |config| {
-        config.http = listen;
-        if let Some(reuse) = reuse {
-            config.limits.max_instance_reuse = reuse;
-        }
-    })
-    .await;
+    let mut config = EdgeConfig::new(listen, format!("http://{upstream}").parse()?, BENCH_KEYS);
+    if let Some(reuse) = reuse {
+        config.limits.max_instance_reuse = reuse;
+    }
+    let edge = Edge::start(config).await.context("starting the edge")?;
     edge.run().await;
     Ok(())
 }
@@ -238,10 +239,10 @@ fn check_tokenized(body: &[u8], token: &str, expected: usize) -> Result<(), Stri
     Ok(())
 }
 
-/// A CAT for `stream` from the edge test keys, valid for an hour; `id`
+/// A CAT for `stream` from [`BENCH_KEYS`], valid for an hour; `id`
 /// makes each viewer's token distinct.
 fn mint(id: usize) -> Result<String> {
-    let keys: livestack_tokens::KeySet = livestack_e2e::EDGE_TEST_KEYS.parse()?;
+    let keys: livestack_tokens::KeySet = BENCH_KEYS.parse()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let req = livestack_tokens::MintRequest::for_stream(
         STREAM,

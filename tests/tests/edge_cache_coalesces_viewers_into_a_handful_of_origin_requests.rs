@@ -8,12 +8,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use livestack_e2e::{
+use livestack_edge_cache::{CacheConfig, CachedResponse, OriginCache, cache_key};
+use livestack_test_harness::{
     VideoCodec, encode_source,
     hls::{HttpClient, MediaPlaylist},
     publish, start_origin, workdir,
 };
-use livestack_edge_cache::{CacheConfig, CachedResponse, OriginCache, cache_key};
 
 /// Sum of `livestack_origin_http_responses_total` for `route`, any status.
 async fn responses(client: &HttpClient, metrics: &str, route: &str) -> u64 {

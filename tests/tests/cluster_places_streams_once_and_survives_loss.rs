@@ -17,7 +17,7 @@ use std::{
 };
 
 use livestack_control::testing::RedisServer;
-use livestack_e2e::{
+use livestack_test_harness::{
     EDGE_TEST_KEYS, VideoCodec, count_frames, encode_source,
     hls::{Followed, HttpClient, follow},
     publish,
@@ -49,7 +49,7 @@ struct Proc {
 
 impl Proc {
     fn spawn(args: &[String], ready: &str) -> (Self, Vec<String>) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livestack"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livestack-under-test"))
             .args(args)
             .env("LIVESTACK_LOG", "info")
             .stdin(Stdio::null())
@@ -223,7 +223,7 @@ fn edge(redis: &str, fallback: &Origin) -> Edge {
 /// `livestack admin` against `node` (with `token`, if any): success and
 /// stdout, or failure and stderr.
 fn admin_as(node: &Origin, token: Option<&str>, args: &[&str]) -> Result<String, String> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_livestack"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_livestack-under-test"));
     cmd.arg("admin")
         .arg("--url")
         .arg(format!("http://{}", node.admin))
@@ -323,7 +323,7 @@ fn streamid(stream: &str, secret: &str) -> String {
 }
 
 /// The origin node that answered an edge response.
-fn served_by(r: &livestack_e2e::hls::Fetched) -> Option<String> {
+fn served_by(r: &livestack_test_harness::hls::Fetched) -> Option<String> {
     r.headers
         .get("x-livestack-origin-node")
         .and_then(|v| v.to_str().ok())

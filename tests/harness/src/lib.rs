@@ -1,6 +1,12 @@
-//! Harness for the end-to-end tests: an in-process origin on free loopback
-//! ports, real ffmpeg publishers, ffprobe frame counting, and an LL-HLS
-//! following client that downloads every part and segment.
+//! Harness for the end-to-end tests (`tests/tests/`) and the origin
+//! benchmarks: an in-process origin and edge on free loopback ports, real
+//! ffmpeg publishers, ffprobe frame counting, an LL-HLS following client
+//! that downloads every part and segment, headless-browser players and an
+//! origin registry written by the test.
+//!
+//! It builds the origin, the edge host (wasmtime) and its components, so a
+//! crate's own tests (the edge cache's, say) do not use it: they bring the
+//! small fake they need.
 //!
 //! The external tools are installed by the README's test command; a missing
 //! tool fails the test with a message saying so (never a skip).
@@ -174,6 +180,15 @@ pub fn srt_url(srt: std::net::SocketAddr, streamid: &str) -> String {
     )
 }
 
+/// `tests/` in the repository: the end-to-end tests, with the browser and
+/// jco players they drive (this crate is `tests/harness`).
+pub fn tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/harness has a parent")
+        .to_path_buf()
+}
+
 /// A temporary directory for one test's files.
 pub fn workdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -185,7 +200,7 @@ pub fn workdir() -> tempfile::TempDir {
 /// Where tests keep artifacts worth looking at (screenshots):
 /// `tests/artifacts/` in the repository.
 pub fn artifacts_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    let dir = tests_dir().join("artifacts");
     std::fs::create_dir_all(&dir).expect("create artifacts dir");
     dir
 }

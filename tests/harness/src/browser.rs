@@ -47,7 +47,7 @@ impl Player {
 
 /// `tests/browser`.
 pub fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+    crate::tests_dir().join("browser")
 }
 
 /// Plays `url` with `player` in headless Chromium until `seconds` of
