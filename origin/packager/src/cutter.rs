@@ -17,8 +17,12 @@
 //!   parts and segments of all renditions carry the same media sequence
 //!   numbers and part indexes and cover the same time ± half an audio frame.
 //!   That is why audio playlists advertise a PART-TARGET one audio frame
-//!   longer (see [`Packager::part_target`]). An audio-only broadcast cuts
-//!   each audio track by its own clock.
+//!   longer (see [`Packager::part_target`]). Audio is held until the lead
+//!   closes its first part (and again after a lead discontinuity), so that
+//!   audio muxed ahead of the video does not run past the first cut; while
+//!   the video stalls, audio parts close at that advertised PART-TARGET and
+//!   segments one audio frame after the maximum segment duration.
+//!   An audio-only broadcast cuts each audio track by its own clock.
 //! - A video frame's duration is the distance to the next frame's DTS, so the
 //!   newest video frame is held until the next one arrives (one frame of
 //!   latency, as in every muxer that does not guess durations).
@@ -159,9 +163,6 @@ enum PackError {
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     part_target: MediaTime,
-    /// Audio that follows the video: a part is closed at twice the target
-    /// if the video stalls.
-    part_cap: MediaTime,
     segment_target: MediaTime,
     max_segment: MediaTime,
     max_frame_gap: MediaTime,
@@ -174,7 +175,6 @@ impl Limits {
         let part_target = ticks(config.part_target)?;
         Ok(Self {
             part_target,
-            part_cap: part_target.checked_add(part_target)?,
             segment_target: ticks(config.segment_target)?,
             max_segment: ticks(config.max_segment)?,
             max_frame_gap: ticks(MAX_FRAME_GAP)?,
@@ -401,6 +401,13 @@ pub struct Packager {
     /// (dts − media).
     clock: Option<(MediaTime, i64)>,
     audio_only: bool,
+    /// The lead video has closed a part since it (re)started. Until then
+    /// audio is held: audio muxed ahead of the video would otherwise fill
+    /// its first part past the first cut.
+    lead_cut: bool,
+    /// The wall clock of the newest frame, Unix ms, for frames released at
+    /// the end.
+    last_unix_ms: i64,
     out: VecDeque<PackagerOutput>,
     stats: PackagerStats,
 }
@@ -413,6 +420,8 @@ impl Packager {
             tracks: Vec::new(),
             clock: None,
             audio_only: false,
+            lead_cut: false,
+            last_unix_ms: 0,
             out: VecDeque::new(),
             stats: PackagerStats::default(),
         }
@@ -558,6 +567,7 @@ impl Packager {
             self.stats.extra_track_frames += 1;
             return;
         };
+        self.last_unix_ms = now_unix_ms;
         let result = match on_clock(frame, self.tracks[i].timescale) {
             Ok(frame) if self.tracks[i].rendition.is_video() => {
                 self.video_frame(i, frame, now_unix_ms)
@@ -592,7 +602,21 @@ impl Packager {
     /// The publisher is gone: flush everything (the last video frame gets
     /// the previous frame's duration) and close the open segments.
     pub fn finish(&mut self) {
-        for i in 0..self.tracks.len() {
+        // Video first: its last cut releases the audio still held.
+        let (video, audio): (Vec<usize>, Vec<usize>) =
+            (0..self.tracks.len()).partition(|&i| self.tracks[i].rendition.is_video());
+        for i in video {
+            self.flush_track(i);
+        }
+        let video_started = self.clock.is_some() && self.tracks.iter().any(|t| t.is_lead());
+        for i in audio {
+            if video_started {
+                self.lead_cut = true;
+                let held = std::mem::take(&mut self.tracks[i].wait);
+                for f in held {
+                    self.held_audio_frame(i, f, self.last_unix_ms);
+                }
+            }
             self.flush_track(i);
         }
     }
@@ -617,6 +641,7 @@ impl Packager {
         let Some(cut) = cut else {
             return;
         };
+        self.lead_cut = true;
         for a in self.tracks.iter_mut().filter(|t| !t.rendition.is_video()) {
             a.cuts.push_back(cut);
         }
@@ -686,8 +711,9 @@ impl Packager {
     }
 
     /// After a lead video discontinuity: audio restarts aligned with the
-    /// video's new start.
+    /// video's new start, held until its first cut.
     fn realign_audio(&mut self) {
+        self.lead_cut = false;
         for a in self.tracks.iter_mut().filter(|t| !t.rendition.is_video()) {
             a.need_keyframe = true;
             a.cuts.clear();
@@ -696,7 +722,8 @@ impl Packager {
 
     fn audio_frame(&mut self, i: usize, frame: Frame, now_unix_ms: i64) -> Result<(), PackError> {
         let has_video = self.tracks.iter().any(|t| t.rendition.is_video());
-        let video_started = self.clock.is_some() && has_video;
+        // Audio follows the lead video once it cuts (see `lead_cut`).
+        let video_started = self.clock.is_some() && has_video && self.lead_cut;
         if !has_video && !self.audio_only {
             // Wait a little: video parameters may still be on their way.
             let t = &mut self.tracks[i];
@@ -719,7 +746,8 @@ impl Packager {
             return Ok(());
         }
         if has_video && !video_started {
-            // Video exists but has not reached its first keyframe yet.
+            // Video exists but has not reached its first keyframe, or not
+            // closed its first part, yet.
             let t = &mut self.tracks[i];
             t.wait.push(frame);
             if t.wait.len() > AUDIO_WAIT_FRAMES {
@@ -800,8 +828,18 @@ impl Packager {
                 t.cuts.pop_front();
                 t.close_part(&mut self.out, self.clock, segment_end, &mut self.stats);
             }
-            // Bound the part if the video has stalled.
-            if t.part_dur.checked_add(dur)? > limits.part_cap {
+            // Bound the part if the video has stalled (or lost data and
+            // waits for a keyframe): never beyond the PART-TARGET audio
+            // advertises, one frame over the video's (RFC 8216bis
+            // §4.4.4.9: a part MUST NOT exceed it).
+            let cap = limits.part_target.checked_add(t.last_dur)?;
+            // Likewise segments: one frame over the video's maximum at
+            // most, so EXTINF still rounds to EXT-X-TARGETDURATION
+            // (RFC 8216bis §4.4.3.1).
+            let segment_cap = limits.max_segment.checked_add(t.last_dur)?;
+            if t.seg_dur.checked_add(dur)? > segment_cap {
+                t.close_part(&mut self.out, self.clock, true, &mut self.stats);
+            } else if t.part_dur.checked_add(dur)? > cap {
                 t.close_part(&mut self.out, self.clock, false, &mut self.stats);
             }
         }
