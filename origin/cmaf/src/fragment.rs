@@ -1,6 +1,7 @@
 //! Movie fragments (`moof` + `mdat`) and the segment type box.
 
 use bytes::Bytes;
+use livestack_media::model::MediaTime;
 
 use crate::writer::BoxWriter;
 use crate::{Error, FragmentTrack, Sample};
@@ -67,42 +68,111 @@ pub fn styp() -> Bytes {
 ///   size, flags and (unless all are zero) the signed composition offset.
 ///
 /// Tracks without samples get no `traf`. When no track has samples, or on
-/// any [`try_fragment`] error (sizes beyond what `trun` can express), the
-/// result is an empty [`Bytes`].
+/// any [`try_fragment`] error (sizes or times beyond what `tfdt` and `trun`
+/// can express, times off the track's clock), the result is an empty
+/// [`Bytes`].
 pub fn fragment(sequence_number: u32, tracks: &[FragmentTrack<'_>]) -> Bytes {
     // Documented contract: input the box format cannot carry gives an empty Bytes; callers that must know use the try_ variant.
     try_fragment(sequence_number, tracks).unwrap_or_default()
 }
 
+/// The integer fields of one sample in a `trun`.
+struct TrunEntry {
+    duration: u32,
+    size: u32,
+    flags: u32,
+    composition_offset: i32,
+}
+
+/// A track's `tfdt` and `trun` fields, converted from its media times.
+struct Run {
+    base_media_decode_time: u64,
+    entries: Vec<TrunEntry>,
+}
+
+/// Converts a track's times and sizes into `tfdt` and `trun` fields, or
+/// says which one does not fit (ISO/IEC 14496-12 §8.8.8, §8.8.12).
+fn run_of(track: &FragmentTrack<'_>) -> Result<Run, Error> {
+    let track_id = track.track_id;
+    let on_clock = |value: MediaTime| {
+        if value.timescale() == track.timescale {
+            Ok(value.ticks())
+        } else {
+            Err(Error::WrongTimescale {
+                track_id,
+                value,
+                timescale: track.timescale,
+            })
+        }
+    };
+    let count = track.samples.len();
+    if u32::try_from(count).is_err() {
+        return Err(Error::TooManySamples { track_id, count });
+    }
+    let base = track.base_media_decode_time;
+    let base_media_decode_time =
+        u64::try_from(on_clock(base)?).map_err(|_| Error::NegativeDecodeTime {
+            track_id,
+            value: base,
+        })?;
+    let mut entries = Vec::with_capacity(count);
+    for (index, sample) in track.samples.iter().enumerate() {
+        let len = sample.data.len();
+        let size = u32::try_from(len).map_err(|_| Error::SampleTooLarge {
+            track_id,
+            index,
+            len,
+        })?;
+        let value = sample.duration;
+        let duration =
+            u32::try_from(on_clock(value)?).map_err(|_| Error::SampleDurationOutOfRange {
+                track_id,
+                index,
+                value,
+            })?;
+        let value = sample.composition_offset;
+        let composition_offset =
+            i32::try_from(on_clock(value)?).map_err(|_| Error::CompositionOffsetOutOfRange {
+                track_id,
+                index,
+                value,
+            })?;
+        entries.push(TrunEntry {
+            duration,
+            size,
+            flags: sample_flags(sample),
+            composition_offset,
+        });
+    }
+    Ok(Run {
+        base_media_decode_time,
+        entries,
+    })
+}
+
 /// [`fragment`], reporting input it cannot express as an [`Error`]. No
 /// samples at all is not an error: the result is an empty [`Bytes`].
+///
+/// # Errors
+/// A sample too large or a track with too many samples for `trun`, a time
+/// off the track's clock, a negative decode time, a duration or composition
+/// offset outside the 32-bit `trun` fields, a data offset beyond 2 GiB.
 pub fn try_fragment(sequence_number: u32, tracks: &[FragmentTrack<'_>]) -> Result<Bytes, Error> {
     let tracks: Vec<&FragmentTrack<'_>> = tracks.iter().filter(|t| !t.samples.is_empty()).collect();
     if tracks.is_empty() {
         return Ok(Bytes::new());
     }
 
-    // Validate every size before writing, totalling the mdat payload.
+    // Convert and validate every time and size before writing, totalling
+    // the mdat payload.
+    let mut runs = Vec::with_capacity(tracks.len());
     let mut data_len: u64 = 0;
     let mut moof_len: usize = 8 + 16;
     for track in &tracks {
-        let track_id = track.track_id;
-        let count = track.samples.len();
-        if u32::try_from(count).is_err() {
-            return Err(Error::TooManySamples { track_id, count });
-        }
-        for (index, sample) in track.samples.iter().enumerate() {
-            let len = sample.data.len();
-            if u32::try_from(len).is_err() {
-                return Err(Error::SampleTooLarge {
-                    track_id,
-                    index,
-                    len,
-                });
-            }
-            data_len += len as u64;
-        }
-        moof_len = moof_len.saturating_add(8 + 16 + 20 + 20 + 16 * count);
+        let run = run_of(track)?;
+        data_len += run.entries.iter().map(|e| u64::from(e.size)).sum::<u64>();
+        moof_len = moof_len.saturating_add(8 + 16 + 20 + 20 + 16 * run.entries.len());
+        runs.push(run);
     }
     // An mdat of 4 GiB or more needs the 64-bit largesize header (§4.2).
     let mdat_header_len: u64 = if data_len + 8 > u32::MAX.into() {
@@ -117,13 +187,13 @@ pub fn try_fragment(sequence_number: u32, tracks: &[FragmentTrack<'_>]) -> Resul
     let mut data_offset_at = Vec::with_capacity(tracks.len());
     w.boxed(b"moof", |w| {
         w.full_box(b"mfhd", 0, 0, |w| w.u32(sequence_number));
-        for track in &tracks {
+        for (track, run) in tracks.iter().zip(&runs) {
             w.boxed(b"traf", |w| {
                 w.full_box(b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF, |w| {
                     w.u32(track.track_id);
                 });
-                w.full_box(b"tfdt", 1, 0, |w| w.u64(track.base_media_decode_time));
-                data_offset_at.push(write_trun(w, track.samples));
+                w.full_box(b"tfdt", 1, 0, |w| w.u64(run.base_media_decode_time));
+                data_offset_at.push(write_trun(w, &run.entries));
             });
         }
     });
@@ -161,26 +231,26 @@ pub fn try_fragment(sequence_number: u32, tracks: &[FragmentTrack<'_>]) -> Resul
     Ok(w.finish())
 }
 
-/// Writes a `trun` version 1 for `samples` with a zero `data_offset` and
+/// Writes a `trun` version 1 for `entries` with a zero `data_offset` and
 /// returns the position of that field, to be patched once the size of the
-/// `moof` is known. The sample count and sizes were checked to fit 32 bits.
-fn write_trun(w: &mut BoxWriter, samples: &[Sample]) -> usize {
-    let with_cto = samples.iter().any(|s| s.composition_offset != 0);
+/// `moof` is known. The entry count was checked to fit 32 bits.
+fn write_trun(w: &mut BoxWriter, entries: &[TrunEntry]) -> usize {
+    let with_cto = entries.iter().any(|e| e.composition_offset != 0);
     let mut flags = TRUN_DATA_OFFSET | TRUN_SAMPLE_DURATION | TRUN_SAMPLE_SIZE | TRUN_SAMPLE_FLAGS;
     if with_cto {
         flags |= TRUN_SAMPLE_CTO;
     }
     let mut data_offset_at = 0;
     w.full_box(b"trun", 1, flags, |w| {
-        w.u32(samples.len() as u32);
+        w.u32(entries.len() as u32);
         data_offset_at = w.len();
         w.i32(0);
-        for sample in samples {
-            w.u32(sample.duration);
-            w.u32(sample.data.len() as u32);
-            w.u32(sample_flags(sample));
+        for e in entries {
+            w.u32(e.duration);
+            w.u32(e.size);
+            w.u32(e.flags);
             if with_cto {
-                w.i32(sample.composition_offset);
+                w.i32(e.composition_offset);
             }
         }
     });
@@ -190,13 +260,25 @@ fn write_trun(w: &mut BoxWriter, samples: &[Sample]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livestack_media::model::Timescale;
 
-    fn sample(duration: u32, cto: i32, keyframe: bool, data: &'static [u8]) -> Sample {
+    const V: Timescale = Timescale::MPEG_TS;
+
+    fn sample(duration: i64, cto: i64, keyframe: bool, data: &'static [u8]) -> Sample {
         Sample {
-            duration,
-            composition_offset: cto,
+            duration: MediaTime::new(duration, V),
+            composition_offset: MediaTime::new(cto, V),
             keyframe,
             data: Bytes::from_static(data),
+        }
+    }
+
+    fn track(base: i64, samples: &[Sample]) -> FragmentTrack<'_> {
+        FragmentTrack {
+            track_id: 1,
+            timescale: V,
+            base_media_decode_time: MediaTime::new(base, V),
+            samples,
         }
     }
 
@@ -214,12 +296,7 @@ mod tests {
     #[test]
     fn no_samples_is_empty() {
         assert!(fragment(1, &[]).is_empty());
-        let t = FragmentTrack {
-            track_id: 1,
-            base_media_decode_time: 0,
-            samples: &[],
-        };
-        assert_eq!(try_fragment(1, &[t]), Ok(Bytes::new()));
+        assert_eq!(try_fragment(1, &[track(0, &[])]), Ok(Bytes::new()));
     }
 
     /// A two-sample video run with B-frame offsets, byte for byte.
@@ -229,14 +306,7 @@ mod tests {
             sample(3600, 7200, true, b"\x01\x02\x03"),
             sample(3600, -3600, false, b"\x04\x05"),
         ];
-        let frag = fragment(
-            5,
-            &[FragmentTrack {
-                track_id: 1,
-                base_media_decode_time: 0x1_0000_0002,
-                samples: &samples,
-            }],
-        );
+        let frag = fragment(5, &[track(0x1_0000_0002, &samples)]);
         let expected: &[u8] = &[
             0, 0, 0, 0x78, b'm', b'o', b'o', b'f', //
             0, 0, 0, 0x10, b'm', b'f', b'h', b'd', 0, 0, 0, 0, 0, 0, 0, 5, //
@@ -266,20 +336,14 @@ mod tests {
         let frag = fragment(
             1,
             &[
-                FragmentTrack {
-                    track_id: 1,
-                    base_media_decode_time: 0,
-                    samples: &a,
-                },
+                track(0, &a),
                 FragmentTrack {
                     track_id: 3,
-                    base_media_decode_time: 0,
-                    samples: &[],
+                    ..track(0, &[])
                 },
                 FragmentTrack {
                     track_id: 2,
-                    base_media_decode_time: 0,
-                    samples: &b,
+                    ..track(0, &b)
                 },
             ],
         );
@@ -301,5 +365,55 @@ mod tests {
         assert_eq!(offset(truns[0]), moof_len + 8);
         assert_eq!(offset(truns[1]), moof_len + 8 + 2);
         assert_eq!(&frag[offset(truns[1])..], b"\xbb\xcc");
+    }
+
+    /// Times the `tfdt` and `trun` fields cannot hold are errors naming the
+    /// sample, never zeros.
+    #[test]
+    fn times_that_do_not_fit_are_errors() {
+        let ok = [sample(3600, 0, true, b"x")];
+        assert!(try_fragment(1, &[track(0, &ok)]).is_ok_and(|b| !b.is_empty()));
+        let at = |ticks| MediaTime::new(ticks, V);
+        assert_eq!(
+            try_fragment(1, &[track(-1, &ok)]),
+            Err(Error::NegativeDecodeTime {
+                track_id: 1,
+                value: at(-1)
+            })
+        );
+        let long = [sample(3600, 0, true, b"x"), sample(1 << 32, 0, false, b"y")];
+        assert_eq!(
+            try_fragment(1, &[track(0, &long)]),
+            Err(Error::SampleDurationOutOfRange {
+                track_id: 1,
+                index: 1,
+                value: at(1 << 32)
+            })
+        );
+        let negative = [sample(-1, 0, true, b"x")];
+        assert!(matches!(
+            try_fragment(1, &[track(0, &negative)]),
+            Err(Error::SampleDurationOutOfRange { index: 0, .. })
+        ));
+        let far = [sample(3600, i64::from(i32::MIN) - 1, true, b"x")];
+        assert!(matches!(
+            try_fragment(1, &[track(0, &far)]),
+            Err(Error::CompositionOffsetOutOfRange { index: 0, .. })
+        ));
+        // The same second on another clock is still the wrong clock.
+        let audio = Timescale::HZ_48000;
+        let off_clock = [Sample {
+            duration: MediaTime::new(1024, audio),
+            ..sample(0, 0, true, b"x")
+        }];
+        assert_eq!(
+            try_fragment(1, &[track(0, &off_clock)]),
+            Err(Error::WrongTimescale {
+                track_id: 1,
+                value: MediaTime::new(1024, audio),
+                timescale: V
+            })
+        );
+        assert!(fragment(1, &[track(-1, &ok)]).is_empty());
     }
 }

@@ -167,7 +167,7 @@ fn write_trak(w: &mut BoxWriter, track: &InitTrack<'_>, entry: &Entry<'_>) {
     w.boxed(b"trak", |w| {
         write_tkhd(w, track);
         w.boxed(b"mdia", |w| {
-            write_mdhd(w, track.params.timescale().0);
+            write_mdhd(w, track.params.timescale().get());
             write_hdlr(w, track.params.is_video());
             w.boxed(b"minf", |w| {
                 if track.params.is_video() {
@@ -277,7 +277,7 @@ fn write_sample_entry(w: &mut BoxWriter, entry: &Entry<'_>) {
         Entry::Avc(v) => write_visual_entry(w, b"avc1", b"avcC", v),
         Entry::Hevc(v) => write_visual_entry(w, b"hvc1", b"hvcC", v),
         Entry::Aac(a) => {
-            write_audio_entry(w, b"mp4a", a.channels, a.sample_rate, |w| {
+            write_audio_entry(w, b"mp4a", a.channels, a.sample_rate.get(), |w| {
                 write_esds(w, &a.decoder_config);
             });
         }
@@ -416,11 +416,12 @@ fn write_trex(w: &mut BoxWriter, track_id: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livestack_media::model::Timescale;
 
     fn aac(asc: &'static [u8]) -> TrackParams {
         TrackParams::Audio(AudioParams {
             codec: AudioCodec::Aac,
-            sample_rate: 48_000,
+            sample_rate: Timescale::HZ_48000,
             channels: 1,
             samples_per_frame: 1024,
             codec_string: "mp4a.40.2".into(),

@@ -30,7 +30,7 @@ mod init;
 mod writer;
 
 use bytes::Bytes;
-use livestack_media::model::TrackParams;
+use livestack_media::model::{MediaTime, Timescale, TrackParams};
 
 pub use fragment::{fragment, styp, try_fragment};
 pub use init::{init_segment, try_init_segment};
@@ -46,14 +46,22 @@ pub struct InitTrack<'a> {
 }
 
 /// One sample (access unit) of a fragment.
+///
+/// Its times are on the track's clock ([`FragmentTrack::timescale`]); the
+/// fragment writer turns them into the integer fields of `trun` (ISO/IEC
+/// 14496-12 §8.8.8) and reports values those fields cannot hold as an
+/// [`Error`], never as zero.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
-    /// Duration in track timescale ticks: the distance to the next sample's
-    /// decoding time.
-    pub duration: u32,
-    /// Composition offset `pts - dts` in track timescale ticks; may be
-    /// negative (written with `trun` version 1, ISO/IEC 14496-12 §8.8.8).
-    pub composition_offset: i32,
+    /// Duration: the distance to the next sample's decoding time. Written
+    /// as the unsigned 32-bit `sample_duration`, so 0 ..= `u32::MAX` ticks.
+    pub duration: MediaTime,
+    /// Composition offset `pts − dts` (see
+    /// [`livestack_media::model::Frame::composition_offset`]); may be
+    /// negative: written as the signed 32-bit
+    /// `sample_composition_time_offset` of `trun` version 1, so within
+    /// `i32` ticks.
+    pub composition_offset: MediaTime,
     /// True when decoding can start at this sample (a sync sample: IDR/IRAP
     /// picture, every audio frame).
     pub keyframe: bool,
@@ -68,9 +76,14 @@ pub struct Sample {
 pub struct FragmentTrack<'a> {
     /// The `track_ID` of a track of the init segment.
     pub track_id: u32,
-    /// Decoding time of the first sample in track timescale ticks, written
-    /// as the `tfdt` `baseMediaDecodeTime` (ISO/IEC 14496-12 §8.8.12).
-    pub base_media_decode_time: u64,
+    /// The track's clock: the `timescale` of its `mdhd` in the init segment
+    /// (ISO/IEC 14496-12 §8.4.2.3), i.e. [`TrackParams::timescale`]. Every
+    /// time of this run must be on it; no time is rebased here.
+    pub timescale: Timescale,
+    /// Decoding time of the first sample, written as the unsigned 64-bit
+    /// `tfdt` `baseMediaDecodeTime` (ISO/IEC 14496-12 §8.8.12), so not
+    /// negative.
+    pub base_media_decode_time: MediaTime,
     /// The samples, in decoding order.
     pub samples: &'a [Sample],
 }
@@ -121,6 +134,51 @@ pub enum Error {
     InvalidTrackId {
         /// The offending ID.
         track_id: u32,
+    },
+    /// A time of the track is not on the track's clock
+    /// ([`FragmentTrack::timescale`]).
+    #[error("track {track_id}: {value} is not on the track's clock of {timescale}")]
+    WrongTimescale {
+        /// The track.
+        track_id: u32,
+        /// The time.
+        value: MediaTime,
+        /// The track's timescale.
+        timescale: Timescale,
+    },
+    /// The base media decode time is negative: the unsigned `tfdt`
+    /// `baseMediaDecodeTime` (ISO/IEC 14496-12 §8.8.12) cannot hold it.
+    #[error("track {track_id}: decode time {value} is negative, no tfdt can hold it")]
+    NegativeDecodeTime {
+        /// The track.
+        track_id: u32,
+        /// The decode time.
+        value: MediaTime,
+    },
+    /// A sample duration is negative or longer than the 32-bit
+    /// `sample_duration` of `trun` (ISO/IEC 14496-12 §8.8.8).
+    #[error("track {track_id}: sample {index} has duration {value}, outside a trun's 32 bits")]
+    SampleDurationOutOfRange {
+        /// The track.
+        track_id: u32,
+        /// Index of the sample in [`FragmentTrack::samples`].
+        index: usize,
+        /// The duration.
+        value: MediaTime,
+    },
+    /// A composition offset does not fit the signed 32-bit
+    /// `sample_composition_time_offset` of `trun` version 1 (ISO/IEC
+    /// 14496-12 §8.8.8).
+    #[error(
+        "track {track_id}: sample {index} has composition offset {value}, outside a trun's 32 bits"
+    )]
+    CompositionOffsetOutOfRange {
+        /// The track.
+        track_id: u32,
+        /// Index of the sample in [`FragmentTrack::samples`].
+        index: usize,
+        /// The offset.
+        value: MediaTime,
     },
     /// The track's codec has no sample entry in this crate.
     #[error("track {track_id}: codec not supported by the CMAF writer")]

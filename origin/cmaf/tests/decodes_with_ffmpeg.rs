@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 
 use bytes::Bytes;
 use livestack_cmaf::{FragmentTrack, InitTrack, Sample, fragment, init_segment, styp};
-use livestack_media::model::{AudioCodec, AudioParams, TrackParams, VideoCodec, VideoParams};
+use livestack_media::model::{
+    AudioCodec, AudioParams, MediaTime, Timescale, TrackParams, VideoCodec, VideoParams,
+};
 
 const VIDEO_TIMESCALE: i64 = 90_000;
 const AUDIO_RATE: u32 = 48_000;
@@ -237,7 +239,7 @@ fn video_params(config: Bytes) -> TrackParams {
 fn audio_params(asc: Bytes) -> TrackParams {
     TrackParams::Audio(AudioParams {
         codec: AudioCodec::Aac,
-        sample_rate: AUDIO_RATE,
+        sample_rate: audio_timescale(),
         channels: 1,
         samples_per_frame: AAC_FRAME,
         codec_string: "mp4a.40.2".into(),
@@ -246,13 +248,27 @@ fn audio_params(asc: Bytes) -> TrackParams {
     })
 }
 
+fn audio_timescale() -> Timescale {
+    Timescale::new(AUDIO_RATE).expect("non-zero")
+}
+
+/// 90 kHz media time.
+fn v90(ticks: i64) -> MediaTime {
+    MediaTime::new(ticks, Timescale::MPEG_TS)
+}
+
+/// `n` AAC frames of media time.
+fn aac_frames(n: usize) -> MediaTime {
+    MediaTime::new(n as i64 * i64::from(AAC_FRAME), audio_timescale())
+}
+
 /// The samples of `aus`, with dts rebased so the first is 0.
 fn video_samples(aus: &[VideoAu]) -> Vec<Sample> {
     aus.iter()
         .enumerate()
         .map(|(i, au)| Sample {
-            duration: aus.get(i + 1).map_or(au.duration, |next| next.dts - au.dts) as u32,
-            composition_offset: (au.pts - au.dts) as i32,
+            duration: v90(aus.get(i + 1).map_or(au.duration, |next| next.dts - au.dts)),
+            composition_offset: v90(au.pts - au.dts),
             keyframe: au.keyframe,
             data: au.data.clone(),
         })
@@ -263,8 +279,8 @@ fn audio_samples(frames: &[Bytes]) -> Vec<Sample> {
     frames
         .iter()
         .map(|data| Sample {
-            duration: AAC_FRAME,
-            composition_offset: 0,
+            duration: aac_frames(1),
+            composition_offset: aac_frames(0),
             keyframe: true,
             data: data.clone(),
         })
@@ -386,7 +402,8 @@ fn video_only(name: &str, bframes: u32) {
             n as u32 + 1,
             &[FragmentTrack {
                 track_id: 1,
-                base_media_decode_time: (aus[start].dts - dts0) as u64,
+                timescale: Timescale::MPEG_TS,
+                base_media_decode_time: v90(aus[start].dts - dts0),
                 samples: &samples[start..end],
             }],
         ));
@@ -430,7 +447,8 @@ fn aac() {
             n as u32 + 1,
             &[FragmentTrack {
                 track_id: 1,
-                base_media_decode_time: (n * 20) as u64 * u64::from(AAC_FRAME),
+                timescale: audio_timescale(),
+                base_media_decode_time: aac_frames(n * 20),
                 samples: chunk,
             }],
         ));
@@ -488,12 +506,14 @@ fn h264_and_aac_muxed() {
             &[
                 FragmentTrack {
                     track_id: 1,
-                    base_media_decode_time: (aus[start].dts - dts0) as u64,
+                    timescale: Timescale::MPEG_TS,
+                    base_media_decode_time: v90(aus[start].dts - dts0),
                     samples: &vsamples[start..end.unwrap_or(aus.len())],
                 },
                 FragmentTrack {
                     track_id: 2,
-                    base_media_decode_time: next_audio as u64 * u64::from(AAC_FRAME),
+                    timescale: audio_timescale(),
+                    base_media_decode_time: aac_frames(next_audio),
                     samples: &asamples[next_audio..audio_end],
                 },
             ],

@@ -5,7 +5,9 @@ mod common;
 
 use bytes::Bytes;
 use livestack_cmaf::{FragmentTrack, InitTrack, Sample, fragment, init_segment, styp};
-use livestack_media::model::{AudioCodec, AudioParams, TrackParams, VideoCodec, VideoParams};
+use livestack_media::model::{
+    AudioCodec, AudioParams, MediaTime, Timescale, TrackParams, VideoCodec, VideoParams,
+};
 use mp4_atom::{Codec, Decode, Ftyp, Mdat, Moof, Moov, Styp};
 
 const SPS: &[u8] = &[
@@ -59,7 +61,7 @@ fn video(codec: VideoCodec, decoder_config: Bytes) -> TrackParams {
 fn audio(codec: AudioCodec, channels: u8, decoder_config: &'static [u8]) -> TrackParams {
     TrackParams::Audio(AudioParams {
         codec,
-        sample_rate: 48_000,
+        sample_rate: Timescale::HZ_48000,
         channels,
         samples_per_frame: 1024,
         codec_string: "mp4a.40.2".into(),
@@ -228,10 +230,17 @@ fn init_segment_h265_opus() {
     assert_eq!(dops_box.body, DOPS);
 }
 
-fn sample(duration: u32, cto: i32, keyframe: bool, len: usize, fill: u8) -> Sample {
+fn sample(
+    timescale: Timescale,
+    duration: i64,
+    cto: i64,
+    keyframe: bool,
+    len: usize,
+    fill: u8,
+) -> Sample {
     Sample {
-        duration,
-        composition_offset: cto,
+        duration: MediaTime::new(duration, timescale),
+        composition_offset: MediaTime::new(cto, timescale),
         keyframe,
         data: vec![fill; len].into(),
     }
@@ -239,24 +248,27 @@ fn sample(duration: u32, cto: i32, keyframe: bool, len: usize, fill: u8) -> Samp
 
 #[test]
 fn fragment_fields_and_data_offsets() {
+    let (v, a) = (Timescale::MPEG_TS, Timescale::HZ_48000);
     let video = [
-        sample(3600, 7200, true, 1000, 0xA1),
-        sample(3600, -3600, false, 300, 0xA2),
-        sample(3600, 0, false, 200, 0xA3),
+        sample(v, 3600, 7200, true, 1000, 0xA1),
+        sample(v, 3600, -3600, false, 300, 0xA2),
+        sample(v, 3600, 0, false, 200, 0xA3),
     ];
     let audio = [
-        sample(1024, 0, true, 200, 0xB1),
-        sample(1024, 0, true, 210, 0xB2),
+        sample(a, 1024, 0, true, 200, 0xB1),
+        sample(a, 1024, 0, true, 210, 0xB2),
     ];
     let tracks = [
         FragmentTrack {
             track_id: 1,
-            base_media_decode_time: 90_000 * 3600 * 24 * 365, // > 2^32
+            timescale: v,
+            base_media_decode_time: MediaTime::new(90_000 * 3600 * 24 * 365, v), // > 2^32
             samples: &video,
         },
         FragmentTrack {
             track_id: 2,
-            base_media_decode_time: 48_000,
+            timescale: a,
+            base_media_decode_time: MediaTime::new(48_000, a),
             samples: &audio,
         },
     ];
@@ -275,8 +287,8 @@ fn fragment_fields_and_data_offsets() {
         assert_eq!(traf.tfhd.base_data_offset, None);
         assert_eq!(traf.tfhd.default_sample_flags, None);
         assert_eq!(
-            traf.tfdt.as_ref().expect("tfdt").base_media_decode_time,
-            track.base_media_decode_time
+            i64::try_from(traf.tfdt.as_ref().expect("tfdt").base_media_decode_time).ok(),
+            Some(track.base_media_decode_time.ticks())
         );
         let [trun] = &traf.trun[..] else {
             panic!("one trun per traf");
@@ -285,7 +297,7 @@ fn fragment_fields_and_data_offsets() {
         let offset = usize::try_from(trun.data_offset.expect("data offset")).unwrap();
         assert_eq!(offset, data_start, "track {}", track.track_id);
         for (entry, sample) in trun.entries.iter().zip(track.samples) {
-            assert_eq!(entry.duration, Some(sample.duration));
+            assert_eq!(entry.duration.map(i64::from), Some(sample.duration.ticks()));
             assert_eq!(entry.size, Some(sample.data.len() as u32));
             let flags = if sample.keyframe {
                 0x0200_0000
@@ -294,7 +306,7 @@ fn fragment_fields_and_data_offsets() {
             };
             assert_eq!(entry.flags, Some(flags));
             let cto = entry.cts.unwrap_or(0);
-            assert_eq!(cto, sample.composition_offset);
+            assert_eq!(i64::from(cto), sample.composition_offset.ticks());
             // The data offset points at this track's bytes in the mdat.
             assert_eq!(
                 &frag[data_start..data_start + sample.data.len()],

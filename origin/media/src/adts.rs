@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::model::{AudioCodec, AudioParams};
+use crate::model::{AudioCodec, AudioParams, Timescale};
 
 /// Length of an ADTS header without CRC, in bytes.
 pub const HEADER_LEN: usize = 7;
@@ -135,7 +135,8 @@ impl AdtsHeader {
         }
     }
 
-    /// Sample rate in Hz.
+    /// Sample rate in Hz; 0 for a `sampling_frequency_index` outside Table
+    /// 1.18 (only possible in a header built by hand).
     pub fn sample_rate(&self) -> u32 {
         SAMPLING_FREQUENCIES
             .get(usize::from(self.sampling_frequency_index))
@@ -175,17 +176,31 @@ impl AdtsHeader {
         format!("mp4a.40.{}", self.audio_object_type())
     }
 
+    /// The sample rate as the track's timescale (ISO/IEC 14496-12 `mdhd`):
+    /// `None` only for a `sampling_frequency_index` outside Table 1.18,
+    /// which [`AdtsHeader::parse`] never returns.
+    pub fn timescale(&self) -> Option<Timescale> {
+        Timescale::new(self.sample_rate())
+    }
+
     /// The [`AudioParams`] of a track carrying this stream.
-    pub fn audio_params(&self) -> AudioParams {
-        AudioParams {
+    ///
+    /// # Errors
+    /// [`AdtsError::BadSamplingFrequency`] when the header (built by hand,
+    /// not parsed) has no sample rate.
+    pub fn audio_params(&self) -> Result<AudioParams, AdtsError> {
+        let sample_rate = self.timescale().ok_or(AdtsError::BadSamplingFrequency(
+            self.sampling_frequency_index,
+        ))?;
+        Ok(AudioParams {
             codec: AudioCodec::Aac,
-            sample_rate: self.sample_rate(),
+            sample_rate,
             channels: self.channels(),
             samples_per_frame: SAMPLES_PER_FRAME,
             codec_string: self.codec_string(),
             decoder_config: Bytes::copy_from_slice(&self.audio_specific_config()),
             language: None,
-        }
+        })
     }
 }
 

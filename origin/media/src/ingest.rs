@@ -41,12 +41,13 @@ use bytes::Bytes;
 
 use crate::adts;
 use crate::annexb::{split_annexb, to_length_prefixed};
-use crate::model::{Frame, Timescale, TrackParams, VideoCodec, VideoParams};
-use crate::ts::{Pes, StreamKind, TsDemuxer, TsEvent};
+use crate::model::{Frame, TrackParams, VideoCodec, VideoParams};
+use crate::time::{MediaTime, Timescale};
+use crate::ts::{Pes, StreamKind, Timestamp33, TsDemuxer, TsEvent};
 use crate::{h264, h265};
 
 /// The modulus of PTS/DTS values: 2³³ ticks of 90 kHz (about 26.5 hours).
-const WRAP: i64 = 1 << 33;
+const WRAP: i64 = Timestamp33::MODULUS as i64;
 
 /// Output of [`TsIngest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,38 +104,56 @@ pub struct IngestStats {
     /// been seen yet on their track.
     pub frames_dropped_before_keyframe: u64,
     /// Malformed packets, sections, PES headers, parameter sets, ADTS
-    /// headers and PES without timestamps that were skipped.
+    /// headers, and PES without timestamps or with timestamps that no
+    /// longer fit 64-bit ticks once unwrapped, that were skipped.
     pub parse_errors: u64,
 }
 
 /// Per-track timestamp unwrapping state.
 #[derive(Debug, Default)]
 struct Unwrapper {
-    /// The last unwrapped DTS.
+    /// The last unwrapped DTS, in 90 kHz ticks.
     reference: Option<i64>,
 }
 
 impl Unwrapper {
-    /// The value ≡ `raw` (mod 2³³) closest to the reference.
-    fn extend(&self, raw: u64) -> i64 {
-        let raw = (raw & (WRAP as u64 - 1)) as i64;
+    /// The value ≡ `raw` (mod 2³³) closest to the reference; `None` when
+    /// it does not fit 64 bits (after some 10⁹ wraps).
+    fn extend(&self, raw: Timestamp33) -> Option<i64> {
+        // Below 2³³: exact.
+        let raw = raw.ticks() as i64;
         let Some(reference) = self.reference else {
-            return raw;
+            return Some(raw);
         };
-        let mut v = reference - reference.rem_euclid(WRAP) + raw;
+        let v = reference
+            .checked_sub(reference.rem_euclid(WRAP))?
+            .checked_add(raw)?;
+        // |v − reference| < 2³³: no overflow.
         if v - reference > WRAP / 2 {
-            v -= WRAP;
+            v.checked_sub(WRAP)
         } else if reference - v > WRAP / 2 {
-            v += WRAP;
+            v.checked_add(WRAP)
+        } else {
+            Some(v)
         }
-        v
     }
 
     /// Unwraps a (pts, dts) pair and advances the reference to the DTS.
-    fn pts_dts(&mut self, pts: u64, dts: Option<u64>) -> (i64, i64) {
-        let dts = self.extend(dts.unwrap_or(pts));
-        self.reference = Some(dts);
-        (self.extend(pts), dts)
+    /// `None` (the reference is then forgotten: the track restarts from
+    /// the coded values) when a value no longer fits 64 bits.
+    fn pts_dts(
+        &mut self,
+        pts: Timestamp33,
+        dts: Option<Timestamp33>,
+    ) -> Option<(MediaTime, MediaTime)> {
+        let unwrapped = self.extend(dts.unwrap_or(pts)).and_then(|dts| {
+            self.reference = Some(dts);
+            Some((self.extend(pts)?, dts))
+        });
+        if unwrapped.is_none() {
+            self.reference = None;
+        }
+        unwrapped.map(|(pts, dts)| (MediaTime::from_90khz(pts), MediaTime::from_90khz(dts)))
     }
 }
 
@@ -156,7 +175,7 @@ struct AudioTrack {
     language: Option<String>,
     clock: Unwrapper,
     /// PTS of the frame expected next, in the sample-rate timescale.
-    next_pts: Option<i64>,
+    next_pts: Option<MediaTime>,
 }
 
 #[derive(Debug)]
@@ -322,7 +341,10 @@ fn video_pes(
         *parse_errors += 1;
         return out;
     };
-    let (pts, dts) = v.clock.pts_dts(pts, pes.dts);
+    let Some((pts, dts)) = v.clock.pts_dts(pts, pes.dts) else {
+        *parse_errors += 1;
+        return out;
+    };
 
     let mut keep: Vec<&[u8]> = Vec::new();
     let mut keyframe = false;
@@ -419,15 +441,26 @@ fn video_pes(
 fn audio_pes(a: &mut AudioTrack, pes: &Pes, parse_errors: &mut u64) -> Vec<IngestEvent> {
     let mut out = Vec::new();
     let id = u32::from(pes.pid);
-    let pes_pts = pes.pts.map(|pts| a.clock.pts_dts(pts, None).0);
+    let pes_pts = match pes.pts.map(|pts| a.clock.pts_dts(pts, None)) {
+        Some(Some((pts, _))) => Some(pts),
+        Some(None) => {
+            *parse_errors += 1;
+            return out;
+        }
+        None => None,
+    };
     let mut index = 0i64;
     for frame in adts::frames(&pes.data) {
         let Ok(frame) = frame else {
             *parse_errors += 1;
             continue;
         };
-        let mut params = frame.header.audio_params();
+        let Ok(mut params) = frame.header.audio_params() else {
+            *parse_errors += 1;
+            continue;
+        };
         params.language.clone_from(&a.language);
+        let rate = params.sample_rate;
         if a.params.as_ref() != Some(&params) {
             a.params = Some(params.clone());
             out.push(IngestEvent::Track {
@@ -435,30 +468,49 @@ fn audio_pes(a: &mut AudioTrack, pes: &Pes, parse_errors: &mut u64) -> Vec<Inges
                 params: TrackParams::Audio(params),
             });
         }
-        let rate = Timescale(frame.header.sample_rate());
         let spf = i64::from(adts::SAMPLES_PER_FRAME);
-        let pts = match (pes_pts, a.next_pts) {
-            (Some(p90), _) => Timescale::MPEG_TS.convert(p90, rate) + index * spf,
-            (None, Some(next)) => next,
-            (None, None) => {
-                *parse_errors += 1;
-                continue;
-            }
-        };
+        let pts = audio_frame_pts(pes_pts, a.next_pts, index, rate);
         index += 1;
-        a.next_pts = Some(pts + spf);
+        let Some((pts, next)) = pts.and_then(|p| Some((p, p.checked_add_ticks(spf).ok()?))) else {
+            // No time at all, or one beyond 64 bits of ticks.
+            *parse_errors += 1;
+            continue;
+        };
+        a.next_pts = Some(next);
         out.push(IngestEvent::Frame {
             id,
             frame: Frame {
                 pts,
                 dts: pts,
-                duration: Some(adts::SAMPLES_PER_FRAME),
+                duration: Some(MediaTime::new(spf, rate)),
                 keyframe: true,
                 data: Bytes::copy_from_slice(frame.payload),
             },
         });
     }
     out
+}
+
+/// The PTS of ADTS frame `index` of a PES on the sample clock `rate`: the
+/// PES PTS (90 kHz) rebased, plus the frames before it in the PES; without
+/// a PES PTS, where the previous frame ended. `None` without either, or
+/// when the result does not fit 64 bits.
+fn audio_frame_pts(
+    pes_pts: Option<MediaTime>,
+    next_pts: Option<MediaTime>,
+    index: i64,
+    rate: Timescale,
+) -> Option<MediaTime> {
+    let spf = i64::from(adts::SAMPLES_PER_FRAME);
+    match (pes_pts, next_pts) {
+        (Some(p90), _) => p90
+            .rebase(rate)
+            .ok()?
+            .checked_add_ticks(index.checked_mul(spf)?)
+            .ok(),
+        (None, Some(next)) => next.rebase(rate).ok(),
+        (None, None) => None,
+    }
 }
 
 #[cfg(test)]
@@ -500,21 +552,59 @@ mod tests {
         v
     }
 
+    /// `pts_dts` on raw values (taken modulo 2³³), as 90 kHz ticks.
+    fn unwrap(u: &mut Unwrapper, pts: u64, dts: Option<u64>) -> (i64, i64) {
+        let (pts, dts) = u
+            .pts_dts(Timestamp33::wrapping(pts), dts.map(Timestamp33::wrapping))
+            .expect("fits 64 bits");
+        assert_eq!(pts.timescale(), Timescale::MPEG_TS);
+        (pts.ticks(), dts.ticks())
+    }
+
     #[test]
     fn unwrap_across_33_bits() {
         let mut u = Unwrapper::default();
         let near_end = (1u64 << 33) - 3000;
         assert_eq!(
-            u.pts_dts(near_end + 6000, Some(near_end)),
+            unwrap(&mut u, near_end + 6000, Some(near_end)),
             (WRAP + 3000, WRAP - 3000)
         );
         // PTS and DTS both after the wrap now.
-        assert_eq!(u.pts_dts(3000, Some(0)), (WRAP + 3000, WRAP));
-        assert_eq!(u.pts_dts(9000, Some(6000)), (WRAP + 9000, WRAP + 6000));
+        assert_eq!(unwrap(&mut u, 3000, Some(0)), (WRAP + 3000, WRAP));
+        assert_eq!(unwrap(&mut u, 9000, Some(6000)), (WRAP + 9000, WRAP + 6000));
         // A B-frame PTS slightly before the reference stays before it.
         let mut u = Unwrapper::default();
-        assert_eq!(u.pts_dts(100, Some(100)), (100, 100));
-        assert_eq!(u.pts_dts(WRAP as u64 - 50, None), (-50, -50));
+        assert_eq!(unwrap(&mut u, 100, Some(100)), (100, 100));
+        assert_eq!(unwrap(&mut u, WRAP as u64 - 50, None), (-50, -50));
+    }
+
+    #[test]
+    fn unwrapping_beyond_64_bits_is_an_error_and_restarts() {
+        let mut u = Unwrapper {
+            reference: Some(i64::MAX - 10),
+        };
+        // The next wrap would pass i64::MAX.
+        let raw = Timestamp33::wrapping((i64::MAX - 10) as u64 + WRAP as u64 / 4);
+        assert_eq!(u.pts_dts(raw, None), None);
+        assert_eq!(u.reference, None);
+        let (pts, _) = u
+            .pts_dts(raw, None)
+            .expect("restarted from the coded value");
+        assert_eq!(pts.ticks(), raw.ticks() as i64);
+    }
+
+    #[test]
+    fn audio_pts_comes_from_the_pes_or_the_previous_frame() {
+        let rate = Timescale::HZ_48000;
+        let p90 = MediaTime::from_90khz(90_000);
+        assert_eq!(
+            audio_frame_pts(Some(p90), None, 2, rate),
+            Some(MediaTime::new(48_000 + 2048, rate))
+        );
+        let next = MediaTime::new(500, rate);
+        assert_eq!(audio_frame_pts(None, Some(next), 0, rate), Some(next));
+        assert_eq!(audio_frame_pts(None, None, 0, rate), None);
+        assert_eq!(audio_frame_pts(Some(p90), None, i64::MAX, rate), None);
     }
 
     #[test]
@@ -580,7 +670,15 @@ mod tests {
             panic!("expected frame, got {events:?}");
         };
         assert!(frame.keyframe);
-        assert_eq!((frame.pts, frame.dts, frame.duration), (10_800, 7200, None));
+        assert_eq!(
+            (frame.pts, frame.dts, frame.duration),
+            (
+                MediaTime::from_90khz(10_800),
+                MediaTime::from_90khz(7200),
+                None
+            )
+        );
+        assert_eq!(frame.composition_offset(), Ok(MediaTime::from_90khz(3600)));
         let mut expected = vec![0, 0, 0, 4];
         expected.extend_from_slice(sei);
         expected.extend_from_slice(&[0, 0, 0, 3]);
@@ -636,7 +734,7 @@ mod tests {
         };
         assert_eq!(
             (ap.sample_rate, ap.channels, &ap.decoder_config[..]),
-            (48_000, 2, &[0x11, 0x90][..])
+            (Timescale::HZ_48000, 2, &[0x11, 0x90][..])
         );
         let frames: Vec<&Frame> = events
             .iter()
@@ -645,13 +743,15 @@ mod tests {
                 _ => None,
             })
             .collect();
-        let pts: Vec<i64> = frames.iter().map(|f| f.pts).collect();
-        assert_eq!(pts, vec![48_000, 49_024, 50_048]);
+        let pts: Vec<MediaTime> = frames.iter().map(|f| f.pts).collect();
+        let at = |ticks| MediaTime::new(ticks, Timescale::HZ_48000);
+        assert_eq!(pts, vec![at(48_000), at(49_024), at(50_048)]);
+        assert!(pts.iter().all(|p| p.timescale() == Timescale::HZ_48000));
         assert_eq!(&frames[0].data[..], &[1, 2]);
         assert!(
             frames
                 .iter()
-                .all(|f| f.keyframe && f.duration == Some(1024) && f.dts == f.pts)
+                .all(|f| f.keyframe && f.duration == Some(at(1024)) && f.dts == f.pts)
         );
     }
 

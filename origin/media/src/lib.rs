@@ -6,6 +6,8 @@
 //!
 //! - [`model`]: the media model every consumer shares — broadcast → tracks →
 //!   groups (GOPs) → frames, with timestamps in a per-track timescale.
+//! - [`time`]: [`time::MediaTime`], ticks that carry their
+//!   [`time::Timescale`], with checked conversions.
 //! - [`ingest`]: [`ingest::TsIngest`], MPEG-TS bytes (as received over SRT)
 //!   in, [`model`] tracks and frames out.
 //! - [`ts`]: the MPEG-TS demultiplexer underneath it (ISO/IEC 13818-1).
@@ -27,4 +29,5 @@ pub mod h265;
 pub mod ingest;
 pub mod model;
 pub mod srt_access;
+pub mod time;
 pub mod ts;

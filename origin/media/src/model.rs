@@ -7,59 +7,17 @@
 //! subscriber that joins at a group boundary can decode from there. A *frame*
 //! is one access unit with its presentation and decoding timestamps.
 //!
-//! Timestamps are integers in the track's [`Timescale`] (ticks per second):
-//! 90 kHz for video (the MPEG-TS system clock, ISO/IEC 13818-1 §2.4.3.7) and
-//! the sample rate for audio, so that AAC frame durations (1024 samples) are
-//! exact. They are unwrapped (never jump back at the 33-bit PTS wrap) and
-//! signed so that a composition offset (pts − dts) can be expressed.
+//! Timestamps are [`MediaTime`]s, tick counts that carry their
+//! [`Timescale`] (ticks per second): 90 kHz for video (the MPEG-TS system
+//! clock, ISO/IEC 13818-1 §2.4.3.7) and the sample rate for audio, so that
+//! AAC frame durations (1024 samples) are exact. They are unwrapped (never
+//! jump back at the 33-bit PTS wrap) and signed so that a composition
+//! offset (pts − dts) can be expressed. See [`crate::time`] for the
+//! checked conversions.
 
 use bytes::Bytes;
 
-/// Ticks per second of a track's media clock.
-///
-/// A value type so that timestamps are never silently mixed between clocks:
-/// convert with [`Timescale::convert`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Timescale(pub u32);
-
-impl Timescale {
-    /// The MPEG-TS system clock for PTS/DTS: 90 000 ticks per second.
-    pub const MPEG_TS: Timescale = Timescale(90_000);
-
-    /// Converts `ticks` of `self` into ticks of `to`, rounding to nearest.
-    ///
-    /// Uses 128-bit intermediates, so no overflow for any `i64` input.
-    pub fn convert(self, ticks: i64, to: Timescale) -> i64 {
-        if self == to {
-            return ticks;
-        }
-        let num = ticks as i128 * to.0 as i128;
-        let den = self.0 as i128;
-        let half = den / 2;
-        let r = if num >= 0 {
-            (num + half) / den
-        } else {
-            (num - half) / den
-        };
-        r as i64
-    }
-
-    /// Converts `ticks` of this timescale into a [`std::time::Duration`];
-    /// negative values give zero.
-    pub fn to_duration(self, ticks: i64) -> std::time::Duration {
-        if ticks <= 0 || self.0 == 0 {
-            return std::time::Duration::ZERO;
-        }
-        let nanos = ticks as u128 * 1_000_000_000u128 / self.0 as u128;
-        std::time::Duration::from_nanos(nanos as u64)
-    }
-
-    /// Converts a [`std::time::Duration`] into ticks of this timescale
-    /// (truncating).
-    pub fn from_duration(self, d: std::time::Duration) -> i64 {
-        (d.as_nanos() * self.0 as u128 / 1_000_000_000u128) as i64
-    }
-}
+pub use crate::time::{MediaTime, TimeError, Timescale};
 
 /// Video codecs the pipeline understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,8 +65,9 @@ pub struct VideoParams {
 pub struct AudioParams {
     /// The codec.
     pub codec: AudioCodec,
-    /// Output sample rate in Hz; also the track's [`Timescale`].
-    pub sample_rate: u32,
+    /// Output sample rate (samples per second); also the track's
+    /// timescale, so never zero.
+    pub sample_rate: Timescale,
     /// Channel count.
     pub channels: u8,
     /// Samples per frame: 1024 for AAC-LC, 960 (20 ms at 48 kHz) typical for Opus.
@@ -139,7 +98,7 @@ impl TrackParams {
     pub fn timescale(&self) -> Timescale {
         match self {
             TrackParams::Video(_) => Timescale::MPEG_TS,
-            TrackParams::Audio(a) => Timescale(a.sample_rate),
+            TrackParams::Audio(a) => a.sample_rate,
         }
     }
 
@@ -164,19 +123,38 @@ impl TrackParams {
 /// prefixed by a 4-byte big-endian length (ISO/IEC 14496-15 §4.3, with
 /// `lengthSizeMinusOne = 3`), with access unit delimiters and in-band
 /// parameter sets removed; for AAC one raw_data_block without ADTS header.
+///
+/// The times are on the track's clock ([`TrackParams::timescale`]): the
+/// demuxer and the test source produce them so. A consumer that needs one
+/// clock (the CMAF packager writes `mdhd` timescale ticks) rebases them with
+/// [`MediaTime::rebase`] and treats a failure as bad input, never as zero.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
-    /// Presentation timestamp in the track's timescale.
-    pub pts: i64,
-    /// Decoding timestamp in the track's timescale; `pts - dts` is the
-    /// composition offset (positive with B-frames).
-    pub dts: i64,
-    /// Duration in the track's timescale when the source knows it (audio);
-    /// `None` for video, where it is the distance to the next frame's `dts`.
-    pub duration: Option<u32>,
+    /// Presentation timestamp (PTS).
+    pub pts: MediaTime,
+    /// Decoding timestamp (DTS); `pts − dts` is the composition offset
+    /// (positive with B-frames), see [`Frame::composition_offset`].
+    pub dts: MediaTime,
+    /// Duration when the source knows it (audio: 1024 samples per AAC
+    /// frame); `None` for video, where it is the distance to the next
+    /// frame's `dts`.
+    pub duration: Option<MediaTime>,
     /// True when decoding can start at this frame (IDR/IRAP, every audio
     /// frame). Starts a new group.
     pub keyframe: bool,
     /// The payload, see the type docs for its format.
     pub data: Bytes,
+}
+
+impl Frame {
+    /// The composition offset `pts − dts` (ISO/IEC 14496-12 §8.6.1.3), on
+    /// the frame's clock.
+    ///
+    /// # Errors
+    /// [`TimeError::TimescaleMismatch`] when `pts` and `dts` are on
+    /// different clocks, [`TimeError::ArithmeticOverflow`] when the
+    /// difference does not fit 64 bits.
+    pub fn composition_offset(&self) -> Result<MediaTime, TimeError> {
+        self.pts.checked_sub(self.dts)
+    }
 }

@@ -28,6 +28,8 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
+use crate::time::MediaTime;
+
 /// Size of a transport stream packet in bytes (§2.4.3.2).
 pub const PACKET_LEN: usize = 188;
 /// The `sync_byte` opening every packet (§2.4.3.3).
@@ -122,11 +124,10 @@ pub struct Pes {
     /// `stream_id` of the PES header (0xE0.. video, 0xC0.. audio, 0xBD
     /// private).
     pub stream_id: u8,
-    /// Presentation timestamp, 33 bits, 90 kHz.
-    pub pts: Option<u64>,
-    /// Decoding timestamp, 33 bits, 90 kHz; only present together with a
-    /// PTS.
-    pub dts: Option<u64>,
+    /// Presentation timestamp as coded (33 bits of 90 kHz, wrapping).
+    pub pts: Option<Timestamp33>,
+    /// Decoding timestamp as coded; only present together with a PTS.
+    pub dts: Option<Timestamp33>,
     /// `random_access_indicator` of the first TS packet of this PES.
     pub random_access: bool,
     /// `PES_packet_data_byte`s: the elementary stream payload.
@@ -178,20 +179,63 @@ pub struct TsStats {
     pub parse_errors: u64,
 }
 
+/// A PTS or DTS field as coded in a PES header (ISO/IEC 13818-1
+/// §2.4.3.7): 33 bits of the 90 kHz system clock, counting modulo 2³³
+/// (about 26.5 hours), so that a later time may have a smaller value.
+///
+/// Kept apart from [`MediaTime`] because arithmetic on wrapping values is
+/// wrong across the wrap: [`crate::ingest`] unwraps them per track into
+/// media times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp33(u64);
+
+impl Timestamp33 {
+    /// 2³³: the modulus of PTS/DTS values, in 90 kHz ticks.
+    pub const MODULUS: u64 = 1 << 33;
+
+    /// The field of value `ticks`; `None` from 2³³ up.
+    pub const fn new(ticks: u64) -> Option<Timestamp33> {
+        if ticks < Self::MODULUS {
+            Some(Timestamp33(ticks))
+        } else {
+            None
+        }
+    }
+
+    /// `ticks` modulo 2³³: the field a 90 kHz clock of that value codes.
+    pub const fn wrapping(ticks: u64) -> Timestamp33 {
+        Timestamp33(ticks & (Self::MODULUS - 1))
+    }
+
+    /// The coded value, in 90 kHz ticks, below 2³³.
+    pub const fn ticks(self) -> u64 {
+        self.0
+    }
+
+    /// The coded value as a 90 kHz media time in `[0, 2³³)`, not unwrapped.
+    pub const fn to_media_time(self) -> MediaTime {
+        // Below 2³³, so the cast is exact.
+        MediaTime::from_90khz(self.0 as i64)
+    }
+}
+
 /// Parses a 5-byte PTS or DTS field (§2.4.3.7): 4 prefix bits, then
 /// `[32..30]`, marker, `[29..15]`, marker, `[14..0]`, marker.
 ///
 /// # Errors
 /// [`TsError::TimestampMarker`] if a marker bit is 0.
-pub fn parse_timestamp(b: [u8; 5]) -> Result<u64, TsError> {
+pub fn parse_timestamp(b: [u8; 5]) -> Result<Timestamp33, TsError> {
     if b[0] & 1 == 0 || b[2] & 1 == 0 || b[4] & 1 == 0 {
         return Err(TsError::TimestampMarker);
     }
-    Ok((u64::from(b[0] >> 1) & 0x07) << 30
-        | u64::from(b[1]) << 22
-        | u64::from(b[2] >> 1) << 15
-        | u64::from(b[3]) << 7
-        | u64::from(b[4] >> 1))
+    // 3 + 8 + 7 + 8 + 7 = 33 bits.
+    Ok(Timestamp33(
+        (u64::from(b[0] >> 1) & 0x07) << 30
+            | u64::from(b[1]) << 22
+            | u64::from(b[2] >> 1) << 15
+            | u64::from(b[3]) << 7
+            | u64::from(b[4] >> 1),
+    ))
 }
 
 /// The parsed header of a PES packet.
@@ -199,10 +243,10 @@ pub fn parse_timestamp(b: [u8; 5]) -> Result<u64, TsError> {
 pub struct PesHeader {
     /// `stream_id`.
     pub stream_id: u8,
-    /// PTS (33 bits, 90 kHz), when present.
-    pub pts: Option<u64>,
-    /// DTS (33 bits, 90 kHz), when present.
-    pub dts: Option<u64>,
+    /// PTS as coded, when present.
+    pub pts: Option<Timestamp33>,
+    /// DTS as coded, when present.
+    pub dts: Option<Timestamp33>,
     /// Offset of the first payload byte from the start of the packet.
     pub payload_offset: usize,
 }
@@ -239,7 +283,7 @@ pub fn parse_pes_header(data: &[u8]) -> Result<PesHeader, TsError> {
     }
     let header_len = usize::from(*header_len);
     let opt = opt.get(..header_len).ok_or(TsError::PesHeaderTruncated)?;
-    let field = |at: usize| -> Result<u64, TsError> {
+    let field = |at: usize| -> Result<Timestamp33, TsError> {
         let b: [u8; 5] = opt
             .get(at..at + 5)
             .and_then(|s| s.try_into().ok())
@@ -962,7 +1006,10 @@ mod tests {
     #[test]
     fn timestamps_roundtrip_and_markers() {
         for ts in [0, 1, 90_000, (1 << 32) + 12345, (1 << 33) - 1] {
-            assert_eq!(parse_timestamp(timestamp(2, ts)), Ok(ts));
+            assert_eq!(
+                parse_timestamp(timestamp(2, ts)).map(Timestamp33::ticks),
+                Ok(ts)
+            );
         }
         let mut bad = timestamp(2, 5);
         bad[2] &= 0xFE;
@@ -972,7 +1019,10 @@ mod tests {
     #[test]
     fn pes_header_forms() {
         let h = parse_pes_header(&pes(0xE0, Some(900), Some(0), b"x", false)).expect("header");
-        assert_eq!((h.pts, h.dts, h.payload_offset), (Some(900), Some(0), 19));
+        assert_eq!(
+            (h.pts, h.dts, h.payload_offset),
+            (Timestamp33::new(900), Timestamp33::new(0), 19)
+        );
         let mut forbidden = pes(0xE0, None, None, b"x", true);
         forbidden[7] = 0x40;
         assert_eq!(
@@ -1139,14 +1189,17 @@ mod tests {
             assert_eq!(pes.len(), 3, "chunk {chunk}");
             assert_eq!(
                 (pes[0].pid, pes[0].pts, &pes[0].data[..]),
-                (0x101, Some(1000), &b"audio"[..])
+                (0x101, Timestamp33::new(1000), &b"audio"[..])
             );
             assert_eq!(
                 (pes[1].pid, pes[1].pts, pes[1].dts),
-                (0x100, Some(3600), Some(0))
+                (0x100, Timestamp33::new(3600), Timestamp33::new(0))
             );
             assert_eq!(pes[1].data, video1);
-            assert_eq!((pes[2].pts, &pes[2].data[..]), (Some(7200), &b"v2"[..]));
+            assert_eq!(
+                (pes[2].pts, &pes[2].data[..]),
+                (Timestamp33::new(7200), &b"v2"[..])
+            );
             assert_eq!(d.stats().resync_bytes_skipped, 0);
             assert_eq!(d.stats().cc_errors, 0);
         }

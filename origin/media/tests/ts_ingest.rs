@@ -3,7 +3,7 @@
 //! garbage, truncation, packet loss and random bytes.
 
 use livestack_media::ingest::{IngestEvent, IngestStats, TsIngest};
-use livestack_media::model::{AudioCodec, Frame, Timescale, TrackParams, VideoCodec};
+use livestack_media::model::{AudioCodec, Frame, MediaTime, Timescale, TrackParams, VideoCodec};
 
 const H264_AAC: &[u8] = include_bytes!("data/h264_aac.ts");
 const H265_AAC: &[u8] = include_bytes!("data/h265_aac.ts");
@@ -123,7 +123,10 @@ fn check_av_file(
     };
     assert_eq!(a.codec, AudioCodec::Aac);
     assert_eq!(a.codec_string, "mp4a.40.2");
-    assert_eq!((a.sample_rate, a.channels), (audio_rate, audio_channels));
+    assert_eq!(
+        (a.sample_rate.get(), a.channels),
+        (audio_rate, audio_channels)
+    );
 
     // The Track event precedes the first frame of its track.
     let first_track = run
@@ -144,9 +147,22 @@ fn check_av_file(
     // frame (3600 ticks at 25 fps), PTS never before DTS.
     assert!(video.iter().any(|f| f.pts > f.dts));
     assert!(video.iter().all(|f| f.pts >= f.dts && f.duration.is_none()));
-    assert!(video.windows(2).all(|w| w[1].dts - w[0].dts == 3600));
+    assert!(video.iter().all(
+        |f| f.dts.timescale() == Timescale::MPEG_TS && f.pts.timescale() == Timescale::MPEG_TS
+    ));
+    assert!(
+        video
+            .windows(2)
+            .all(|w| w[1].dts.checked_sub(w[0].dts) == Ok(MediaTime::from_90khz(3600)))
+    );
     // First frame as ffprobe reports it: pts 133200, dts 126000.
-    assert_eq!((video[0].pts, video[0].dts), (133_200, 126_000));
+    assert_eq!(
+        (video[0].pts, video[0].dts),
+        (
+            MediaTime::from_90khz(133_200),
+            MediaTime::from_90khz(126_000)
+        )
+    );
     for f in &video {
         for nal in nal_units(&f.data) {
             let t = match codec {
@@ -164,15 +180,17 @@ fn check_av_file(
     let audio = run.frames(AUDIO);
     assert_eq!(audio.len(), audio_frames);
     assert!(
-        audio
-            .iter()
-            .all(|f| f.keyframe && f.duration == Some(1024) && f.pts == f.dts)
+        audio.iter().all(|f| f.keyframe
+            && f.duration.map(MediaTime::ticks) == Some(1024)
+            && f.pts == f.dts)
     );
-    assert!(
-        audio
-            .windows(2)
-            .all(|w| (w[1].pts - w[0].pts - 1024).abs() <= 1)
-    );
+    // On the sample clock: one AAC frame apart, ± 1 sample of rounding.
+    assert!(audio.iter().all(|f| f.pts.timescale().get() == audio_rate));
+    assert!(audio.windows(2).all(|w| {
+        w[1].pts
+            .checked_sub(w[0].pts)
+            .is_ok_and(|d| (d.ticks() - 1024).abs() <= 1)
+    }));
     assert!(audio.iter().all(|f| !f.data.is_empty()));
 }
 
@@ -198,10 +216,10 @@ fn h264_bframes_and_aac() {
     // First AAC packet: ffprobe pts 131280 (90 kHz) = 70016 samples at 48 kHz.
     let audio = run.frames(AUDIO);
     assert_eq!(
-        audio[0].pts,
-        Timescale::MPEG_TS.convert(131_280, Timescale(48_000))
+        Ok(audio[0].pts),
+        MediaTime::from_90khz(131_280).rebase(Timescale::HZ_48000)
     );
-    assert_eq!(audio[0].pts, 70_016);
+    assert_eq!(audio[0].pts, MediaTime::new(70_016, Timescale::HZ_48000));
     assert_eq!(run.stats.parse_errors, 0);
     assert_eq!(run.stats.cc_errors, 0);
     assert_eq!(run.stats.resync_bytes_skipped, 0);

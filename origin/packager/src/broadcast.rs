@@ -561,7 +561,9 @@ impl Broadcast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use livestack_media::model::{AudioCodec, AudioParams, VideoCodec, VideoParams};
+    use livestack_media::model::{
+        AudioCodec, AudioParams, MediaTime, Timescale, VideoCodec, VideoParams,
+    };
 
     fn config() -> BroadcastConfig {
         BroadcastConfig {
@@ -589,7 +591,7 @@ mod tests {
     fn audio(language: Option<&str>) -> TrackParams {
         TrackParams::Audio(AudioParams {
             codec: AudioCodec::Aac,
-            sample_rate: 48_000,
+            sample_rate: Timescale::HZ_48000,
             channels: 2,
             samples_per_frame: 1024,
             codec_string: "mp4a.40.2".into(),
@@ -606,10 +608,11 @@ mod tests {
         while vn < seconds * 25 {
             if an * 1024 * 90_000 / 48_000 <= vn * 3600 {
                 for id in audios {
+                    let at = MediaTime::new(an * 1024, Timescale::HZ_48000);
                     let f = Frame {
-                        pts: an * 1024,
-                        dts: an * 1024,
-                        duration: Some(1024),
+                        pts: at,
+                        dts: at,
+                        duration: Some(MediaTime::new(1024, Timescale::HZ_48000)),
                         keyframe: true,
                         data: Bytes::from_static(&[0x21]),
                     };
@@ -619,8 +622,8 @@ mod tests {
             } else {
                 for id in videos {
                     let f = Frame {
-                        pts: vn * 3600,
-                        dts: vn * 3600,
+                        pts: MediaTime::from_90khz(vn * 3600),
+                        dts: MediaTime::from_90khz(vn * 3600),
                         duration: None,
                         keyframe: vn % 25 == 0,
                         data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),

@@ -155,8 +155,10 @@ impl BroadcastConsumer {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use livestack_media::model::MediaTime;
 
     fn frame(dts: i64, key: bool) -> Frame {
+        let dts = MediaTime::from_90khz(dts);
         Frame {
             pts: dts,
             dts,
@@ -180,7 +182,7 @@ mod tests {
         p.send(MediaEvent::End);
         while let Received::Event(e) = c.recv().await {
             match e {
-                MediaEvent::Frame { frame, .. } => seen.push(frame.dts),
+                MediaEvent::Frame { frame, .. } => seen.push(frame.dts.ticks()),
                 MediaEvent::End => break,
                 _ => {}
             }

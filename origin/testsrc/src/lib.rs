@@ -36,10 +36,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use livestack_media::model::{
-    AudioCodec, AudioParams, Frame, Timescale, TrackParams, VideoCodec, VideoParams,
+    AudioCodec, AudioParams, Frame, MediaTime, Timescale, TrackParams, VideoCodec, VideoParams,
 };
 
 pub use aac::{SAMPLE_RATE, SAMPLES_PER_FRAME, adts_frame};
+
+/// The audio track's clock: [`SAMPLE_RATE`] ticks per second.
+pub const AUDIO_TIMESCALE: Timescale = Timescale::HZ_48000;
+const _: () = assert!(AUDIO_TIMESCALE.get() == SAMPLE_RATE);
 pub use picture::{BACKGROUND_CHROMA, BACKGROUND_LUMA, Picture, TEXT_LUMA};
 
 /// Configuration of a [`ClockSource`].
@@ -295,7 +299,7 @@ impl ClockSource {
     pub fn audio_params(&self) -> TrackParams {
         TrackParams::Audio(AudioParams {
             codec: AudioCodec::Aac,
-            sample_rate: SAMPLE_RATE,
+            sample_rate: AUDIO_TIMESCALE,
             channels: 1,
             samples_per_frame: SAMPLES_PER_FRAME,
             codec_string: "mp4a.40.2".to_owned(),
@@ -314,7 +318,9 @@ impl ClockSource {
 
     /// Time between audio frames: 1024 / 48 000 s ≈ 21.33 ms.
     pub fn audio_frame_duration(&self) -> Duration {
-        Timescale(SAMPLE_RATE).to_duration(SAMPLES_PER_FRAME.into())
+        MediaTime::new(SAMPLES_PER_FRAME.into(), AUDIO_TIMESCALE)
+            .to_duration()
+            .expect("a frame lasts a positive time")
     }
 
     /// The 90 kHz presentation time of video frame `n`: `n × 90000 × den /
@@ -367,6 +373,7 @@ impl ClockSource {
                 .to_be_bytes(),
         );
         data.extend_from_slice(&nal);
+        let pts = MediaTime::from_90khz(pts);
         Frame {
             pts,
             dts: pts,
@@ -442,10 +449,11 @@ impl ClockSource {
             }
             None => self.silent.clone(),
         };
+        let pts = MediaTime::new(pts, AUDIO_TIMESCALE);
         Frame {
             pts,
             dts: pts,
-            duration: Some(SAMPLES_PER_FRAME),
+            duration: Some(MediaTime::new(SAMPLES_PER_FRAME.into(), AUDIO_TIMESCALE)),
             keyframe: true,
             data,
         }
@@ -538,7 +546,7 @@ mod tests {
         let frames: Vec<Frame> = (0..61).map(|i| src.next_video_frame(i * 33)).collect();
         for (i, f) in frames.iter().enumerate() {
             assert_eq!(f.keyframe, i % 30 == 0, "frame {i}");
-            assert_eq!(f.pts, i as i64 * 3000);
+            assert_eq!(f.pts, MediaTime::from_90khz(i as i64 * 3000));
             assert_eq!(f.dts, f.pts);
             let len = u32::from_be_bytes(f.data[..4].try_into().expect("4 bytes")) as usize;
             assert_eq!(len + 4, f.data.len());
@@ -558,7 +566,7 @@ mod tests {
         let starts: Vec<i64> = frames
             .windows(2)
             .filter(|w| w[0].data[..] == silent[..] && w[1].data[..] != silent[..])
-            .map(|w| w[1].pts)
+            .map(|w| w[1].pts.ticks())
             .collect();
         assert_eq!(starts.len(), 9, "{starts:?}");
         for (k, &pts) in starts.iter().enumerate() {
@@ -572,9 +580,9 @@ mod tests {
         assert!(
             frames
                 .iter()
-                .all(|f| f.duration == Some(1024) && f.keyframe)
+                .all(|f| f.duration == Some(MediaTime::new(1024, AUDIO_TIMESCALE)) && f.keyframe)
         );
-        assert_eq!(frames[10].pts, 10 * 1024);
+        assert_eq!(frames[10].pts, MediaTime::new(10 * 1024, AUDIO_TIMESCALE));
         assert!(beep_len > 1);
     }
 
@@ -593,10 +601,7 @@ mod tests {
             .find(|f| f.data[..] != silent[..])
             .expect("a beep within ~2 s");
         let tick = 700 * 48;
-        assert!(
-            first_beep.pts + 1024 >= tick && first_beep.pts < tick,
-            "{}",
-            first_beep.pts
-        );
+        let pts = first_beep.pts.ticks();
+        assert!(pts + 1024 >= tick && pts < tick, "{pts}");
     }
 }

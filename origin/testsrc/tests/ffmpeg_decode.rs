@@ -212,7 +212,8 @@ fn h264_other_size_and_rate_decodes_losslessly() {
     };
     let (src, frames, annex_b, pictures) = encode(config, 150);
     assert_eq!(frames.iter().filter(|f| f.keyframe).count(), 3); // 0, 60, 120
-    assert_eq!(frames[1].pts, 3003);
+    assert_eq!(frames[1].pts.ticks(), 3003);
+    assert_eq!(frames[1].pts.timescale().get(), 90_000);
     let file = temp_path("ntsc.h264");
     std::fs::write(&file, &annex_b).expect("write stream");
     let input = path_str(&file);

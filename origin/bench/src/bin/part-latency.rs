@@ -108,13 +108,13 @@ fn demux(path: &std::path::Path) -> Result<Vec<Timed>> {
     while let Some(e) = ingest.poll_event() {
         raw.push(e);
     }
-    let mut scales: HashMap<u32, (Timescale, bool)> = HashMap::new();
+    let mut is_video: HashMap<u32, bool> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     let mut last_due = i64::MIN;
     for e in raw {
         match e {
             IngestEvent::Track { id, params } => {
-                scales.insert(id, (params.timescale(), params.is_video()));
+                is_video.insert(id, params.is_video());
                 out.push(Timed {
                     due: last_due.max(0),
                     event: MediaEvent::Track { id, params },
@@ -122,9 +122,14 @@ fn demux(path: &std::path::Path) -> Result<Vec<Timed>> {
                 });
             }
             IngestEvent::Frame { id, frame } => {
-                let (ts, video) = scales[&id];
+                let video = is_video[&id];
                 // Keep the demuxer's order: never due before the previous.
-                let due = ts.convert(frame.dts, Timescale::MPEG_TS).max(last_due);
+                let due = frame
+                    .dts
+                    .rebase(Timescale::MPEG_TS)
+                    .with_context(|| format!("frame of track {id} at {}", frame.dts))?
+                    .ticks()
+                    .max(last_due);
                 last_due = due;
                 out.push(Timed {
                     due,
