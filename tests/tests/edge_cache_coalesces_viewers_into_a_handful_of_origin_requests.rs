@@ -35,7 +35,7 @@ async fn five_hundred(cache: &Arc<OriginCache>, path: &str, directives: &str) ->
         .map(|i| {
             let cache = cache.clone();
             let query = format!("{directives}&token=viewer-{i}");
-            let key = cache_key(path, Some(&query), &["token"]);
+            let key = cache_key(path, Some(&query), &["token"]).expect("valid directives");
             tokio::spawn(async move { cache.get(&key).await })
         })
         .collect();

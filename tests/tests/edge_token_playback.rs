@@ -52,6 +52,11 @@ async fn viewers_with_a_token_get_every_frame_through_the_edge() {
         if r.status == 200 {
             let text = String::from_utf8(r.body.to_vec()).unwrap();
             assert!(text.contains(&format!("video.m3u8?token={tok}")), "{text}");
+            // It carries this viewer's token: no shared cache may keep it
+            // for another (RFC 9111 §5.2.2.7), and the token header varies it.
+            let cache = r.headers["cache-control"].to_str().unwrap();
+            assert!(cache.starts_with("private"), "{cache}");
+            assert_eq!(r.headers["vary"], livestack_tokens::TOKEN_HEADER);
             ready = true;
             break;
         }
@@ -107,11 +112,26 @@ async fn viewers_with_a_token_get_every_frame_through_the_edge() {
         std::str::from_utf8(&client.get(&video_url).await.body).unwrap(),
     );
     let (msn, part) = first.last_part().expect("a part");
-    let blocking = format!("{video_url}&_HLS_msn={msn}&_HLS_part={}", part + 1);
+    // A directive the origin would refuse is refused at the edge.
+    let r = client.get(&format!("{video_url}&_HLS_msn=x{msn}")).await;
+    assert_eq!(r.status, 400, "malformed _HLS_msn");
+    // Three spellings of the same directives (`5`, `05`, `%35`): the
+    // origin reads them as one request, so the edge keys them as one.
+    let percent =
+        |n: u64| -> String { n.to_string().bytes().map(|b| format!("%{b:02X}")).collect() };
+    let spellings = [
+        format!("{video_url}&_HLS_msn={msn}&_HLS_part={}", part + 1),
+        format!("{video_url}&_HLS_msn=0{msn}&_HLS_part=00{}", part + 1),
+        format!(
+            "{video_url}&_HLS_msn={}&_HLS_part={}",
+            percent(msn),
+            percent(u64::from(part + 1))
+        ),
+    ];
     let waits: Vec<_> = (0..500)
-        .map(|_| {
+        .map(|i| {
             let c = client.clone();
-            let u = blocking.clone();
+            let u = spellings[i % spellings.len()].clone();
             tokio::spawn(async move { c.get(&u).await.status })
         })
         .collect();
@@ -169,8 +189,8 @@ async fn viewers_with_a_token_get_every_frame_through_the_edge() {
             .contains("livestack_edge_component_calls_total{component=\"tokens\",outcome=\"ok\"}"),
         "{edge_metrics}"
     );
-    // The 500 waiters were answered by one fetch: coalesced while it was in
-    // flight, cache hits after it landed.
+    // The 500 waiters, in three spellings, were answered by one fetch:
+    // coalesced while it was in flight, cache hits after it landed.
     let shared = metric(
         &edge_metrics,
         "livestack_edge_cache_total{outcome=\"coalesced\"}",

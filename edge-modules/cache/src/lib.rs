@@ -33,12 +33,12 @@
 //! clock rather than by sleeping.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), livestack_edge_cache::CacheError> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use livestack_edge_cache::{CacheConfig, OriginCache, cache_key};
 //!
 //! let cache = OriginCache::new(CacheConfig::new("http://127.0.0.1:8080".parse().unwrap()));
 //! // The edge has verified `token` before asking the cache.
-//! let key = cache_key("/live/a/video.m3u8", Some("_HLS_msn=5&_HLS_part=2&token=t"), &["token"]);
+//! let key = cache_key("/live/a/video.m3u8", Some("_HLS_msn=5&_HLS_part=2&token=t"), &["token"])?;
 //! let response = cache.get(&key).await?;
 //! println!("{} {:?} {} bytes", response.status, response.outcome, response.body.len());
 //! # Ok(()) }

@@ -530,7 +530,12 @@ async fn live(
         Ok(token) => token,
         Err(refused) => return *refused,
     };
-    let key = cache_key(path, query, &[livestack_tokens::TOKEN_PARAM]);
+    // The origin's reading of the delivery directives: what it would
+    // refuse with 400, the edge refuses the same way without asking it.
+    let key = match cache_key(path, query, &[livestack_tokens::TOKEN_PARAM]) {
+        Ok(key) => key,
+        Err(e) => return reply(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
     let cached = match upstream::fetch(state, path, &geo, &key).await {
         Ok(c) => c,
         Err(response) => return response,
@@ -547,7 +552,8 @@ async fn live(
         .get_or_create(&vec![("outcome", outcome.to_owned())])
         .inc();
 
-    let body = if cached.status == StatusCode::OK && path.ends_with(".m3u8") {
+    let rewritten = cached.status == StatusCode::OK && path.ends_with(".m3u8");
+    let body = if rewritten {
         match tokenize_playlist(&cached.body, &token, state) {
             Ok(body) => body,
             Err(response) => return *response,
@@ -561,6 +567,20 @@ async fn live(
         if name != header::CONTENT_LENGTH {
             r.headers_mut().insert(name.clone(), value.clone());
         }
+    }
+    if rewritten {
+        // The body carries this viewer's token in every URI: no shared
+        // cache (CDN, proxy) may keep it for another viewer (RFC 9111
+        // §5.2.2.7 `private`), and a token sent in the header changes the
+        // body (`Vary`, RFC 9110 §12.5.5). The edge's own cache holds the
+        // origin's token-free playlist, not this.
+        let cache = private_cache_control(cached.headers.get(header::CACHE_CONTROL));
+        let h = r.headers_mut();
+        h.insert(header::CACHE_CONTROL, cache);
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static(livestack_tokens::TOKEN_HEADER),
+        );
     }
     r
 }
@@ -636,6 +656,23 @@ fn tokenize_playlist(
             )))
         }
         Err(e) => Err(Box::new(failed(e))),
+    }
+}
+
+/// `private` with the origin's `max-age` (if any) for a response that
+/// carries a viewer's token: e.g. `public, max-age=30` becomes
+/// `private, max-age=30`; no origin value becomes `private, no-cache`.
+fn private_cache_control(origin: Option<&HeaderValue>) -> HeaderValue {
+    let max_age = origin.and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.split(',')
+            .map(str::trim)
+            .find_map(|d| d.strip_prefix("max-age="))
+            .and_then(|n| n.parse::<u32>().ok())
+    });
+    match max_age {
+        Some(n) => HeaderValue::from_str(&format!("private, max-age={n}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("private, no-cache")),
+        None => HeaderValue::from_static("private, no-cache"),
     }
 }
 
