@@ -158,8 +158,15 @@ impl RequestUrl {
         self.query.as_deref()
     }
 
+    /// True when the path is under `/live/`: a request for a stream's
+    /// playlists or media, whose stream [`stream`](Self::stream) reads.
+    pub fn is_stream_path(&self) -> bool {
+        self.path.starts_with(STREAM_PATH_PREFIX)
+    }
+
     /// The stream this URL is for, if its path is `/live/NAME/...` with a
-    /// valid stream name (a bare `/live/NAME` is not a stream resource).
+    /// valid stream name ([`is_valid_stream_name`]: a percent-encoded
+    /// spelling is not one; a bare `/live/NAME` is not a stream resource).
     pub fn stream(&self) -> Option<&str> {
         let rest = self.path.strip_prefix(STREAM_PATH_PREFIX)?;
         let (name, _) = rest.split_once('/')?;

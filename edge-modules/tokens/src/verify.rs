@@ -234,6 +234,16 @@ pub(crate) fn check_claims(claims: &Claims, opts: &VerifyOptions) -> Result<(), 
 
 fn check_resource(claims: &Claims, opts: &VerifyOptions) -> Result<(), TokenError> {
     let url_stream = opts.url.as_ref().and_then(RequestUrl::stream);
+    // A `/live/…` URL whose stream name this verifier cannot read (a
+    // percent-encoded spelling, `/live/cam%32/`, which the origin would
+    // decode into another stream's name) is no request for any stream a
+    // token names: refused, rather than checked as if unscoped.
+    let under_live = opts.url.as_ref().is_some_and(RequestUrl::is_stream_path);
+    if under_live && url_stream.is_none() {
+        return Err(TokenError::InvalidUrl(
+            "the stream name in a /live/ path must be written plainly (letters, digits, . _ ~ -)",
+        ));
+    }
     for request in [opts.stream.as_deref(), url_stream].into_iter().flatten() {
         match &claims.stream {
             Some(token) if token != request => {
@@ -251,6 +261,15 @@ fn check_resource(claims: &Claims, opts: &VerifyOptions) -> Result<(), TokenErro
     }
     if let (Some(catu), Some(url)) = (&claims.catu, &opts.url) {
         catu.check(url)?;
+    }
+    // A `/live/NAME/` request is playback: a token minted for publishing
+    // never plays, even where no access is configured (a token with no
+    // access claim, e.g. from another CAT issuer, is not restricted).
+    if opts.access.is_none() && under_live && claims.access == Some(Access::Publish) {
+        return Err(TokenError::WrongResource(ResourceMismatch::Access {
+            token: claims.access,
+            request: Access::Play,
+        }));
     }
     if let Some(request) = opts.access
         && claims.access != Some(request)

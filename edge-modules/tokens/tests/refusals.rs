@@ -281,6 +281,61 @@ fn a_token_for_stream_a_never_opens_stream_b() {
     }
 }
 
+/// Issue 9: a JWT (no `catu`) for one stream never opens a
+/// percent-encoded spelling of another (`cam%32` is `cam2` to the origin).
+#[test]
+fn a_percent_encoded_stream_name_opens_nothing() {
+    let keys = keys();
+    let jwt = jwt_for("cam1", Access::Play, Alg::Es256);
+    let cat = cat_for("cam1");
+    for spelled in [
+        "https://edge.example/live/cam%32/index.m3u8",
+        "https://edge.example/live/%63%61%6D%32/video.m3u8",
+        "https://edge.example/live/cam%31/index.m3u8",
+        "https://edge.example/live/cam1",
+    ] {
+        for token in [&jwt, &cat] {
+            assert!(
+                matches!(
+                    verify(token, &keys, &opts_for(spelled)),
+                    Err(TokenError::InvalidUrl(_))
+                ),
+                "{spelled}"
+            );
+        }
+    }
+    assert!(verify(&jwt, &keys, &opts_for(PLAYLIST)).is_ok());
+}
+
+/// Issue 9: a token minted for publishing never plays, though the edge
+/// configures no required access; one without an access claim is not
+/// restricted by it.
+#[test]
+fn a_publish_token_never_plays() {
+    let keys = keys();
+    for alg in [Alg::Hs256, Alg::Es256] {
+        let publish = jwt_for("cam1", Access::Publish, alg);
+        assert_eq!(
+            verify(&publish, &keys, &opts_for(PLAYLIST)).unwrap_err(),
+            TokenError::WrongResource(ResourceMismatch::Access {
+                token: Some(Access::Publish),
+                request: Access::Play
+            })
+        );
+    }
+    let cat = mint_cat(
+        &MintRequest::for_stream("cam1", Access::Publish, NOW, TTL, *b"cat-id-2").unwrap(),
+        &keys,
+    )
+    .unwrap();
+    assert!(matches!(
+        verify(&cat, &keys, &opts_for(PLAYLIST)),
+        Err(TokenError::WrongResource(ResourceMismatch::Access { .. }))
+    ));
+    // Session set-up for publishing (WHIP) still accepts it.
+    assert!(verify(&cat, &keys, &session("cam1", Access::Publish)).is_ok());
+}
+
 #[test]
 fn unscoped_tokens_never_open_a_stream() {
     let keys = keys();
