@@ -684,6 +684,25 @@ fn redis_loss_keeps_streams_flowing_and_state_converges() {
             (metric(&us1, PUBLISHERS) >= 1.0).then_some(())
         },
     );
+    // A second publisher of the name on air is refused (2409) during the
+    // outage too, and the one on air keeps publishing.
+    let conflicts = metric(&us1, SRT_CONFLICT);
+    let mut second = publish(us1.srt, &streamid("cam2", &other), &short);
+    let status = wait_for(
+        "the second publisher of cam2 to be refused",
+        Duration::from_secs(20),
+        || second.try_wait().expect("ffmpeg"),
+    );
+    assert!(
+        !status.success(),
+        "a second publisher never replaces the first"
+    );
+    assert!(metric(&us1, SRT_CONFLICT) > conflicts, "refused as 2409");
+    assert!(
+        cached.try_wait().expect("ffmpeg").is_none(),
+        "the publisher on air was not replaced: {}",
+        us1.proc.log()
+    );
     assert!(eu1.proc.alive() && us1.proc.alive(), "nothing crashes");
 
     redis.restart();
@@ -777,6 +796,81 @@ fn node_started_before_redis_converges_when_it_comes_up() {
     let mut publisher = publish(o.srt, &streamid("cam", key), &source);
     wait_for("cam to be placed", Duration::from_secs(20), || {
         holder(&o, "cam")
+    });
+    assert!(publisher.wait().expect("ffmpeg").success());
+}
+
+/// The configuration file owns its stream keys: a key replaced in the
+/// configuration opens the stream at the next start and the old one is
+/// refused (2403); a key removed from it is revoked; a key made through the
+/// admin API is left alone.
+#[test]
+fn configured_stream_keys_follow_the_configuration_across_restarts() {
+    let _serial = serial();
+    let dir = workdir();
+    let source = encode_source(dir.path(), VideoCodec::H264, 4);
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let old = "configured-key-old-0123456789";
+    let new = "configured-key-new-0123456789";
+    let mut first = origin_with(
+        "origin-keys-1",
+        "eu-west",
+        "48.86,2.35",
+        &url,
+        &[
+            "--stream-key",
+            &format!("cam={old}"),
+            "--stream-key",
+            &format!("gone={old}"),
+        ],
+    );
+    let (admin_key, _) = create_key(&first, "other");
+    let ids = |node: &Origin| -> Option<Vec<String>> {
+        let keys = try_admin(node, &["keys", "list"])?;
+        let mut ids: Vec<String> = keys
+            .as_array()?
+            .iter()
+            .filter_map(|k| k["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        Some(ids)
+    };
+    assert_eq!(
+        ids(&first).expect("keys"),
+        [
+            admin_key.clone(),
+            "config-cam-0".into(),
+            "config-gone-1".into()
+        ]
+    );
+    first.proc.kill();
+
+    let second = origin_with(
+        "origin-keys-2",
+        "eu-west",
+        "48.86,2.35",
+        &url,
+        &["--stream-key", &format!("cam={new}")],
+    );
+    assert_eq!(
+        ids(&second).expect("keys"),
+        [admin_key, "config-cam-0".into()],
+        "the removed key is revoked, the admin API's key is kept"
+    );
+    let forbidden = metric(&second, SRT_FORBIDDEN);
+    let mut stale = publish(second.srt, &streamid("cam", old), &source);
+    let status = wait_for("the old key to be refused", Duration::from_secs(20), || {
+        stale.try_wait().expect("ffmpeg")
+    });
+    assert!(!status.success(), "the replaced key opens nothing");
+    assert!(
+        metric(&second, SRT_FORBIDDEN) > forbidden,
+        "refused as 2403"
+    );
+    let mut publisher = publish(second.srt, &streamid("cam", new), &source);
+    wait_for("cam to be placed", Duration::from_secs(20), || {
+        holder(&second, "cam")
     });
     assert!(publisher.wait().expect("ffmpeg").success());
 }

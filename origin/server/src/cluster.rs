@@ -34,8 +34,8 @@ use tracing::{info, warn};
 use crate::{
     config::ClusterConfig,
     control::{
-        Action, ControlClient, ControlError, NodeCommand, NodeInfo, NodeLoad, Placement, Role,
-        Session, SharedClock, Source, SystemClock, UnixMillis,
+        Action, CONFIG_KEY_PREFIX, ControlClient, ControlError, NodeCommand, NodeInfo, NodeLoad,
+        Placement, Role, Session, SharedClock, Source, StreamKey, SystemClock, UnixMillis, ct_eq,
     },
     metrics::Metrics,
 };
@@ -235,23 +235,65 @@ impl Node {
         })
     }
 
-    /// Writes the configuration's stream keys to the control plane (an
-    /// existing id is kept); true when every key is there. The heartbeat
-    /// calls it again until it succeeds, and after every outage.
+    /// Makes the control plane's configured keys (ids `config-…`, see
+    /// [`config_keys`](crate::control::config_keys)) exactly this node's
+    /// configuration: a configured key that is missing is created, one whose
+    /// stream or secret changed is replaced, and a `config-…` key that the
+    /// configuration no longer has is revoked; keys created through the
+    /// admin API are left alone. True when the control plane now holds the
+    /// configuration. The heartbeat calls it again until it succeeds, and
+    /// after every outage.
+    ///
+    /// Every node of a deployment must carry the same key list: the node
+    /// that seeds last wins (as with any configuration management that
+    /// converges on the file's content).
     pub async fn seed_keys(&self) -> bool {
-        let mut ok = true;
-        for key in &self.config_keys {
-            match self.client.call("create_key", |s| s.create_key(key)).await {
-                Ok(()) | Err(ControlError::Exists(_)) => {}
-                Err(e) => {
-                    warn!(key = %key.id, error = %e, "cannot seed a configured stream key into the control plane yet");
-                    ok = false;
-                    break;
+        let ok = match self.reconcile_keys().await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(error = %e, "cannot write the configured stream keys to the control plane yet");
+                false
+            }
+        };
+        self.seeded.store(ok, Ordering::Relaxed);
+        ok
+    }
+
+    /// The work of [`seed_keys`](Self::seed_keys).
+    async fn reconcile_keys(&self) -> Result<(), ControlError> {
+        let stored = self.client.call("keys", |s| s.keys()).await?;
+        let same = |a: &StreamKey, b: &StreamKey| {
+            a.stream == b.stream && a.scope == b.scope && ct_eq(&a.secret, &b.secret)
+        };
+        for old in stored
+            .iter()
+            .filter(|k| k.id.starts_with(CONFIG_KEY_PREFIX))
+        {
+            let kept = self
+                .config_keys
+                .iter()
+                .any(|k| k.id == old.id && same(k, old));
+            if !kept {
+                match self.client.revoke_key(&old.id).await {
+                    Ok(()) | Err(ControlError::NotFound(_)) => {
+                        info!(key = %old.id, stream = %old.stream, "configured stream key changed or removed: revoked");
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
-        self.seeded.store(ok, Ordering::Relaxed);
-        ok
+        for key in &self.config_keys {
+            let present = stored.iter().any(|k| k.id == key.id && same(k, key));
+            if present {
+                continue;
+            }
+            match self.client.call("create_key", |s| s.create_key(key)).await {
+                // Another node seeding the same file at the same moment.
+                Ok(()) | Err(ControlError::Exists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// The clock this node reads (its control client's).
@@ -311,6 +353,16 @@ impl Node {
         }
     }
 
+    /// The refusal of a second publisher of `stream`, held by this node
+    /// (2409 in SRT).
+    fn already_live_here(&self, stream: &str) -> Refusal {
+        ControlError::AlreadyLive {
+            stream: stream.to_owned(),
+            node: self.id.clone(),
+        }
+        .into()
+    }
+
     /// Admits a publisher of `stream`: the node must not be draining, the
     /// credential must open the stream (see
     /// [`ControlClient::authorize`]), and the stream's placement is claimed
@@ -356,6 +408,13 @@ impl Node {
             }
             Err(e) => return Err(e.into()),
         };
+        // This node's own publisher of the name is on air: refused here,
+        // whether or not the control plane can be asked (during an outage
+        // the claim below cannot see it, and the publisher on air must not
+        // be replaced).
+        if self.live().contains_key(stream) {
+            return Err(self.already_live_here(stream));
+        }
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
         let session_id = format!("{}-{}-{n}", self.id, self.started_at);
         let since = self.clock().unix_millis();
@@ -381,22 +440,35 @@ impl Node {
             }
             Err(e) => return Err(e.into()),
         };
-        // A local holder (same node, previous session not yet cleaned up)
-        // is refused by the claim above; the map only ever holds one.
+        // Two publishers of one name racing on this node while the control
+        // plane is away both pass the checks above: the first to get here
+        // keeps the name.
         let kick = Arc::new(Notify::new());
         let bytes_in = Arc::new(AtomicU64::new(0));
-        self.live().insert(
-            stream.to_owned(),
-            LiveStream {
-                session_id: session_id.clone(),
-                since,
-                kick: kick.clone(),
-                bytes_in: bytes_in.clone(),
-                last_bytes: 0,
-                bitrate_bps: 0,
-                claimed,
-            },
-        );
+        let inserted = match self.live().entry(stream.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(LiveStream {
+                    session_id: session_id.clone(),
+                    since,
+                    kick: kick.clone(),
+                    bytes_in: bytes_in.clone(),
+                    last_bytes: 0,
+                    bitrate_bps: 0,
+                    claimed,
+                });
+                true
+            }
+        };
+        if !inserted {
+            if claimed {
+                let _ = self
+                    .client
+                    .call("release_stream", |s| s.release_stream(stream, &session_id))
+                    .await;
+            }
+            return Err(self.already_live_here(stream));
+        }
         self.put_session(stream, &session_id, since).await;
         Ok(PublishTicket {
             stream: stream.to_owned(),
