@@ -48,6 +48,9 @@ pub struct EdgeMetrics {
     /// Requests moved to the next-ranked origin node because the chosen one
     /// could not be reached, by the unreachable node's `node` id.
     pub upstream_fallbacks: Family<Labels, Counter>,
+    /// HTTP connections closed at accept because a connection cap was
+    /// reached, by `reason` (`listener`, `address`).
+    pub connections_refused: Family<livestack_listener::RefusalLabels, Counter>,
 }
 
 fn component_histogram() -> Histogram {
@@ -79,7 +82,13 @@ impl EdgeMetrics {
             registry_placements: Gauge::default(),
             routes: Family::default(),
             upstream_fallbacks: Family::default(),
+            connections_refused: Family::default(),
         };
+        registry.register(
+            "connections_refused",
+            "HTTP connections closed at accept because a connection cap was reached, by cap",
+            m.connections_refused.clone(),
+        );
         registry.register(
             "component_calls",
             "Component calls by component and outcome",

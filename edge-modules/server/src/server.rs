@@ -13,10 +13,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-};
+use hyper_util::rt::TokioIo;
 use livestack_control::{ControlPlane, SharedClock, SystemClock};
 use livestack_edge::{
     ClientGeo, ComponentError, ComponentLimits, Components, HostImports, Keys, RegistryView,
@@ -58,6 +55,10 @@ pub struct EdgeConfig {
     pub public_url: Option<String>,
     /// Component sandbox limits.
     pub limits: ComponentLimits,
+    /// Limits of the HTTP listener: header-read timeout, connection caps in
+    /// total and per client address, HTTP/2 streams
+    /// ([`livestack_listener`] has the defaults).
+    pub listener: livestack_listener::ListenerLimits,
     /// The origin registry view handed to the routing and signaling
     /// components when there is no [`control`](Self::control) plane (a
     /// static node list; empty: every request goes to
@@ -108,6 +109,7 @@ impl EdgeConfig {
             modules: None,
             token_keys: token_keys.into(),
             public_url: None,
+            listener: livestack_listener::ListenerLimits::default(),
             limits: ComponentLimits::default(),
             registry: Arc::new(livestack_edge::StaticRegistry::default()),
             control: None,
@@ -171,6 +173,7 @@ pub(crate) struct State {
     pub(crate) upstreams: Upstreams,
     geo: GeoHeaders,
     clock: SharedClock,
+    admission: Arc<livestack_listener::Admission>,
 }
 
 /// A running edge. Dropping it stops the listener.
@@ -262,6 +265,10 @@ impl Edge {
             upstreams,
             geo: config.geo_headers,
             clock: config.clock,
+            admission: livestack_listener::Admission::new(
+                config.listener,
+                metrics.connections_refused.clone(),
+            ),
         });
         info!(
             %http_addr,
@@ -330,17 +337,20 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
                 continue;
             }
         };
+        let Ok(admitted) = state.admission.admit(peer.ip()) else {
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
+            let _admitted = admitted;
+            let builder = state.admission.limits().builder();
+            let io = TokioIo::new(state.admission.limits().guard(tcp));
             let svc = service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(req, &state).await) }
             });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), svc)
-                .await
-            {
+            if let Err(e) = builder.serve_connection(io, svc).await {
                 debug!(error = %e, %peer, "connection ended with error");
             }
         });

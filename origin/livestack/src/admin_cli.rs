@@ -25,6 +25,14 @@ pub struct AdminArgs {
     /// The admin bearer token.
     #[arg(long, env = "LIVESTACK_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// File holding the admin bearer token.
+    #[arg(
+        long,
+        env = "LIVESTACK_ADMIN_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "token"
+    )]
+    token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -159,7 +167,11 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     };
     let url = format!("{}{path}", args.url.trim_end_matches('/'));
     let mut req = Request::builder().method(method).uri(&url);
-    if let Some(t) = &args.token {
+    let token = match &args.token_file {
+        Some(path) => Some(crate::secrets::read_secret_file(path, "--token-file")?),
+        None => args.token.clone(),
+    };
+    if let Some(t) = &token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
     if body.is_some() {

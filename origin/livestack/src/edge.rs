@@ -46,6 +46,14 @@ pub(crate) struct KeyArgs {
     /// (ALG HS256, ES256 or EdDSA); the first key of an algorithm signs.
     #[arg(long, env = "LIVESTACK_TOKEN_KEYS", hide_env_values = true)]
     token_keys: Option<String>,
+    /// File holding the token keys (same syntax as `--token-keys`).
+    #[arg(
+        long,
+        env = "LIVESTACK_TOKEN_KEYS_FILE",
+        value_name = "PATH",
+        conflicts_with = "token_keys"
+    )]
+    token_keys_file: Option<PathBuf>,
 }
 
 impl KeyArgs {
@@ -53,13 +61,17 @@ impl KeyArgs {
     /// (`--token-keys` first, then the file's).
     pub(crate) fn resolve(&self) -> Result<(EdgeFile, String)> {
         let file = EdgeFile::load(self.config.as_deref())?;
-        let keys = self
-            .token_keys
-            .clone()
+        let from_file = match &self.token_keys_file {
+            Some(path) => Some(crate::secrets::read_secret_file(path, "--token-keys-file")?),
+            None => None,
+        };
+        let keys = from_file
+            .or_else(|| self.token_keys.clone())
             .or_else(|| file.token_keys.clone())
             .context(
-                "no token keys: pass --token-keys, LIVESTACK_TOKEN_KEYS or token_keys in --config",
+                "no token keys: pass --token-keys-file, LIVESTACK_TOKEN_KEYS or token_keys in --config",
             )?;
+        crate::secrets::refuse_placeholder(&keys, "the token keys")?;
         Ok((file, keys))
     }
 }
@@ -105,6 +117,8 @@ pub(crate) struct EdgeArgs {
     /// (CloudFront-Viewer-Latitude/-Longitude are read as well).
     #[arg(long, env = "LIVESTACK_GEO_LOCATION_HEADERS", value_delimiter = ',')]
     geo_location_headers: Vec<String>,
+    #[command(flatten)]
+    listener: crate::listener_args::ListenerArgs,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -163,6 +177,7 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<()> {
     }
     let mut config = edge_config(http, origin.as_deref(), modules.clone(), public_url, keys)?;
     config.registry_refresh = args.registry_refresh;
+    args.listener.apply(&mut config.listener);
     if let Some(url) = args.redis.as_deref() {
         config.control = Some(control_plane::redis(url).await.context("--redis")?);
     }

@@ -10,7 +10,7 @@ use livestack_origin::{
     config::{OriginConfig, StreamKeyConfig},
 };
 
-use crate::{control_plane, shutdown};
+use crate::{control_plane, secrets, shutdown};
 
 /// Flags shared by `origin` and `demo`; each overrides the TOML key of the
 /// same name, and is itself overridden by nothing.
@@ -46,10 +46,21 @@ pub(crate) struct OriginArgs {
     /// Segments in the live window.
     #[arg(long, env = "LIVESTACK_WINDOW_SEGMENTS")]
     window_segments: Option<usize>,
-    /// A stream key, NAME=KEY (NAME `*` for every stream); repeatable. Adds
-    /// to the keys of the config file.
-    #[arg(long = "stream-key", value_name = "NAME=KEY")]
+    /// A stream key, NAME=KEY (NAME `*` for every stream); repeatable, or
+    /// comma-separated in the environment. Adds to the keys of the config
+    /// file. Prefer `--stream-keys-file` or the environment: arguments are
+    /// visible to every local user in /proc.
+    #[arg(
+        long = "stream-key",
+        value_name = "NAME=KEY",
+        env = "LIVESTACK_STREAM_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     stream_keys: Vec<String>,
+    /// File of stream keys, one NAME=KEY per line (`#` comments).
+    #[arg(long, env = "LIVESTACK_STREAM_KEYS_FILE", value_name = "PATH")]
+    stream_keys_file: Option<PathBuf>,
     /// This node's unique id (default `origin-<hostname>`).
     #[arg(long, env = "LIVESTACK_NODE_ID")]
     node_id: Option<String>,
@@ -82,9 +93,20 @@ pub(crate) struct OriginArgs {
     /// token.
     #[arg(long, env = "LIVESTACK_ADMIN")]
     admin: Option<SocketAddr>,
-    /// Admin API bearer token (at least 16 characters).
+    /// Admin API bearer token (at least 16 characters). Prefer
+    /// `--admin-token-file` or the environment.
     #[arg(long, env = "LIVESTACK_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// File holding the admin API bearer token.
+    #[arg(
+        long,
+        env = "LIVESTACK_ADMIN_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "admin_token"
+    )]
+    admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    listener: crate::listener_args::ListenerArgs,
 }
 
 fn parse_location(s: &str) -> Result<(f64, f64), String> {
@@ -156,10 +178,23 @@ impl OriginArgs {
         if let Some(v) = self.admin_token {
             c.admin.token = Some(v);
         }
-        for kv in self.stream_keys {
+        if let Some(path) = &self.admin_token_file {
+            c.admin.token = Some(secrets::read_secret_file(path, "--admin-token-file")?);
+        }
+        if let Some(token) = &c.admin.token {
+            secrets::refuse_placeholder(token, "the admin token")?;
+        }
+        self.listener.apply(&mut c.limits);
+        let mut stream_keys = self.stream_keys;
+        if let Some(path) = &self.stream_keys_file {
+            stream_keys.extend(secrets::read_stream_keys_file(path)?);
+        }
+        for kv in stream_keys {
             let Some((stream, key)) = kv.split_once('=') else {
-                bail!("--stream-key takes NAME=KEY, got {kv:?}");
+                // The value is a secret: say where, not what.
+                bail!("--stream-key takes NAME=KEY; an entry has no '='");
             };
+            secrets::refuse_placeholder(key, "a stream key")?;
             c.auth.keys.push(StreamKeyConfig {
                 stream: stream.to_owned(),
                 key: key.to_owned(),

@@ -162,7 +162,7 @@ impl StreamId {
             let (key, value) = pair
                 .split_once('=')
                 .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-                .ok_or_else(|| StreamIdError::MalformedPair(pair.to_owned()))?;
+                .ok_or_else(|| StreamIdError::MalformedPair(redacted(pair)))?;
             let dup = || StreamIdError::DuplicateKey(key.to_owned());
             let set = |slot: &mut Option<String>| {
                 if slot.is_some() {
@@ -185,7 +185,7 @@ impl StreamId {
                         "request" => Mode::Request,
                         "publish" => Mode::Publish,
                         "bidirectional" => Mode::Bidirectional,
-                        _ => return Err(StreamIdError::InvalidMode(value.to_owned())),
+                        _ => return Err(StreamIdError::InvalidMode(redacted(value))),
                     });
                 }
                 "t" => {
@@ -238,10 +238,55 @@ impl FromStr for StreamId {
     }
 }
 
+/// Longest piece of a refused streamid that an error repeats, in
+/// characters.
+const MAX_ECHO_CHARS: usize = 64;
+
+/// `text` as an error may repeat it in a log: the value of every
+/// credential-looking `key=value` (`t`, `token`, `k`, `passphrase`, `pass`,
+/// `password`, `secret`; separated by `,` `&` `?` `;` or a space) is
+/// replaced by `<redacted>`, and the rest is cut at [`MAX_ECHO_CHARS`].
+/// A malformed streamid is often a URL-style `live/cam?t=SECRET`, and the
+/// log must not carry the secret.
+fn redacted(text: &str) -> String {
+    const SECRET_KEYS: [&str; 7] = [
+        "t",
+        "token",
+        "k",
+        "passphrase",
+        "pass",
+        "password",
+        "secret",
+    ];
+    let is_sep = |c: char| matches!(c, ',' | '&' | '?' | ';' | ' ');
+    let mut out = String::with_capacity(text.len().min(MAX_ECHO_CHARS + 16));
+    for piece in text.split_inclusive(is_sep) {
+        let (body, sep) = match piece.chars().last() {
+            Some(c) if is_sep(c) => (&piece[..piece.len() - c.len_utf8()], Some(c)),
+            _ => (piece, None),
+        };
+        match body.split_once('=') {
+            Some((key, _)) if SECRET_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)) => {
+                out.push_str(key);
+                out.push_str("=<redacted>");
+            }
+            _ => out.push_str(body),
+        }
+        if let Some(c) = sep {
+            out.push(c);
+        }
+    }
+    if out.chars().count() > MAX_ECHO_CHARS {
+        out = out.chars().take(MAX_ECHO_CHARS).collect();
+        out.push('…');
+    }
+    out
+}
+
 /// Checks `live/NAME`: NAME is 1..=128 of `[A-Za-z0-9_.-]`, not `.`, and
 /// contains no `..` (so it is safe as a path segment).
 fn validate_resource(resource: &str) -> Result<(), StreamIdError> {
-    let invalid = || StreamIdError::InvalidResource(resource.to_owned());
+    let invalid = || StreamIdError::InvalidResource(redacted(resource));
     let name = resource.strip_prefix(RESOURCE_PREFIX).ok_or_else(invalid)?;
     let ok = (1..=MAX_NAME_LEN).contains(&name.len())
         && name
@@ -322,6 +367,27 @@ mod tests {
             );
         }
         assert_eq!(StreamId::parse(&long), Err(E::TooLong(long.len())));
+        // Issue 9: a refused streamid never repeats a credential.
+        for (input, err) in [
+            (
+                "live/cam?t=SECRET-123",
+                E::InvalidResource("live/cam?t=<redacted>".into()),
+            ),
+            (
+                "#!::r=live/cam?token=SECRET-123,m=publish",
+                E::InvalidResource("live/cam?token=<redacted>".into()),
+            ),
+            (
+                "live/a b&passphrase=SECRET-123&x=1",
+                E::InvalidResource("live/a b&passphrase=<redacted>&x=1".into()),
+            ),
+        ] {
+            let got = StreamId::parse(input).unwrap_err();
+            assert_eq!(got, err, "{input:?}");
+            assert!(!got.to_string().contains("SECRET"), "{got}");
+        }
+        let echoed = StreamId::parse(&format!("live/{}", "ä".repeat(100))).unwrap_err();
+        assert!(echoed.to_string().chars().count() < 150, "{echoed}");
         let max = format!("live/{}", "n".repeat(128));
         assert!(StreamId::parse(&max).is_ok());
         let over = format!("live/{}", "n".repeat(129));

@@ -24,10 +24,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-};
+use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -50,6 +47,8 @@ pub struct AdminState {
     pub node: Arc<Node>,
     /// The bearer token.
     pub token: String,
+    /// Connection caps and timeouts of the admin listener.
+    pub admission: Arc<livestack_listener::Admission>,
 }
 
 /// A stream key as the API lists it (never the secret).
@@ -106,8 +105,14 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
                 continue;
             }
         };
+        let Ok(admitted) = state.admission.admit(peer.ip()) else {
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
+            let _admitted = admitted;
+            let builder = state.admission.limits().builder();
+            let io = TokioIo::new(state.admission.limits().guard(tcp));
             let svc = service_fn(move |req| {
                 let state = state.clone();
                 // One span per call (exported with `--otlp-endpoint`); the
@@ -120,10 +125,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
                 );
                 async move { Ok::<_, Infallible>(handle(req, &state, peer).await) }.instrument(span)
             });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), svc)
-                .await
-            {
+            if let Err(e) = builder.serve_connection(io, svc).await {
                 debug!(error = %e, %peer, "admin connection ended with error");
             }
         });

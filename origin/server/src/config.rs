@@ -63,6 +63,10 @@ pub struct OriginConfig {
     pub cluster: ClusterConfig,
     /// The admin API listener.
     pub admin: AdminConfig,
+    /// Limits of every HTTP listener (`[limits]`): header-read and TLS
+    /// timeouts, connection caps in total and per client address, HTTP/2
+    /// streams. Defaults in [`livestack_listener`].
+    pub limits: livestack_listener::ListenerLimits,
 }
 
 impl Default for OriginConfig {
@@ -78,6 +82,7 @@ impl Default for OriginConfig {
             auth: AuthConfig::default(),
             cluster: ClusterConfig::default(),
             admin: AdminConfig::default(),
+            limits: livestack_listener::ListenerLimits::default(),
         }
     }
 }

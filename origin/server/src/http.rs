@@ -24,10 +24,7 @@ use hyper::{
     body::{Body as _, Incoming},
     service::service_fn,
 };
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-};
+use hyper_util::rt::TokioIo;
 use livestack_hls::{BlockDecision, DeliveryDirectives, PartLookup, Resource, blocking_timeout};
 use livestack_packager::{Rendition, RenditionSnapshot};
 use tokio::{net::TcpListener, sync::watch, time::Instant};
@@ -50,6 +47,9 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// This node (viewer accounting, control-plane metrics).
     pub node: Arc<crate::cluster::Node>,
+    /// Connection caps and timeouts, shared by the HTTP and HTTPS
+    /// listeners.
+    pub admission: Arc<livestack_listener::Admission>,
 }
 
 const PLAYER_HTML: &str = include_str!("../assets/player.html");
@@ -75,10 +75,15 @@ pub async fn serve(
                 continue;
             }
         };
+        let Ok(admitted) = state.admission.admit(peer.ip()) else {
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _admitted = admitted;
+            let limits = *state.admission.limits();
             // Streams this connection fetched and when it last told the
             // node's viewer registry: the shared registry (one lock for the
             // node) is touched at most once per VIEWER_TOUCH per stream and
@@ -106,16 +111,32 @@ pub async fn serve(
                     Ok::<_, Infallible>(resp)
                 }
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let builder = limits.builder();
             let result = match tls {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(io) => builder.serve_connection(TokioIo::new(io), svc).await,
-                    Err(e) => {
-                        debug!(error = %e, "TLS handshake failed");
-                        return;
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp))
+                        .await
+                    {
+                        Ok(Ok(io)) => {
+                            builder
+                                .serve_connection(TokioIo::new(limits.guard(io)), svc)
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!("TLS handshake timed out");
+                            return;
+                        }
                     }
-                },
-                None => builder.serve_connection(TokioIo::new(tcp), svc).await,
+                }
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(limits.guard(tcp)), svc)
+                        .await
+                }
             };
             if let Err(e) = result {
                 debug!(error = %e, %peer, "connection ended with error");

@@ -141,6 +141,10 @@ impl Origin {
             streams: streams.clone(),
             metrics: metrics.clone(),
             node: node.clone(),
+            admission: livestack_listener::Admission::new(
+                config.limits,
+                metrics.http_connections_refused.clone(),
+            ),
         });
         tasks.spawn(http::serve(listener, None, state.clone()));
         let https_addr = match config.https {
@@ -148,7 +152,7 @@ impl Origin {
             None => None,
         };
         let admin_addr = match &config.admin.token {
-            Some(token) => Some(serve_admin(config, token, &node, &mut tasks).await?),
+            Some(token) => Some(serve_admin(config, token, &node, &metrics, &mut tasks).await?),
             None => None,
         };
         info!(
@@ -295,6 +299,7 @@ async fn serve_admin(
     config: &OriginConfig,
     token: &str,
     node: &Arc<Node>,
+    metrics: &Metrics,
     tasks: &mut JoinSet<()>,
 ) -> Result<SocketAddr, StartError> {
     let (listener, bound) = bind_tcp("admin", config.admin.listen).await?;
@@ -303,6 +308,10 @@ async fn serve_admin(
         Arc::new(AdminState {
             node: node.clone(),
             token: token.to_owned(),
+            admission: livestack_listener::Admission::new(
+                config.limits,
+                metrics.admin_connections_refused.clone(),
+            ),
         }),
     ));
     Ok(bound)

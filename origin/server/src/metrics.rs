@@ -77,6 +77,11 @@ pub struct Metrics {
     pub srt_connections: Family<Labels, Counter>,
     /// Publishers currently connected.
     pub publishers: Gauge,
+    /// HTTP connections closed at accept by a cap (`reason`: `listener`,
+    /// `address`), public listeners (HTTP and HTTPS).
+    pub http_connections_refused: Family<livestack_listener::RefusalLabels, Counter>,
+    /// The same for the admin listener.
+    pub admin_connections_refused: Family<livestack_listener::RefusalLabels, Counter>,
     /// Bytes received from publishers.
     pub ingest_bytes: Counter,
     /// MPEG-TS packets demuxed.
@@ -151,6 +156,8 @@ impl Metrics {
         let mut m = Self {
             srt_connections: Family::default(),
             publishers: Gauge::default(),
+            http_connections_refused: Family::default(),
+            admin_connections_refused: Family::default(),
             ingest_bytes: Counter::default(),
             ts_packets: Counter::default(),
             ts_cc_errors: Counter::default(),
@@ -185,6 +192,16 @@ impl Metrics {
             m.srt_connections.clone(),
         );
         r.register("publishers", "Publishers connected", m.publishers.clone());
+        r.register(
+            "http_connections_refused",
+            "HTTP connections closed at accept because a connection cap was reached, by cap",
+            m.http_connections_refused.clone(),
+        );
+        r.register(
+            "admin_connections_refused",
+            "Admin API connections closed at accept because a connection cap was reached, by cap",
+            m.admin_connections_refused.clone(),
+        );
         r.register(
             "ingest_bytes",
             "Bytes received from publishers",

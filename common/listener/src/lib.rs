@@ -1,0 +1,378 @@
+//! What every livestack HTTP listener (the origin's public and admin
+//! listeners, the edge's) does against hostile clients, in one place:
+//!
+//! - a **header-read timeout**: a client that has not sent a whole request
+//!   head within it is disconnected (also while a keep-alive connection is
+//!   idle between requests). A slowloris client sending one header byte a
+//!   second holds a connection for at most this long.
+//! - a **TLS-handshake timeout** for the TLS listeners.
+//! - a **cap on connections**, in total and per client address; a
+//!   connection above a cap is closed at once and counted.
+//! - a **cap on concurrent HTTP/2 streams** per connection.
+//!
+//! The defaults ([`ListenerLimits::default`]) follow what nginx and Envoy
+//! ship or recommend, sized for an origin that serves thousands of LL-HLS
+//! viewers (each holds one keep-alive connection and one blocking request):
+//! header timeout 10 s (nginx `client_header_timeout` is 60 s; LL-HLS
+//! clients send a request head in one packet, so 10 s only ever cuts the
+//! slow and the idle), TLS handshake 10 s (Envoy's
+//! `transport_socket_connect_timeout`), 20,000 connections per listener,
+//! 4,096 per client address (a NAT or a CDN PoP fetches for many viewers;
+//! nginx `limit_conn` has no default, operators set one per deployment),
+//! 256 HTTP/2 streams per connection (nginx `http2_max_concurrent_streams`
+//! is 128; a CDN multiplexes more).
+
+use std::{
+    collections::HashMap,
+    io,
+    net::IpAddr,
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use hyper_util::{
+    rt::{TokioExecutor, TokioTimer},
+    server::conn::auto,
+};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue},
+    metrics::{counter::Counter, family::Family},
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    time::Sleep,
+};
+use tracing::warn;
+
+/// Default of [`ListenerLimits::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`ListenerLimits::tls_handshake_timeout`].
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`ListenerLimits::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+/// Default of [`ListenerLimits::max_connections_per_address`].
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 4_096;
+/// Default of [`ListenerLimits::max_h2_streams`].
+pub const DEFAULT_MAX_H2_STREAMS: u32 = 256;
+
+/// The limits of one listener. See the crate docs for the defaults and why.
+/// In a configuration file (`[limits]` of the origin's and the edge's
+/// TOML), durations are humantime strings (`"10s"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenerLimits {
+    /// Longest time a client may take to send a request head, and longest
+    /// time a keep-alive connection may sit idle before its next one.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Longest TLS handshake.
+    #[serde(with = "humantime_serde")]
+    pub tls_handshake_timeout: Duration,
+    /// Connections open at once on the listener.
+    pub max_connections: usize,
+    /// Connections open at once from one client IP address.
+    pub max_connections_per_address: usize,
+    /// Concurrent streams per HTTP/2 connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_h2_streams: u32,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            max_h2_streams: DEFAULT_MAX_H2_STREAMS,
+        }
+    }
+}
+
+impl ListenerLimits {
+    /// `io` with the protocol-detection phase bounded by
+    /// [`header_read_timeout`](Self::header_read_timeout) (see
+    /// [`PrefaceDeadline`]); serve the result with
+    /// [`builder`](Self::builder).
+    pub fn guard<T>(&self, io: T) -> PrefaceDeadline<T> {
+        PrefaceDeadline::new(io, self.header_read_timeout)
+    }
+
+    /// The HTTP/1.1 + HTTP/2 connection builder with these limits (hyper's
+    /// header-read timeout needs a timer: it is set here).
+    pub fn builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut b = auto::Builder::new(TokioExecutor::new());
+        b.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        b.http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.max_h2_streams);
+        b
+    }
+}
+
+/// Bytes hyper-util's protocol detection reads before it starts HTTP/1 or
+/// HTTP/2: the length of the HTTP/2 connection preface (RFC 9113 §3.4).
+const PREFACE_LEN: usize = 24;
+
+/// A connection's IO whose first [`PREFACE_LEN`] bytes must arrive within
+/// a deadline, else reads fail with [`io::ErrorKind::TimedOut`].
+///
+/// hyper's header-read timeout starts only once hyper-util's automatic
+/// protocol detection has chosen HTTP/1 or HTTP/2; during detection no
+/// timer runs, so a client that connects and sends nothing, or sends the
+/// HTTP/2 preface a byte a minute, would hold its connection forever. This
+/// bounds that phase by [`ListenerLimits::header_read_timeout`]; after the
+/// preface-length bytes, reads pass through and hyper's own timers govern.
+#[derive(Debug)]
+pub struct PrefaceDeadline<T> {
+    io: T,
+    remaining: usize,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<T> PrefaceDeadline<T> {
+    /// `io`, whose first bytes must arrive within `timeout` from now.
+    pub fn new(io: T, timeout: Duration) -> Self {
+        Self {
+            io,
+            remaining: PREFACE_LEN,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for PrefaceDeadline<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.remaining == 0 {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let read = buf.filled().len() - before;
+                this.remaining = this.remaining.saturating_sub(read);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no request head within the header-read timeout",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for PrefaceDeadline<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// Why a connection was closed at accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+pub enum RefusalReason {
+    /// [`ListenerLimits::max_connections`] reached.
+    Listener,
+    /// [`ListenerLimits::max_connections_per_address`] reached.
+    Address,
+}
+
+/// Labels of [`Admission::refused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// Which cap.
+    pub reason: RefusalReason,
+}
+
+/// Counts the open connections of one listener and admits new ones within
+/// its [`ListenerLimits`]. One short lock per accepted connection (never
+/// per request).
+#[derive(Debug)]
+pub struct Admission {
+    limits: ListenerLimits,
+    open: Mutex<Open>,
+    /// Connections closed at accept, by cap.
+    pub refused: Family<RefusalLabels, Counter>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+    /// Whether the refusal of each kind was logged since the last time the
+    /// listener was below its caps: a flood logs once, not once per try.
+    logged: [bool; 2],
+}
+
+impl Admission {
+    /// An admission for a listener with `limits`, counting refusals in
+    /// `refused` (a family registered in the server's metrics; clones share
+    /// their counters).
+    pub fn new(limits: ListenerLimits, refused: Family<RefusalLabels, Counter>) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            open: Mutex::default(),
+            refused,
+        })
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &ListenerLimits {
+        &self.limits
+    }
+
+    /// Admits a connection from `peer`; the connection counts until the
+    /// returned guard is dropped.
+    ///
+    /// # Errors
+    /// The cap that is full; the refusal is counted in
+    /// [`refused`](Self::refused) and logged once per flood.
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Admitted, RefusalReason> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let from_peer = open.per_address.get(&peer).copied().unwrap_or(0);
+        let refusal = if open.total >= self.limits.max_connections {
+            Some(RefusalReason::Listener)
+        } else if from_peer >= self.limits.max_connections_per_address {
+            Some(RefusalReason::Address)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            let slot = &mut open.logged[reason as usize];
+            if !*slot {
+                *slot = true;
+                warn!(?reason, %peer, open = open.total, "connection refused: cap reached (logged once per flood)");
+            }
+            drop(open);
+            self.refused.get_or_create(&RefusalLabels { reason }).inc();
+            return Err(reason);
+        }
+        open.total += 1;
+        *open.per_address.entry(peer).or_insert(0) += 1;
+        Ok(Admitted {
+            admission: Arc::clone(self),
+            peer,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
+    }
+}
+
+/// One admitted connection; dropping it frees its place.
+#[derive(Debug)]
+pub struct Admitted {
+    admission: Arc<Admission>,
+    peer: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self
+            .admission
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.per_address.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                open.per_address.remove(&self.peer);
+            }
+        }
+        open.logged = [false; 2];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_times_out_and_a_prompt_one_passes() {
+        let (client, server) = tokio::io::duplex(64);
+        let mut guarded = PrefaceDeadline::new(server, Duration::from_secs(10));
+        let mut buf = [0u8; 8];
+        let e = guarded.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        drop(client);
+
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut guarded = PrefaceDeadline::new(server, Duration::from_secs(10));
+        client.write_all(&[b'x'; 24]).await.unwrap();
+        let mut buf = [0u8; 24];
+        guarded.read_exact(&mut buf).await.unwrap();
+        // Past the preface, no deadline: an idle wait is hyper's business.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        client.write_all(b"y").await.unwrap();
+        assert_eq!(guarded.read(&mut buf).await.unwrap(), 1);
+    }
+
+    #[test]
+    fn caps_in_total_and_per_address_free_on_drop() {
+        let a = Admission::new(
+            ListenerLimits {
+                max_connections: 3,
+                max_connections_per_address: 2,
+                ..ListenerLimits::default()
+            },
+            Family::default(),
+        );
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let two: IpAddr = "192.0.2.2".parse().unwrap();
+        let a1 = a.admit(one).unwrap();
+        let _a2 = a.admit(one).unwrap();
+        assert_eq!(a.admit(one).unwrap_err(), RefusalReason::Address);
+        let _b1 = a.admit(two).unwrap();
+        assert_eq!(a.admit(two).unwrap_err(), RefusalReason::Listener);
+        assert_eq!(a.open(), 3);
+        drop(a1);
+        assert_eq!(a.open(), 2);
+        let _a3 = a.admit(one).expect("a freed place is reusable");
+        let refused = |reason| a.refused.get_or_create(&RefusalLabels { reason }).get();
+        assert_eq!(refused(RefusalReason::Address), 1);
+        assert_eq!(refused(RefusalReason::Listener), 1);
+    }
+}
