@@ -839,9 +839,9 @@ fn configured_stream_keys_follow_the_configuration_across_restarts() {
     assert_eq!(
         ids(&first).expect("keys"),
         [
-            admin_key.clone(),
-            "config-cam-0".into(),
-            "config-gone-1".into()
+            "config-cam-0".to_owned(),
+            "config-gone-1".into(),
+            admin_key.clone()
         ]
     );
     first.proc.kill();
@@ -855,7 +855,7 @@ fn configured_stream_keys_follow_the_configuration_across_restarts() {
     );
     assert_eq!(
         ids(&second).expect("keys"),
-        [admin_key, "config-cam-0".into()],
+        ["config-cam-0".to_owned(), admin_key],
         "the removed key is revoked, the admin API's key is kept"
     );
     let forbidden = metric(&second, SRT_FORBIDDEN);

@@ -95,6 +95,16 @@ async fn two_thousand_slow_clients_do_not_stop_a_viewer() {
     let mut ffmpeg = publish(origin.srt_addr, "#!::r=live/e2e,m=publish", &source);
     let client = HttpClient::new();
     let video_url = format!("http://{}/live/e2e/video.m3u8", origin.http_addr);
+    // The viewer starts once the stream is there (the publisher just
+    // connected), and then follows it to its end.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while client.get(&video_url).await.status != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let video = follow(&client, &video_url, Duration::from_secs(60)).await;
     assert!(ffmpeg.wait().expect("ffmpeg").success());
     let file = dir.path().join("viewer.mp4");
