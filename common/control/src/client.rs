@@ -52,13 +52,27 @@ pub struct ClientOptions {
     /// control plane is unreachable. Zero disables the grace period. Default
     /// 5 min.
     pub grace: Duration,
+    /// Streams whose keys are cached at once. Every name a client asks
+    /// about (an SRT handshake, a viewer's `/live/NAME/`) is cached, and
+    /// names cost nothing to invent: above this, the oldest read is
+    /// forgotten, so unauthenticated handshakes with made-up names cannot
+    /// grow the node's memory. A forgotten stream is read again at its
+    /// next request (during a control-plane outage it then has no grace).
+    /// Default [`DEFAULT_MAX_CACHED_STREAMS`].
+    pub max_cached_streams: usize,
 }
+
+/// Default of [`ClientOptions::max_cached_streams`]: well above the streams
+/// one origin holds (`cluster.max_streams`, default 100) and their viewers'
+/// names, small enough that the copy-on-write map stays cheap to copy.
+pub const DEFAULT_MAX_CACHED_STREAMS: usize = 4_096;
 
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             cache_ttl: Duration::from_secs(5),
             grace: Duration::from_secs(300),
+            max_cached_streams: DEFAULT_MAX_CACHED_STREAMS,
         }
     }
 }
@@ -327,8 +341,20 @@ impl ControlClient {
                     keys: keys.clone(),
                     fetched: self.clock.now(),
                 };
+                let cap = self.options.max_cached_streams.max(1);
                 self.keys.rcu(|map| {
                     let mut map = HashMap::clone(map);
+                    if map.len() >= cap && !map.contains_key(stream) {
+                        // Forget the oldest read (a linear scan of a map
+                        // that is copied here anyway).
+                        let oldest = map
+                            .iter()
+                            .min_by_key(|(_, c)| c.fetched)
+                            .map(|(name, _)| name.clone());
+                        if let Some(name) = oldest {
+                            map.remove(&name);
+                        }
+                    }
                     map.insert(stream.to_owned(), cached.clone());
                     map
                 });
@@ -590,6 +616,7 @@ mod tests {
         let options = ClientOptions {
             cache_ttl: Duration::from_secs(5),
             grace: Duration::from_secs(300),
+            ..ClientOptions::default()
         };
         let (client, _, clock) = on_manual_clock(options, &[key("k1", "a", "s-a")]).await;
         let play = async || {
@@ -612,6 +639,7 @@ mod tests {
         let options = ClientOptions {
             cache_ttl: Duration::from_secs(5),
             grace: Duration::from_secs(60),
+            ..ClientOptions::default()
         };
         let (client, store, clock) = on_manual_clock(options, &[key("k1", "a", "s-a")]).await;
         let publish = async |stream: &str| {
@@ -641,6 +669,40 @@ mod tests {
         assert_eq!(play.source, Source::Grace);
         store.down.store(false, Ordering::Relaxed);
         assert_eq!(publish("a").await.unwrap().source, Source::Fresh);
+    }
+
+    /// Issue 9: made-up names (unauthenticated SRT handshakes, viewers of
+    /// streams that do not exist) leave at most `max_cached_streams`
+    /// entries behind; the oldest read is forgotten first.
+    #[tokio::test]
+    async fn made_up_names_cannot_grow_the_key_cache() {
+        let options = ClientOptions {
+            max_cached_streams: 8,
+            ..ClientOptions::default()
+        };
+        let (client, _, clock) = on_manual_clock(options, &[key("k1", "a", "s-a")]).await;
+        let play = async |stream: &str, secret: &str| {
+            client
+                .authorize(Action::Play, stream, Some(secret), false)
+                .await
+        };
+        assert_eq!(play("a", "s-a").await.unwrap().source, Source::Fresh);
+        for i in 0..1_000 {
+            clock.advance(Duration::from_millis(1));
+            let _ = client
+                .authorize(
+                    Action::Publish,
+                    &format!("made-up-{i}"),
+                    Some("guess"),
+                    false,
+                )
+                .await;
+        }
+        assert_eq!(client.keys.load().len(), 8, "bounded");
+        assert!(client.cached("a").is_none(), "the oldest read went first");
+        assert!(client.cached("made-up-999").is_some());
+        // The forgotten stream is simply read again.
+        assert_eq!(play("a", "s-a").await.unwrap().source, Source::Fresh);
     }
 
     #[tokio::test]

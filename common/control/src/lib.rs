@@ -43,7 +43,7 @@ pub use self::redis::{
     RedisTargetError, SentinelTarget,
 };
 pub use auth::{Action, Grant, authorize, ct_eq};
-pub use client::{Authorized, ClientOptions, ControlClient, Source};
+pub use client::{Authorized, ClientOptions, ControlClient, DEFAULT_MAX_CACHED_STREAMS, Source};
 pub use livestack_clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use memory::MemoryControlPlane;
 

@@ -115,7 +115,7 @@ impl ListenerLimits {
 
 /// Bytes hyper-util's protocol detection reads before it starts HTTP/1 or
 /// HTTP/2: the length of the HTTP/2 connection preface (RFC 9113 §3.4).
-const PREFACE_LEN: usize = 24;
+pub const PREFACE_LEN: usize = 24;
 
 /// A connection's IO whose first [`PREFACE_LEN`] bytes must arrive within
 /// a deadline, else reads fail with [`io::ErrorKind::TimedOut`].

@@ -254,6 +254,7 @@ async fn start_node(
         ClientOptions {
             cache_ttl: cluster.auth_cache_ttl,
             grace: cluster.auth_grace,
+            ..ClientOptions::default()
         },
     );
     let node = Node::new(
