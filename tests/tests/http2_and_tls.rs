@@ -60,7 +60,20 @@ async fn playlists_over_h1_h2c_and_h2_over_tls() {
     assert!(body.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES"));
 
     // CORS for browsers and CDN-friendly caching on parts.
-    let part_url = format!("http://{http}/live/demo/video/part0.0.m4s");
+    // The newest part the playlist lists (its URI names the publisher
+    // session: `video/SESSION/partM.I.m4s`).
+    let part_uri = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
+        .filter_map(|attrs| attrs.split("URI=\"").nth(1)?.split('"').next())
+        .next_back()
+        .expect("the playlist lists parts")
+        .to_owned();
+    assert!(
+        part_uri.starts_with("video/") && part_uri.matches('/').count() == 2,
+        "{part_uri}"
+    );
+    let part_url = format!("http://{http}/live/demo/{part_uri}");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("curl")
             .args([

@@ -16,7 +16,8 @@
 //!
 //! Both only use the origin's outer interface: the URLs
 //! `/live/NAME/video.m3u8?_HLS_msn=..&_HLS_part=..` and
-//! `/live/NAME/video/part{M}.{I}.m4s`. In steady state a viewer allocates
+//! `/live/NAME/video/SESSION/part{M}.{I}.m4s` (the directory read from
+//! the playlist's part URIs). In steady state a viewer allocates
 //! nothing per request: paths are written into the connection's request
 //! buffer, playlists are scanned in place, bodies of parts are discarded in
 //! the kernel and only counted, and its log vectors are reserved up front.
@@ -168,9 +169,34 @@ pub fn new_parts(body: &[u8], have: Option<PartKey>, out: &mut Vec<PartKey>) {
     out[first..].reverse();
 }
 
-/// Writes the path of the video part `key` of stream `name`.
-fn part_path(req: &mut Vec<u8>, name: &str, (m, i): PartKey) {
-    let _ = write!(req, "/live/{name}/video/part{m}.{i}.m4s");
+/// The directory of the newest `EXT-X-PART` URI of a playlist, relative
+/// to it (`video/SESSION` for the origin's video playlist), in place.
+pub fn part_dir(body: &[u8]) -> Option<&str> {
+    const TAG: &[u8] = b"#EXT-X-PART:";
+    const URI: &[u8] = b"URI=\"";
+    let line = body
+        .rsplit(|&b| b == b'\n')
+        .find(|line| line.starts_with(TAG))?;
+    let at = line.windows(URI.len()).position(|w| w == URI)?;
+    let uri = &line[at + URI.len()..];
+    let uri = &uri[..uri.iter().position(|&b| b == b'"')?];
+    let slash = uri.iter().rposition(|&b| b == b'/')?;
+    std::str::from_utf8(&uri[..slash]).ok()
+}
+
+/// Keeps `dir` equal to the playlist's part directory; allocates only when
+/// it changes (a new publisher session).
+fn follow_part_dir(dir: &mut String, body: &[u8]) {
+    if let Some(new) = part_dir(body)
+        && new != dir
+    {
+        new.clone_into(dir);
+    }
+}
+
+/// Writes the path of the video part `key` of stream `name` in `dir`.
+fn part_path(req: &mut Vec<u8>, name: &str, dir: &str, (m, i): PartKey) {
+    let _ = write!(req, "/live/{name}/{dir}/part{m}.{i}.m4s");
 }
 
 /// Outcome of one request with a timeout.
@@ -206,12 +232,13 @@ async fn connect(addr: SocketAddr, log: &mut ClientLog) -> Option<Conn> {
 async fn fetch_part(
     conn: &mut Conn,
     name: &str,
+    dir: &str,
     key: PartKey,
     logged_as: PartKey,
     window: &Window,
     log: &mut ClientLog,
 ) -> bool {
-    match request(conn, |req| part_path(req, name, key), false).await {
+    match request(conn, |req| part_path(req, name, dir, key), false).await {
         Got::Ok(r, at) if r.status == 200 => {
             log.delivered.push((logged_as, at));
             log.count(at, window, &r);
@@ -242,6 +269,7 @@ pub async fn blocking_client(
 ) -> ClientLog {
     let mut log = ClientLog::with_capacity(log_capacity(&window, Instant::now()));
     let mut parts: Vec<PartKey> = Vec::with_capacity(16);
+    let mut dir = String::with_capacity(32);
     'connection: while Instant::now() < window.stop {
         let Some(mut conn) = connect(addr, &mut log).await else {
             continue;
@@ -279,6 +307,7 @@ pub async fn blocking_client(
             }
             parts.clear();
             new_parts(conn.body(), fetched, &mut parts);
+            follow_part_dir(&mut dir, conn.body());
             let Some(&last) = parts.last() else {
                 continue;
             };
@@ -290,7 +319,7 @@ pub async fn blocking_client(
                 log.listed.push((key, at));
                 if playlists_only {
                     log.delivered.push((key, at));
-                } else if !fetch_part(&mut conn, name, key, key, &window, &mut log).await {
+                } else if !fetch_part(&mut conn, name, &dir, key, key, &window, &mut log).await {
                     continue 'connection;
                 }
             }
@@ -320,6 +349,9 @@ pub struct Schedule {
     pub entries: Vec<Entry>,
     /// Length of one repetition (first entry to the one after the last).
     pub period: Duration,
+    /// Directory of the parts relative to the playlists
+    /// (`video/SESSION`, see [`part_dir`]).
+    pub part_dir: String,
 }
 
 impl Schedule {
@@ -343,7 +375,7 @@ impl Schedule {
 /// Captures `parts` parts of stream `name` from the origin at `addr` with
 /// one blocking-reload client: each playlist answer is written to
 /// `root/live/NAME/pl/{M}.{I}.m3u8` (`(M, I)` its newest part) and each
-/// part to `root/live/NAME/video/part{M}.{I}.m4s`, so a static file server
+/// part to `root/live/NAME/video/SESSION/part{M}.{I}.m4s`, so a static file server
 /// rooted at `root` serves the same bytes.
 ///
 /// # Errors
@@ -351,12 +383,18 @@ impl Schedule {
 pub async fn capture(addr: SocketAddr, name: &str, parts: usize, root: &Path) -> Result<Schedule> {
     let dir = root.join("live").join(name);
     std::fs::create_dir_all(dir.join("pl"))?;
-    std::fs::create_dir_all(dir.join("video"))?;
     let mut conn = Conn::connect(addr).await.context("connect to the origin")?;
     let r = conn.get(&format!("/live/{name}/video.m3u8"), true).await?;
     if r.status != 200 {
         bail!("capture: playlist answered {}", r.status);
     }
+    let part_dir = part_dir(conn.body())
+        .context("capture: part URIs have no directory")?
+        .to_owned();
+    if part_dir.split('/').any(|c| c.is_empty() || c == "..") {
+        bail!("capture: unexpected part directory {part_dir:?}");
+    }
+    std::fs::create_dir_all(dir.join(&part_dir))?;
     let mut keys = Vec::new();
     new_parts(conn.body(), None, &mut keys);
     let mut have = *keys.last().context("capture: playlist lists no part")?;
@@ -383,12 +421,12 @@ pub async fn capture(addr: SocketAddr, name: &str, parts: usize, root: &Path) ->
         std::fs::write(dir.join(format!("pl/{m}.{i}.m3u8")), conn.body())?;
         for &(m, i) in &keys {
             let r = conn
-                .get(&format!("/live/{name}/video/part{m}.{i}.m4s"), true)
+                .get(&format!("/live/{name}/{part_dir}/part{m}.{i}.m4s"), true)
                 .await?;
             if r.status != 200 {
                 bail!("capture: part {m}.{i} answered {}", r.status);
             }
-            std::fs::write(dir.join(format!("video/part{m}.{i}.m4s")), conn.body())?;
+            std::fs::write(dir.join(format!("{part_dir}/part{m}.{i}.m4s")), conn.body())?;
         }
         let t0 = *first.get_or_insert(at);
         entries.push(Entry {
@@ -403,7 +441,11 @@ pub async fn capture(addr: SocketAddr, name: &str, parts: usize, root: &Path) ->
     // One more mean interval, so the last entry is not followed at once by
     // the first.
     let period = span + span / u32::try_from(entries.len().max(2) - 1).unwrap_or(1);
-    Ok(Schedule { entries, period })
+    Ok(Schedule {
+        entries,
+        period,
+        part_dir,
+    })
 }
 
 /// One client replaying `schedule` (repetitions start at `epoch`) against
@@ -458,7 +500,16 @@ pub async fn scheduled_client(
                     log.listed.push((logged_as, at));
                     if playlists_only {
                         log.delivered.push((logged_as, at));
-                    } else if !fetch_part(&mut conn, name, key, logged_as, &window, &mut log).await
+                    } else if !fetch_part(
+                        &mut conn,
+                        name,
+                        &schedule.part_dir,
+                        key,
+                        logged_as,
+                        &window,
+                        &mut log,
+                    )
+                    .await
                     {
                         continue 'connection;
                     }
@@ -556,6 +607,13 @@ mod tests {
         assert_eq!(parts(Some((8, 0))), vec![]);
         assert_eq!(part_key(b"part12.4.m4s"), Some((12, 4)));
         assert_eq!(part_key(b"video/part1x.4.m4s"), None);
+        assert_eq!(part_dir(&pl), Some("video"));
+        let session = b"#EXT-X-PART:DURATION=0.2,URI=\"video/19af/part8.0.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"video/19af/part8.1.m4s\"\n";
+        assert_eq!(part_dir(session), Some("video/19af"));
+        assert_eq!(part_dir(b"#EXT-X-PART:URI=\"part1.0.m4s\"\n"), None);
+        let mut dir = String::new();
+        follow_part_dir(&mut dir, session);
+        assert_eq!(dir, "video/19af");
     }
 
     #[test]
@@ -566,6 +624,7 @@ mod tests {
             parts: vec![(m, 0)],
         };
         let s = Schedule {
+            part_dir: "video/1".into(),
             entries: vec![e(0, 1), e(200, 2), e(400, 3)],
             period: Duration::from_millis(600),
         };

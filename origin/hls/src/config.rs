@@ -55,8 +55,23 @@ pub struct PlaylistConfig {
     pub uri_prefix: String,
     /// Media Sequence Number of the first segment (RFC 8216bis §4.4.3.2).
     /// Default 0. A server restarting a stream under the same URL should
-    /// continue past the previous MSN so it never decreases.
+    /// continue past the previous MSN so it never decreases (see
+    /// [`MediaPlaylist::next_msn`](crate::MediaPlaylist::next_msn)).
     pub start_msn: u64,
+    /// `EXT-X-DISCONTINUITY-SEQUENCE` before any segment left the window
+    /// (RFC 8216bis §4.4.3.3). Default 0. A continued stream starts from
+    /// its predecessor's
+    /// [`next_discontinuity_sequence`](crate::MediaPlaylist::next_discontinuity_sequence),
+    /// so the Discontinuity Sequence Numbers of its segments keep growing
+    /// for a client that reloads across the change.
+    pub start_discontinuity_sequence: u64,
+    /// The first segment carries `EXT-X-DISCONTINUITY` (RFC 8216bis
+    /// §4.4.4.3): set when this Playlist continues another one under the
+    /// same URL (a publisher reconnected, possibly with other encoding
+    /// parameters), so a client that stayed resets its decoder instead of
+    /// feeding it the new session's media as if it followed on. Default
+    /// false.
+    pub starts_discontinuous: bool,
 }
 
 impl Default for PlaylistConfig {
@@ -68,6 +83,8 @@ impl Default for PlaylistConfig {
             retain_extra_segments: 2,
             uri_prefix: String::new(),
             start_msn: 0,
+            start_discontinuity_sequence: 0,
+            starts_discontinuous: false,
         }
     }
 }

@@ -147,16 +147,16 @@ impl MediaPlaylist {
         config.validate()?;
         Ok(Self {
             next_msn: config.start_msn,
-            config,
             segments: VecDeque::new(),
             listed: 0,
             open: None,
-            discontinuity_sequence: 0,
-            pending_discontinuity: false,
+            discontinuity_sequence: config.start_discontinuity_sequence,
+            pending_discontinuity: config.starts_discontinuous,
             inits: VecDeque::new(),
             current_init: None,
             next_init_index: 0,
             ended: false,
+            config,
         })
     }
 
@@ -275,6 +275,35 @@ impl MediaPlaylist {
     /// Whether [`end`](Self::end) was called.
     pub fn ended(&self) -> bool {
         self.ended
+    }
+
+    /// The Media Sequence Number the next opened segment gets: after
+    /// [`end`](Self::end), one past the last segment. A Playlist that
+    /// continues this one under the same URL starts there
+    /// ([`PlaylistConfig::start_msn`]), so MSNs never go back (RFC 8216bis
+    /// §6.2.1: a client must be able to tell segments apart by MSN).
+    pub fn next_msn(&self) -> u64 {
+        match &self.open {
+            Some(open) => open.msn.saturating_add(1),
+            None => self.next_msn,
+        }
+    }
+
+    /// The `EXT-X-DISCONTINUITY-SEQUENCE` a Playlist that continues this one
+    /// should start with ([`PlaylistConfig::start_discontinuity_sequence`],
+    /// together with [`PlaylistConfig::starts_discontinuous`]): this one's
+    /// plus every `EXT-X-DISCONTINUITY` still listed or pending, since none
+    /// of these segments are listed in the successor (RFC 8216bis §6.2.2:
+    /// the sequence counts the discontinuity tags removed from the
+    /// Playlist).
+    pub fn next_discontinuity_sequence(&self) -> u64 {
+        let listed = self
+            .listed_segments()
+            .chain(self.open.as_ref())
+            .filter(|s| s.discontinuity)
+            .count();
+        self.discontinuity_sequence
+            .saturating_add(u64::try_from(listed).unwrap_or(u64::MAX))
     }
 
     /// The newest complete part as `(msn, part index)`; `None` before the

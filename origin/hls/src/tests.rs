@@ -21,7 +21,7 @@ fn config(window: usize, retain: usize) -> PlaylistConfig {
         window_segments: window,
         retain_extra_segments: retain,
         uri_prefix: "v/".into(),
-        start_msn: 0,
+        ..PlaylistConfig::default()
     }
 }
 
@@ -446,6 +446,52 @@ fn discontinuity_sequence_survives_scrolling() {
     assert_eq!(seen.get(&0), Some(&0));
     assert_eq!(seen.get(&1), Some(&1));
     assert_eq!(seen.get(&8), Some(&3));
+}
+
+/// A publisher reconnects under the same URL: the new Playlist continues
+/// the old one's Media Sequence and Discontinuity Sequence, and its first
+/// segment carries `EXT-X-DISCONTINUITY`, so a client that reloads across
+/// the change sees MSNs grow and one discontinuity (RFC 8216bis §6.2.1,
+/// §6.2.2), never the same MSN for other media.
+#[test]
+fn a_continued_playlist_follows_its_predecessor() {
+    let mut old = playlist(3, 0);
+    segment(&mut old); // 0
+    old.discontinuity();
+    segment(&mut old); // 1, discontinuous
+    push(&mut old); // 2, open
+    old.end();
+    assert_eq!(old.next_msn(), 3);
+    let before = client_view(&old.render(SkipRequest::No, &[]));
+    assert_eq!(before, [(0, 0), (1, 1), (2, 1)]);
+    assert_eq!(old.next_discontinuity_sequence(), 1);
+
+    let mut new = MediaPlaylist::new(PlaylistConfig {
+        start_msn: old.next_msn(),
+        start_discontinuity_sequence: old.next_discontinuity_sequence(),
+        starts_discontinuous: true,
+        ..config(3, 0)
+    })
+    .unwrap();
+    new.set_init(Bytes::from_static(b"init-other"));
+    assert!(!new.has_segment());
+    assert_eq!(new.check_block(3, None), BlockDecision::Wait);
+    segment(&mut new); // 3
+    segment(&mut new); // 4
+    let text = new.render(SkipRequest::No, &[]);
+    assert!(
+        text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP"),
+        "first segment is discontinuous:\n{text}"
+    );
+    // Continues where the old one's last segment (2, DSN 1) ended.
+    assert_eq!(client_view(&text), [(3, 2), (4, 2)]);
+    // Once the tagged segment scrolls out, the counter takes it over.
+    for _ in 0..4 {
+        segment(&mut new);
+    }
+    let text = new.render(SkipRequest::No, &[]);
+    assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"), "{text}");
 }
 
 #[test]

@@ -35,6 +35,33 @@ pub struct BroadcastConfig {
     pub target_duration: Duration,
     /// Segments listed in each media playlist (the live window).
     pub window_segments: usize,
+    /// This publisher session's id, a URI component of every init, part
+    /// and segment (`R/{session:x}/part{M}.{I}.m4s`): those URIs are served
+    /// `immutable`, so a stream published again under the same name must
+    /// never reuse one for other bytes. Callers pick a value no earlier
+    /// session of the name had (the origin uses the start time in Unix
+    /// milliseconds, bumped past its predecessor's).
+    pub session: u64,
+    /// The session this one continues under the same playlist URLs, if
+    /// any: its media playlists then start at the predecessor's next Media
+    /// Sequence Number with `EXT-X-DISCONTINUITY` (RFC 8216bis §6.2.1,
+    /// §4.4.4.3), so a player that stayed across the reconnect resets its
+    /// decoder instead of failing on new encoding parameters.
+    pub continues: Option<Continuation>,
+}
+
+/// Where a broadcast that continues another one under the same URLs
+/// starts: see [`BroadcastConfig::continues`] and
+/// [`Broadcast::continuation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Continuation {
+    /// The first Media Sequence Number of every media playlist: past every
+    /// MSN the predecessor used in any rendition.
+    pub next_msn: u64,
+    /// `EXT-X-DISCONTINUITY-SEQUENCE` of every media playlist at its
+    /// start: the predecessor's count plus its listed discontinuities
+    /// (see [`livestack_hls::MediaPlaylist::next_discontinuity_sequence`]).
+    pub discontinuity_sequence: u64,
 }
 
 /// What changed in a [`Broadcast`], drained with
@@ -273,6 +300,20 @@ impl Broadcast {
         self.renditions.iter().map(|(r, s)| (*r, s))
     }
 
+    /// Where a broadcast that continues this one under the same URLs
+    /// starts (its [`BroadcastConfig::continues`]): past every rendition's
+    /// MSNs and discontinuities, and past this one's own continuation, so a
+    /// session that produced nothing does not move the sequence back.
+    pub fn continuation(&self) -> Continuation {
+        let own = self.config.continues.unwrap_or_default();
+        self.renditions.values().fold(own, |acc, r| Continuation {
+            next_msn: acc.next_msn.max(r.playlist.next_msn()),
+            discontinuity_sequence: acc
+                .discontinuity_sequence
+                .max(r.playlist.next_discontinuity_sequence()),
+        })
+    }
+
     /// Video frame rate measured from timestamps (used when the SPS has no
     /// timing information).
     pub fn measured_frame_rate(&self) -> Option<f64> {
@@ -294,7 +335,10 @@ impl Broadcast {
         }
         let has_audio = self.renditions.keys().any(|r| !r.is_video());
         match self.renditions.get(&Rendition::VIDEO) {
-            Some(v) if !has_audio => v.playlist.last_part().is_some_and(|(msn, _)| msn >= 1),
+            Some(v) if !has_audio => {
+                let first = v.playlist.config().start_msn;
+                v.playlist.last_part().is_some_and(|(msn, _)| msn > first)
+            }
             _ => true,
         }
     }
@@ -468,13 +512,20 @@ impl Broadcast {
                             r.playlist.set_init(data);
                         }
                         None => {
+                            let continues = self.config.continues.unwrap_or_default();
                             let config = PlaylistConfig {
                                 target_duration: self.config.target_duration,
                                 part_target,
                                 window_segments: self.config.window_segments,
                                 retain_extra_segments: 3,
-                                uri_prefix: format!("{}/", rendition.name()),
-                                ..PlaylistConfig::default()
+                                uri_prefix: format!(
+                                    "{}/{:x}/",
+                                    rendition.name(),
+                                    self.config.session
+                                ),
+                                start_msn: continues.next_msn,
+                                start_discontinuity_sequence: continues.discontinuity_sequence,
+                                starts_discontinuous: self.config.continues.is_some(),
                             };
                             let mut playlist = match MediaPlaylist::new(config) {
                                 Ok(p) => p,
@@ -574,6 +625,8 @@ mod tests {
             },
             target_duration: Duration::from_secs(2),
             window_segments: 6,
+            session: 1,
+            continues: None,
         }
     }
 
@@ -668,8 +721,57 @@ mod tests {
             .media_playlist(fra, SkipRequest::No)
             .expect("fra playlist");
         let pl = std::str::from_utf8(&pl).expect("utf-8");
-        assert!(pl.contains("URI=\"audio1/init0.mp4\""), "{pl}");
+        assert!(pl.contains("URI=\"audio1/1/init0.mp4\""), "{pl}");
         assert_eq!(pl.matches("#EXT-X-RENDITION-REPORT:").count(), 2, "{pl}");
+    }
+
+    /// A publisher reconnects with another resolution: the new session's
+    /// URIs name the new session, its playlists continue the old MSNs with
+    /// a discontinuity, so neither a cache nor a player that stayed can mix
+    /// the two sessions' bytes.
+    #[test]
+    fn a_republished_broadcast_continues_under_new_uris() {
+        let now = Instant::now();
+        let mut old = Broadcast::new(config());
+        old.handle_track(1, video(1280), now);
+        feed(&mut old, &[1], &[], 3);
+        old.finish(now);
+        let last = old
+            .rendition(Rendition::VIDEO)
+            .and_then(|r| r.playlist.last_part())
+            .expect("parts");
+        let continues = old.continuation();
+        assert_eq!(continues.next_msn, last.0 + 1);
+
+        let mut new = Broadcast::new(BroadcastConfig {
+            session: 0x2a,
+            continues: Some(continues),
+            ..config()
+        });
+        new.handle_track(1, video(640), now);
+        feed(&mut new, &[1], &[], 3);
+        assert!(new.ready());
+        let text = new
+            .media_playlist(Rendition::VIDEO, SkipRequest::No)
+            .expect("playlist");
+        let text = std::str::from_utf8(&text).expect("utf-8");
+        assert!(
+            text.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", continues.next_msn)),
+            "{text}"
+        );
+        assert!(
+            text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"video/2a/init0.mp4\""),
+            "{text}"
+        );
+        assert!(!text.contains("video/1/"), "{text}");
+        // A third session continues past the second, not the first.
+        assert!(new.continuation().next_msn > continues.next_msn);
+        // One that produced nothing keeps its predecessor's place.
+        let empty = Broadcast::new(BroadcastConfig {
+            continues: Some(continues),
+            ..config()
+        });
+        assert_eq!(empty.continuation(), continues);
     }
 
     #[test]

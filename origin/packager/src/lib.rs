@@ -21,8 +21,8 @@ pub mod cutter;
 pub mod rendition;
 
 pub use broadcast::{
-    AUDIO_GROUP, AVAILABILITY_LOG, Broadcast, BroadcastConfig, BroadcastEvent, RenditionSnapshot,
-    RenditionState,
+    AUDIO_GROUP, AVAILABILITY_LOG, Broadcast, BroadcastConfig, BroadcastEvent, Continuation,
+    RenditionSnapshot, RenditionState,
 };
 pub use cutter::{MAX_TRACKS, Packager, PackagerConfig, PackagerOutput, PackagerStats};
 pub use rendition::{Rendition, RenditionKind, RenditionName};

@@ -9,8 +9,11 @@
 //!   §6.2.5). `R` is `video` and `audio` for the first video and audio
 //!   track, then `video1`, `video2`, … and `audio1`, `audio2`, … in the
 //!   order the tracks appeared ([`Rendition::name`]).
-//! - `/live/NAME/R/init{N}.mp4`, `part{MSN}.{I}.m4s`, `seg{MSN}.m4s` — CMAF
-//!   init segment, parts, segments of rendition `R`
+//! - `/live/NAME/R/SESSION/init{N}.mp4`, `part{MSN}.{I}.m4s`,
+//!   `seg{MSN}.m4s` — CMAF init segment, parts, segments of rendition `R`
+//!   in publisher session `SESSION` ([`Stream::session`], lower-case hex).
+//!   These are served `immutable`; a stream published again under the same
+//!   name gets a new `SESSION`, and the old session's URIs answer 404.
 //!
 //! Handlers read the stream's immutable snapshots (see
 //! [`crate::streams`]); no handler takes a lock the packager holds.
@@ -366,11 +369,36 @@ async fn route(path: &str, query: Option<&str>, state: &HttpState) -> Response<B
             Some(r) => media_playlist(&stream, r, query, state).await,
             None => error(StatusCode::NOT_FOUND, "not found"),
         },
-        (dir, Some(f)) => match Rendition::parse(dir) {
-            Some(r) => media_file(&stream, r, f, state).await,
-            None => error(StatusCode::NOT_FOUND, "not found"),
-        },
+        (dir, Some(sub)) => {
+            let Some(r) = Rendition::parse(dir) else {
+                return error(StatusCode::NOT_FOUND, "not found");
+            };
+            let Some((session, f)) = sub.split_once('/') else {
+                return error(StatusCode::NOT_FOUND, "not found");
+            };
+            if parse_session(session) != Some(stream.session) {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "no such session of this stream (it was published again)",
+                );
+            }
+            media_file(&stream, r, f, state).await
+        }
     }
+}
+
+/// Parses the `SESSION` component of a media URI: lower-case hex without
+/// leading zeros, as the playlists write it (one spelling per session, so
+/// caches hold one entry per resource).
+fn parse_session(s: &str) -> Option<u64> {
+    let canonical = !s.is_empty()
+        && s.len() <= 16
+        && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && (s == "0" || !s.starts_with('0'));
+    if !canonical {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
 }
 
 /// Waits for the next change of a watched snapshot or `deadline`; false on
@@ -487,7 +515,10 @@ async fn media_playlist(
         };
         if ready {
             let cache = if ended {
-                "public, max-age=60"
+                // Not for long: a publisher that reconnects continues
+                // this playlist under the same URL (and MSNs), and a cache
+                // holding the EXT-X-ENDLIST would hide it.
+                "public, max-age=1"
             } else if directives.msn.is_some() {
                 // A blocking response for one (msn, part) never
                 // changes: CDNs may keep it for the live window.
@@ -569,6 +600,31 @@ async fn media_file(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the hinted part did not become available in time",
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_session;
+
+    #[test]
+    fn session_components_have_one_spelling() {
+        let table: &[(&str, Option<u64>)] = &[
+            ("0", Some(0)),
+            ("2a", Some(42)),
+            ("19af3c2b1e0", Some(0x19a_f3c2_b1e0)),
+            ("ffffffffffffffff", Some(u64::MAX)),
+            ("", None),
+            ("02a", None),
+            ("2A", None),
+            ("+2a", None),
+            ("2a ", None),
+            ("10000000000000000", None),
+            ("%32a", None),
+        ];
+        for &(text, want) in table {
+            assert_eq!(parse_session(text), want, "{text:?}");
         }
     }
 }

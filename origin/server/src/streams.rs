@@ -21,7 +21,8 @@ use std::{
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use livestack_packager::{
-    Broadcast, BroadcastConfig, BroadcastEvent, PackagerConfig, Rendition, RenditionSnapshot,
+    Broadcast, BroadcastConfig, BroadcastEvent, Continuation, PackagerConfig, Rendition,
+    RenditionSnapshot,
 };
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -46,6 +47,9 @@ pub struct StreamSnapshot {
     /// The multivariant playlist, rendered when ready or ended (`None`
     /// before, or when the stream ended before any media).
     pub multivariant: Option<Bytes>,
+    /// Where a stream published again under this name continues (see
+    /// [`Broadcast::continuation`]); exact once `ended`.
+    pub continuation: Continuation,
 }
 
 impl StreamSnapshot {
@@ -60,6 +64,13 @@ impl StreamSnapshot {
 pub struct Stream {
     /// The broadcast NAME.
     pub name: String,
+    /// This publisher session's id: the `SESSION` path component of every
+    /// init, part and segment URI (`/live/NAME/R/SESSION/…`, lower-case
+    /// hex). The start time in Unix milliseconds, moved past the previous
+    /// session of the same name if the clock says otherwise, so a URI
+    /// served `immutable` is never reused for other bytes after a
+    /// reconnect.
+    pub session: u64,
     snapshot: watch::Sender<Arc<StreamSnapshot>>,
 }
 
@@ -80,6 +91,13 @@ impl Stream {
         self.snapshot.borrow().ended
     }
 }
+
+/// Ended streams kept at most (each is served with `EXT-X-ENDLIST` for the
+/// linger time, holding its playlist window): beyond this, the oldest ended
+/// ones are forgotten early, so publishers cycling through names cannot
+/// grow the registry without bound. Live streams are capped by
+/// [`SrtConfig::max_publishers`](crate::config::SrtConfig::max_publishers).
+pub const MAX_ENDED_STREAMS: usize = 1024;
 
 /// Every stream this origin serves. The map is read-mostly (a lookup per
 /// request, a write per publish and per forgotten stream): readers load the
@@ -127,21 +145,56 @@ impl Streams {
     /// Starts serving `name` from `consumer` (replacing an ended stream of
     /// the same name) and spawns the task that owns its packager until the
     /// broadcast ends.
+    ///
+    /// A stream that replaces one of the same name (a reconnecting
+    /// publisher within the linger time) continues its playlists: the Media
+    /// Sequence Numbers go on past the old ones and the first new segment
+    /// carries `EXT-X-DISCONTINUITY` (RFC 8216bis §6.2.1), and its media URIs
+    /// name a new session, so neither an `immutable` cache entry nor a
+    /// player that stayed mixes the two sessions' bytes.
     pub fn start(self: &Arc<Self>, name: &str, consumer: BroadcastConsumer) -> Arc<Stream> {
+        let previous = self.get(name);
+        let now_ms = u64::try_from(unix_ms(SystemTime::now())).unwrap_or(0);
+        let session = match &previous {
+            Some(p) => now_ms.max(p.session.saturating_add(1)),
+            None => now_ms,
+        };
+        let continues = previous.as_ref().map(|p| p.snapshot().continuation);
         let stream = Arc::new(Stream {
             name: name.to_owned(),
-            snapshot: watch::channel(Arc::new(StreamSnapshot::default())).0,
+            session,
+            snapshot: watch::channel(Arc::new(StreamSnapshot {
+                continuation: continues.unwrap_or_default(),
+                ..StreamSnapshot::default()
+            }))
+            .0,
         });
         self.map.rcu(|map| {
             let mut map = HashMap::clone(map);
             map.insert(name.to_owned(), stream.clone());
+            let mut ended: Vec<(u64, String)> = map
+                .values()
+                .filter(|s| s.ended())
+                .map(|s| (s.session, s.name.clone()))
+                .collect();
+            if ended.len() > MAX_ENDED_STREAMS {
+                ended.sort_unstable();
+                for (_, name) in &ended[..ended.len() - MAX_ENDED_STREAMS] {
+                    map.remove(name);
+                }
+            }
             map
         });
         let this = self.clone();
         let s = stream.clone();
+        let config = BroadcastConfig {
+            session,
+            continues,
+            ..self.broadcast_config()
+        };
         tokio::spawn(async move {
             let owner = Owner {
-                broadcast: Broadcast::new(this.broadcast_config()),
+                broadcast: Broadcast::new(config),
                 renditions: BTreeMap::new(),
                 metrics: this.metrics.clone(),
                 ready: false,
@@ -173,6 +226,8 @@ impl Streams {
             },
             target_duration: self.target_duration(),
             window_segments: self.hls.window_segments,
+            session: 0,
+            continues: None,
         }
     }
 
@@ -302,6 +357,7 @@ impl Owner {
                 ready,
                 ended,
                 multivariant,
+                continuation: self.broadcast.continuation(),
             }));
         }
     }

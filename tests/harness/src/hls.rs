@@ -295,7 +295,10 @@ pub struct Followed {
     pub blocking: Vec<((u64, u32), Instant)>,
 }
 
-fn join(base: &str, uri: &str) -> String {
+/// Resolves a playlist `uri` against the playlist's `base` URL (its query
+/// dropped), as a player does (RFC 3986 §5.2, for the relative paths our
+/// playlists use).
+pub fn join(base: &str, uri: &str) -> String {
     if uri.starts_with("http://") || uri.starts_with("https://") {
         return uri.to_owned();
     }

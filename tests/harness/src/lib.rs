@@ -19,6 +19,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Arc,
+    time::Duration,
 };
 
 use livestack_origin::{
@@ -63,14 +64,29 @@ pub enum VideoCodec {
     H265,
 }
 
-/// Encodes `seconds` of testsrc (25 fps, 2 s GOP, B-frames) + a sine (AAC,
-/// 48 kHz) into an MPEG-TS file in `dir`.
+/// Encodes `seconds` of testsrc (640x360, 25 fps, 2 s GOP, B-frames) + a
+/// sine (AAC, 48 kHz) into an MPEG-TS file in `dir`.
 pub fn encode_source(dir: &Path, codec: VideoCodec, seconds: u32) -> PathBuf {
+    encode_source_sized(dir, codec, seconds, (640, 360))
+}
+
+/// As [`encode_source`], `width`×`height` pixels.
+pub fn encode_source_sized(
+    dir: &Path,
+    codec: VideoCodec,
+    seconds: u32,
+    (width, height): (u32, u32),
+) -> PathBuf {
     require("ffmpeg");
-    let out = dir.join(format!("source-{codec:?}.ts"));
+    let out = dir.join(format!("source-{codec:?}-{width}x{height}.ts"));
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=25"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc=size={width}x{height}:rate=25"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()]);
     match codec {
@@ -154,12 +170,28 @@ pub fn decode_errors(path: &Path) -> String {
 /// audio languages stay several PIDs) in real time (`-re`, stream copy) to
 /// the SRT listener at `srt` with `streamid`.
 pub fn publish(srt: std::net::SocketAddr, streamid: &str, source: &Path) -> Child {
+    publish_with_latency(srt, streamid, source, Duration::from_millis(120))
+}
+
+/// As [`publish`], with an SRT latency (`SRTO_LATENCY`, the receiver's
+/// TSBPD delay and so its budget for retransmissions and for its own
+/// scheduling stalls) of `latency` instead of 120 ms.
+pub fn publish_with_latency(
+    srt: std::net::SocketAddr,
+    streamid: &str,
+    source: &Path,
+    latency: Duration,
+) -> Child {
     require("ffmpeg");
+    let url = srt_url(srt, streamid).replace(
+        "latency=120000",
+        &format!("latency={}", latency.as_micros()),
+    );
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
         .arg(source)
         .args(["-map", "0", "-c", "copy", "-f", "mpegts"])
-        .arg(srt_url(srt, streamid))
+        .arg(url)
         .stdin(Stdio::null())
         .spawn()
         .expect("spawn ffmpeg")

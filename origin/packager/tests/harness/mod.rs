@@ -391,6 +391,8 @@ pub fn config() -> BroadcastConfig {
         },
         target_duration: Duration::from_secs(2),
         window_segments: 64,
+        session: 1,
+        continues: None,
     }
 }
 
