@@ -37,6 +37,18 @@ pub(crate) struct OriginArgs {
     /// SRT receiver latency, e.g. 120ms.
     #[arg(long, env = "LIVESTACK_SRT_LATENCY", value_parser = humantime::parse_duration)]
     srt_latency: Option<Duration>,
+    /// Publishers this node takes at once; one more is refused with 2402
+    /// (overload). Default 256.
+    #[arg(long, env = "LIVESTACK_SRT_MAX_PUBLISHERS", value_name = "N")]
+    srt_max_publishers: Option<usize>,
+    /// A publisher sending more than this many bits per second (beyond a
+    /// 2 s burst) is disconnected. Default 50000000 (50 Mbit/s).
+    #[arg(
+        long,
+        env = "LIVESTACK_SRT_MAX_BITRATE",
+        value_name = "BITS_PER_SECOND"
+    )]
+    srt_max_bitrate: Option<u64>,
     /// LL-HLS part target, e.g. 200ms.
     #[arg(long, env = "LIVESTACK_PART_TARGET", value_parser = humantime::parse_duration)]
     part_target: Option<Duration>,
@@ -138,6 +150,12 @@ impl OriginArgs {
         }
         if let Some(v) = self.srt_latency {
             c.srt_options.latency = v;
+        }
+        if let Some(v) = self.srt_max_publishers {
+            c.srt_options.max_publishers = v;
+        }
+        if let Some(v) = self.srt_max_bitrate {
+            c.srt_options.max_bitrate = v;
         }
         if let Some(v) = self.part_target {
             c.hls.part_target = v;

@@ -191,12 +191,32 @@ pub struct SrtConfig {
     /// default). Range 20 ms ..= 10 s.
     #[serde(with = "humantime_serde")]
     pub latency: Duration,
+    /// Publishers this node takes at once, counted from the handshake on
+    /// (before authorization, so a flood of handshakes is capped too); one
+    /// more is refused in the handshake with 2402 (SRT Access Control
+    /// `SRT_REJX_OVERLOAD`: "the server is too heavily loaded"). Default
+    /// 256 (one ingest of 6 Mbit/s costs about 1.25 % of a core here);
+    /// at least 1.
+    pub max_publishers: usize,
+    /// A publisher's input rate limit in bits per second, with a burst
+    /// allowance of [`BITRATE_BURST`] at that rate: a publisher that sends
+    /// more is disconnected (session end reason `bitrate_exceeded`, logged
+    /// and counted). Default 50 Mbit/s (a 4K HEVC contribution feed);
+    /// at least 100 kbit/s.
+    pub max_bitrate: u64,
 }
+
+/// How far above [`SrtConfig::max_bitrate`] a publisher may burst: this
+/// much time's worth of bytes at the limit (a keyframe, a retransmission
+/// burst after loss).
+pub const BITRATE_BURST: Duration = Duration::from_secs(2);
 
 impl Default for SrtConfig {
     fn default() -> Self {
         Self {
             latency: Duration::from_millis(120),
+            max_publishers: 256,
+            max_bitrate: 50_000_000,
         }
     }
 }
@@ -313,6 +333,16 @@ impl OriginConfig {
                 "srt_options.latency must be within 20ms..=10s".into(),
             ));
         }
+        if self.srt_options.max_publishers == 0 {
+            return Err(ConfigError::Invalid(
+                "srt_options.max_publishers must be at least 1".into(),
+            ));
+        }
+        if self.srt_options.max_bitrate < 100_000 {
+            return Err(ConfigError::Invalid(
+                "srt_options.max_bitrate must be at least 100000 (bit/s)".into(),
+            ));
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "tls_cert and tls_key must be given together".into(),
@@ -390,6 +420,8 @@ mod tests {
             https = "0.0.0.0:8443"
             [srt_options]
             latency = "200ms"
+            max_publishers = 8
+            max_bitrate = 20000000
             [hls]
             part_target = "250ms"
             segment_target = "4s"
@@ -403,6 +435,8 @@ mod tests {
         assert_eq!(c.srt.port(), 9001);
         assert_eq!(c.hls.segment_target, Duration::from_secs(4));
         assert_eq!(c.auth.keys[0].stream, "cam1");
+        assert_eq!(c.srt_options.max_publishers, 8);
+        assert_eq!(c.srt_options.max_bitrate, 20_000_000);
         c.validate().unwrap();
     }
 

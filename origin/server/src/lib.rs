@@ -131,8 +131,10 @@ impl Origin {
             streams: streams.clone(),
             metrics: metrics.clone(),
             next_connection: AtomicU64::new(1),
+            limits: config.srt_options.clone(),
+            publishing: std::sync::atomic::AtomicUsize::new(0),
         });
-        let (srt_addr, srt_task) = srt::listen(srt_socket, config.srt_options.latency, ctx)
+        let (srt_addr, srt_task) = srt::listen(srt_socket, ctx)
             .await
             .map_err(bind_error("SRT", config.srt))?;
         tasks.spawn(srt_task);

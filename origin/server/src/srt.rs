@@ -8,16 +8,24 @@
 //! spec (§"Rejection codes"): 2400 bad request (malformed streamid), 2401
 //! unauthorized (no credential), 2403 forbidden (wrong credential), 2405 bad
 //! mode (a play request: this listener ingests only), 2409 conflict (the
-//! stream is already live), 2503 down (control plane unavailable, or the
-//! node is draining).
+//! stream is already live), 2402 overload (this node already has
+//! [`SrtConfig::max_publishers`]), 2503 down (control plane unavailable,
+//! or the node is draining).
+//!
+//! A publisher is disconnected when it sends more than
+//! [`SrtConfig::max_bitrate`] (beyond a [`BITRATE_BURST`] allowance), when
+//! it sends 1 MiB without an MPEG-TS packet, or after 10 s of silence.
+//! Memory per publisher is bounded by the demuxer (8 MiB of partial PES per
+//! track) and the broadcast's relay log ([`fanout::LOG_BYTES`] and
+//! [`fanout::LOG_EVENTS`]), and per stream by the playlist window.
 
 use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::StreamExt;
@@ -35,6 +43,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
     cluster::{Node, PublishTicket, Refusal},
+    config::{BITRATE_BURST, SrtConfig},
     control::ControlError,
     fanout::{self, MediaEvent},
     metrics::{FrameKind, FrameLabels, Metrics},
@@ -59,6 +68,65 @@ pub struct IngestContext {
     pub metrics: Arc<Metrics>,
     /// Connection counter (log and span field `conn`).
     pub next_connection: AtomicU64,
+    /// The SRT settings: latency and the caps.
+    pub limits: SrtConfig,
+    /// Publishers from the handshake on (see [`SrtConfig::max_publishers`]).
+    pub publishing: AtomicUsize,
+}
+
+/// One of the [`SrtConfig::max_publishers`] places, held from the handshake
+/// to the end of the session.
+struct PublisherSlot<'a>(&'a AtomicUsize);
+
+impl<'a> PublisherSlot<'a> {
+    fn take(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(count))
+    }
+}
+
+impl Drop for PublisherSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A publisher's input-rate limit: a token bucket of `burst` seconds at
+/// `bits_per_second`, refilled continuously. Sans IO: `now` is passed in.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    bytes_per_second: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    /// A full bucket at `now`.
+    pub fn new(bits_per_second: u64, burst: Duration, now: Instant) -> Self {
+        let bytes_per_second = bits_per_second as f64 / 8.0;
+        let capacity = bytes_per_second * burst.as_secs_f64();
+        Self {
+            bytes_per_second,
+            capacity,
+            tokens: capacity,
+            last: now,
+        }
+    }
+
+    /// Takes `bytes` at `now`; false when the input is above the limit
+    /// (the bucket is empty).
+    pub fn admit(&mut self, bytes: usize, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed * self.bytes_per_second).min(self.capacity);
+        self.tokens -= bytes as f64;
+        self.tokens >= 0.0
+    }
 }
 
 /// Serves SRT on the bound UDP `socket` with receiver `latency`; returns
@@ -68,12 +136,11 @@ pub struct IngestContext {
 /// The bind error.
 pub async fn listen(
     socket: tokio::net::UdpSocket,
-    latency: Duration,
     ctx: Arc<IngestContext>,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send)> {
     let local = socket.local_addr()?;
     let (listener, mut incoming) = SrtListener::builder()
-        .latency(latency)
+        .latency(ctx.limits.latency)
         .socket(socket)
         .bind(local)
         .await?;
@@ -95,6 +162,7 @@ fn reject_label(r: ServerRejectReason) -> &'static str {
         ServerRejectReason::BadMode => "bad_mode",
         ServerRejectReason::Conflict => "conflict",
         ServerRejectReason::Down => "unavailable",
+        ServerRejectReason::Overload => "overload",
         _ => "other",
     }
 }
@@ -113,6 +181,13 @@ async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
     let conn = ctx.next_connection.fetch_add(1, Ordering::Relaxed);
     let span = info_span!("srt", conn, session.id = tracing::field::Empty);
     async move {
+        let Some(_slot) = PublisherSlot::take(&ctx.publishing, ctx.limits.max_publishers) else {
+            warn!(
+                max = ctx.limits.max_publishers,
+                "rejected: this node has as many publishers as it takes"
+            );
+            return reject(request, ServerRejectReason::Overload, &ctx).await;
+        };
         // No streamid parses as an empty one, which is refused (2400).
         let raw = request
             .stream_id()
@@ -202,6 +277,7 @@ async fn publish(
     let mut demux = TsIngest::new();
     let mut reported = demux.stats().clone();
     let mut bytes_in: u64 = 0;
+    let mut rate = RateLimit::new(ctx.limits.max_bitrate, BITRATE_BURST, Instant::now());
     let reason = loop {
         let next = tokio::select! {
             next = tokio::time::timeout(STALL_TIMEOUT, socket.next()) => next,
@@ -216,6 +292,14 @@ async fn publish(
             }
             Ok(Some(Ok((_, data)))) => data,
         };
+        if !rate.admit(data.len(), Instant::now()) {
+            warn!(
+                stream = %name,
+                max_bitrate = ctx.limits.max_bitrate,
+                "publisher above the bit-rate limit; disconnecting"
+            );
+            break "bitrate_exceeded";
+        }
         bytes_in += data.len() as u64;
         ticket
             .bytes_in
@@ -288,4 +372,48 @@ fn report(before: &IngestStats, now: &IngestStats, ctx: &IngestContext) {
         .inc_by((now.parse_errors + now.pes_dropped) - (before.parse_errors + before.pes_dropped));
     m.frames_dropped
         .inc_by(now.frames_dropped_before_keyframe - before.frames_dropped_before_keyframe);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_the_rate_and_a_burst() {
+        let t0 = Instant::now();
+        // 8 kbit/s = 1,000 bytes/s, 2 s burst = 2,000 bytes.
+        let mut r = RateLimit::new(8_000, Duration::from_secs(2), t0);
+        assert!(r.admit(2_000, t0), "the burst");
+        assert!(!r.admit(1, t0), "nothing more at once");
+        let mut r = RateLimit::new(8_000, Duration::from_secs(2), t0);
+        // Exactly the rate for a minute, in 100 ms steps.
+        for i in 1..=600 {
+            assert!(
+                r.admit(100, t0 + Duration::from_millis(100 * i)),
+                "step {i}"
+            );
+        }
+        // Twice the rate empties the burst within about 2 s.
+        let mut r = RateLimit::new(8_000, Duration::from_secs(2), t0);
+        let cut = (1..=100)
+            .find(|i| !r.admit(200, t0 + Duration::from_millis(100 * i)))
+            .expect("cut");
+        assert!((19..=21).contains(&cut), "cut after {cut} steps");
+        // A clock that goes back gives nothing.
+        let mut r = RateLimit::new(8_000, Duration::from_secs(2), t0 + Duration::from_secs(5));
+        assert!(r.admit(2_000, t0));
+        assert!(!r.admit(1, t0));
+    }
+
+    #[test]
+    fn publisher_slots_are_capped_and_returned() {
+        let count = AtomicUsize::new(0);
+        let a = PublisherSlot::take(&count, 2).expect("first");
+        let b = PublisherSlot::take(&count, 2).expect("second");
+        assert!(PublisherSlot::take(&count, 2).is_none());
+        drop(a);
+        let c = PublisherSlot::take(&count, 2).expect("a freed place");
+        drop((b, c));
+        assert_eq!(count.load(Ordering::Relaxed), 0);
+    }
 }
