@@ -102,7 +102,15 @@ pub struct CacheConfig {
     /// origin fails fast with [`CacheError::Connect`] instead of holding
     /// viewers for the whole request timeout. Default 2 s.
     pub connect_timeout: Duration,
+    /// Sent to the origin on every request in
+    /// [`EDGE_CREDENTIAL_HEADER`]: the shared secret that opens a closed
+    /// origin to its edges. Default `None`.
+    pub origin_credential: Option<http::HeaderValue>,
 }
+
+/// The request header the [`CacheConfig::origin_credential`] travels in
+/// (the origin reads the same name, `livestack_tokens::EDGE_CREDENTIAL_HEADER`).
+pub const EDGE_CREDENTIAL_HEADER: &str = "x-livestack-edge-credential";
 
 impl CacheConfig {
     /// The defaults (documented per field) for the origin at `origin`.
@@ -113,6 +121,7 @@ impl CacheConfig {
             max_entries: 65_536,
             request_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(2),
+            origin_credential: None,
             clock: SystemClock::shared(),
         }
     }

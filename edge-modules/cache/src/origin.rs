@@ -44,6 +44,7 @@ pub(crate) struct Origin {
     base: Uri,
     timeout: Duration,
     max_body: usize,
+    credential: Option<HeaderValue>,
 }
 
 impl Origin {
@@ -64,6 +65,7 @@ impl Origin {
             base: config.origin.clone(),
             timeout: config.request_timeout,
             max_body: config.max_bytes,
+            credential: config.origin_credential.clone(),
         }
     }
 
@@ -87,6 +89,11 @@ impl Origin {
             header::USER_AGENT,
             HeaderValue::from_static(concat!("livestack-edge-cache/", env!("CARGO_PKG_VERSION"))),
         );
+        if let Some(credential) = &self.credential {
+            request
+                .headers_mut()
+                .insert(crate::EDGE_CREDENTIAL_HEADER, credential.clone());
+        }
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {
                 if e.is_connect() {

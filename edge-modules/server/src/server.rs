@@ -84,6 +84,12 @@ pub struct EdgeConfig {
     /// the system clock; tests pass a
     /// [`ManualClock`](livestack_control::ManualClock).
     pub clock: SharedClock,
+    /// The secret this edge presents to its origins in
+    /// [`EDGE_CREDENTIAL_HEADER`](livestack_tokens::EDGE_CREDENTIAL_HEADER)
+    /// on every request (the origins' edge credential, see their
+    /// `[access]`): a closed origin serves only requests carrying it.
+    /// `None`: none sent.
+    pub origin_credential: Option<String>,
 }
 
 impl EdgeConfig {
@@ -116,6 +122,7 @@ impl EdgeConfig {
             registry_refresh: DEFAULT_REGISTRY_REFRESH,
             geo_headers: GeoHeaders::default(),
             clock: SystemClock::shared(),
+            origin_credential: None,
         }
     }
 }
@@ -304,6 +311,11 @@ fn origin_cache(config: &EdgeConfig) -> Arc<OriginCache> {
         .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN));
     OriginCache::new(CacheConfig {
         clock: config.clock.clone(),
+        origin_credential: config.origin_credential.as_deref().and_then(|c| {
+            let mut value = http::HeaderValue::from_str(c).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        }),
         ..CacheConfig::new(origin)
     })
 }

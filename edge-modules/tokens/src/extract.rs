@@ -16,6 +16,26 @@ pub const TOKEN_PARAM: &str = "token";
 /// `http` crate spell header names.
 pub const TOKEN_HEADER: &str = "cta-common-access-token";
 
+/// The request header an edge presents its origin credential in: a secret
+/// shared by the edges and the origins of one deployment (from a file or
+/// the environment on both sides), the pattern CDNs document for locking an
+/// origin to its CDN (a custom origin header with a secret value). An
+/// origin that receives it intact serves the request without a viewer
+/// token: the edge has already verified one. Only meaningful inside the
+/// private network or over TLS; never sent to viewers.
+pub const EDGE_CREDENTIAL_HEADER: &str = "x-livestack-edge-credential";
+
+/// Shortest accepted edge credential, in bytes (128 bits of a random
+/// base64 or hex string, at least).
+pub const MIN_EDGE_CREDENTIAL_LEN: usize = 24;
+
+/// Whether a presented edge credential equals the configured one, in
+/// constant time for equal lengths (the length is not a secret).
+pub fn edge_credential_matches(presented: &[u8], configured: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.len() == configured.len() && bool::from(presented.ct_eq(configured))
+}
+
 /// Decodes one query component (a parameter name or value).
 ///
 /// RFC 3986 §2.1 percent-decoding and nothing else (the `percent-encoding`

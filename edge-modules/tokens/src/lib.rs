@@ -69,7 +69,8 @@ pub use claims::{
 };
 pub use error::{ResourceMismatch, TokenError};
 pub use extract::{
-    TOKEN_HEADER, TOKEN_PARAM, decode_query_component, encode_query_component, query_param,
+    EDGE_CREDENTIAL_HEADER, MIN_EDGE_CREDENTIAL_LEN, TOKEN_HEADER, TOKEN_PARAM,
+    decode_query_component, edge_credential_matches, encode_query_component, query_param,
     request_token, token_query,
 };
 pub use keys::{Alg, Key, KeySet};

@@ -117,6 +117,11 @@ pub(crate) struct EdgeArgs {
     /// (CloudFront-Viewer-Latitude/-Longitude are read as well).
     #[arg(long, env = "LIVESTACK_GEO_LOCATION_HEADERS", value_delimiter = ',')]
     geo_location_headers: Vec<String>,
+    /// File holding the origin credential this edge presents to its
+    /// origins (`x-livestack-edge-credential`; the origins'
+    /// `--edge-credential-file`); also `LIVESTACK_ORIGIN_CREDENTIAL`.
+    #[arg(long, env = "LIVESTACK_ORIGIN_CREDENTIAL_FILE", value_name = "PATH")]
+    origin_credential_file: Option<PathBuf>,
     #[command(flatten)]
     listener: crate::listener_args::ListenerArgs,
     #[command(flatten)]
@@ -177,6 +182,16 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<()> {
     }
     let mut config = edge_config(http, origin.as_deref(), modules.clone(), public_url, keys)?;
     config.registry_refresh = args.registry_refresh;
+    config.origin_credential = match &args.origin_credential_file {
+        Some(path) => Some(crate::secrets::read_secret_file(
+            path,
+            "--origin-credential-file",
+        )?),
+        None => std::env::var("LIVESTACK_ORIGIN_CREDENTIAL").ok(),
+    };
+    if let Some(credential) = &config.origin_credential {
+        crate::secrets::refuse_placeholder(credential, "the origin credential")?;
+    }
     args.listener.apply(&mut config.listener);
     if let Some(url) = args.redis.as_deref() {
         config.control = Some(control_plane::redis(url).await.context("--redis")?);

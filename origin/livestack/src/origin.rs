@@ -117,6 +117,16 @@ pub(crate) struct OriginArgs {
         conflicts_with = "admin_token"
     )]
     admin_token_file: Option<PathBuf>,
+    /// Serve only the edges (edge credential) and play-token holders:
+    /// streams without play keys, `/streams` and `/metrics` are closed to
+    /// the public (metrics stay on the admin listener).
+    #[arg(long, env = "LIVESTACK_CLOSED")]
+    closed: bool,
+    /// File holding the edge credential: the shared secret the edges send
+    /// in `x-livestack-edge-credential` (at least 24 characters); also
+    /// `LIVESTACK_EDGE_CREDENTIAL`.
+    #[arg(long, env = "LIVESTACK_EDGE_CREDENTIAL_FILE", value_name = "PATH")]
+    edge_credential_file: Option<PathBuf>,
     #[command(flatten)]
     listener: crate::listener_args::ListenerArgs,
 }
@@ -201,6 +211,14 @@ impl OriginArgs {
         }
         if let Some(token) = &c.admin.token {
             secrets::refuse_placeholder(token, "the admin token")?;
+        }
+        c.access.closed |= self.closed;
+        c.access.edge_credential = match &self.edge_credential_file {
+            Some(path) => Some(secrets::read_secret_file(path, "--edge-credential-file")?),
+            None => std::env::var("LIVESTACK_EDGE_CREDENTIAL").ok(),
+        };
+        if let Some(credential) = &c.access.edge_credential {
+            secrets::refuse_placeholder(credential, "the edge credential")?;
         }
         self.listener.apply(&mut c.limits);
         let mut stream_keys = self.stream_keys;

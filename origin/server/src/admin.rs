@@ -12,7 +12,9 @@
 //! - `GET /v1/nodes`; `POST|DELETE /v1/nodes/{id}/drain`;
 //! - `GET /v1/streams`; `POST /v1/streams/{name}/kick`;
 //! - `GET /v1/sessions`;
-//! - `GET /v1/keys`; `POST /v1/keys`; `DELETE /v1/keys/{id}`.
+//! - `GET /v1/keys`; `POST /v1/keys`; `DELETE /v1/keys/{id}`;
+//! - `GET /metrics` (OpenMetrics, as on the public listener, which a
+//!   closed origin does not offer to the public).
 //!
 //! Commands for another node (drain, kick) go through the control plane's
 //! node command queue and take effect at that node's next heartbeat; for
@@ -47,6 +49,9 @@ pub struct AdminState {
     pub node: Arc<Node>,
     /// The bearer token.
     pub token: String,
+    /// The origin's metrics, served at `/metrics` with the token (the
+    /// place to scrape a closed origin).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Connection caps and timeouts of the admin listener.
     pub admission: Arc<livestack_listener::Admission>,
 }
@@ -241,6 +246,19 @@ async fn route(
     let client = node.client();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
+        (&Method::GET, ["metrics"]) => {
+            let text = state
+                .metrics
+                .encode_with(|out| node.client().encode_metrics(out));
+            let mut r = Response::new(Full::new(Bytes::from(text)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            r
+        }
         (&Method::GET, ["v1", "nodes"]) => match client.call("nodes", |s| s.nodes()).await {
             Ok(n) => json(StatusCode::OK, &n),
             Err(e) => control_error(&e),

@@ -514,6 +514,25 @@ impl Node {
         }
     }
 
+    /// As [`authorize_play`](Self::authorize_play), for a closed origin
+    /// ([`AccessConfig::closed`](crate::config::AccessConfig::closed)): a
+    /// stream without play keys is not open but closed to everyone
+    /// without a valid play credential.
+    ///
+    /// # Errors
+    /// As [`authorize_play`](Self::authorize_play); `Unauthorized` for a
+    /// stream without play keys.
+    pub async fn authorize_play_strict(
+        &self,
+        stream: &str,
+        credential: Option<&str>,
+    ) -> Result<(), ControlError> {
+        self.client
+            .authorize(Action::Play, stream, credential, false)
+            .await
+            .map(|_| ())
+    }
+
     async fn put_session(&self, stream: &str, session_id: &str, since: UnixMillis) {
         let session = Session {
             id: session_id.to_owned(),

@@ -59,6 +59,9 @@ pub struct OriginConfig {
     pub hls: HlsConfig,
     /// Publish authorization.
     pub auth: AuthConfig,
+    /// Who may read from the public listeners (`[access]`): open, or
+    /// closed to all but the edges and token holders.
+    pub access: AccessConfig,
     /// This node's identity in a deployment and its control-plane settings.
     pub cluster: ClusterConfig,
     /// The admin API listener.
@@ -80,6 +83,7 @@ impl Default for OriginConfig {
             srt_options: SrtConfig::default(),
             hls: HlsConfig::default(),
             auth: AuthConfig::default(),
+            access: AccessConfig::default(),
             cluster: ClusterConfig::default(),
             admin: AdminConfig::default(),
             limits: livestack_listener::ListenerLimits::default(),
@@ -263,6 +267,39 @@ pub struct AuthConfig {
     pub keys: Vec<StreamKeyConfig>,
 }
 
+/// Who may read from the public HTTP listeners (`[access]`).
+///
+/// Open (the default, for a single node or the demo): every stream without
+/// a play key is served to anyone who reaches the origin, and `/streams`
+/// and `/metrics` are public. Closed: the origin serves its edges and
+/// token holders only —
+///
+/// | request | open | closed |
+/// |---|---|---|
+/// | `/live/…` with the edge credential | served | served |
+/// | `/live/…` of a stream with play keys, valid `?token=` | served | served |
+/// | `/live/…` of a stream without play keys, no credential | served | 401 |
+/// | `/streams`, `/metrics` without the edge credential | served | 401 (metrics: on the admin listener) |
+///
+/// The edge credential is a shared secret the edges send in
+/// [`EDGE_CREDENTIAL_HEADER`](livestack_tokens::EDGE_CREDENTIAL_HEADER):
+/// never in the TOML (a file or the environment, see the CLI). With it, a
+/// stream with play keys still plays through the edge (the edge verified
+/// the viewer's token).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Serve only the edges (edge credential) and token holders. Default
+    /// false.
+    pub closed: bool,
+    /// The edge credential: at least
+    /// [`MIN_EDGE_CREDENTIAL_LEN`](livestack_tokens::MIN_EDGE_CREDENTIAL_LEN)
+    /// bytes. Not read from the TOML: `--edge-credential-file` or
+    /// `LIVESTACK_EDGE_CREDENTIAL`. `None`: no request is an edge's.
+    #[serde(skip)]
+    pub edge_credential: Option<String>,
+}
+
 /// One stream key (`[[auth.keys]]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -332,6 +369,15 @@ impl OriginConfig {
             return Err(ConfigError::Invalid(
                 "srt_options.latency must be within 20ms..=10s".into(),
             ));
+        }
+        if let Some(c) = &self.access.edge_credential
+            && (c.len() < livestack_tokens::MIN_EDGE_CREDENTIAL_LEN
+                || http::HeaderValue::from_str(c).is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "the edge credential must be at least {} visible ASCII characters",
+                livestack_tokens::MIN_EDGE_CREDENTIAL_LEN
+            )));
         }
         if self.srt_options.max_publishers == 0 {
             return Err(ConfigError::Invalid(

@@ -53,6 +53,20 @@ pub struct HttpState {
     /// Connection caps and timeouts, shared by the HTTP and HTTPS
     /// listeners.
     pub admission: Arc<livestack_listener::Admission>,
+    /// Who may read (see [`AccessConfig`](crate::config::AccessConfig)).
+    pub access: crate::config::AccessConfig,
+}
+
+/// Whether a request carries the configured edge credential.
+fn from_edge(req: &http::request::Parts, access: &crate::config::AccessConfig) -> bool {
+    let Some(configured) = &access.edge_credential else {
+        return false;
+    };
+    req.headers
+        .get(livestack_tokens::EDGE_CREDENTIAL_HEADER)
+        .is_some_and(|v| {
+            livestack_tokens::edge_credential_matches(v.as_bytes(), configured.as_bytes())
+        })
 }
 
 const PLAYER_HTML: &str = include_str!("../assets/player.html");
@@ -245,7 +259,9 @@ async fn handle_head(req: &http::request::Parts, state: &HttpState) -> Response<
     let query = req.uri.query();
     let head = req.method == Method::HEAD;
     let mut resp = match req.method {
-        Method::GET | Method::HEAD => route(path, query, state).await,
+        Method::GET | Method::HEAD => {
+            route(path, query, from_edge(req, &state.access), state).await
+        }
         Method::OPTIONS => {
             let mut r = response(
                 StatusCode::NO_CONTENT,
@@ -275,7 +291,19 @@ async fn handle_head(req: &http::request::Parts, state: &HttpState) -> Response<
     resp
 }
 
-async fn route(path: &str, query: Option<&str>, state: &HttpState) -> Response<Body> {
+async fn route(
+    path: &str,
+    query: Option<&str>,
+    from_edge: bool,
+    state: &HttpState,
+) -> Response<Body> {
+    let closed = state.access.closed && !from_edge;
+    if closed && matches!(path, "/metrics" | "/streams") {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "this origin is closed to all but its edges (metrics: on the admin listener)",
+        );
+    }
     match path {
         "/healthz" => {
             return response(
@@ -351,11 +379,22 @@ async fn route(path: &str, query: Option<&str>, state: &HttpState) -> Response<B
     let Some(stream) = state.streams.get(name) else {
         return error(StatusCode::NOT_FOUND, "no such live stream");
     };
-    // Streams with play keys need one (`token` query parameter); cached,
-    // no control-plane round trip per request.
-    // The edge's extractor: `?token=` percent-decoded as everywhere.
+    // The edge verified the viewer; otherwise streams with play keys need
+    // one (`token` query parameter; the edge's extractor, percent-decoded
+    // as everywhere), and a closed origin needs it for every stream. Keys
+    // are cached: no control-plane round trip per request.
     let credential = livestack_tokens::request_token(query, None);
-    if let Err(e) = state.node.authorize_play(name, credential.as_deref()).await {
+    let authorized = if from_edge {
+        Ok(())
+    } else if closed {
+        state
+            .node
+            .authorize_play_strict(name, credential.as_deref())
+            .await
+    } else {
+        state.node.authorize_play(name, credential.as_deref()).await
+    };
+    if let Err(e) = authorized {
         let status = match e {
             crate::control::ControlError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             crate::control::ControlError::Forbidden { .. } => StatusCode::FORBIDDEN,

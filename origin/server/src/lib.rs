@@ -147,6 +147,7 @@ impl Origin {
                 config.limits,
                 metrics.http_connections_refused.clone(),
             ),
+            access: config.access.clone(),
         });
         tasks.spawn(http::serve(listener, None, state.clone()));
         let https_addr = match config.https {
@@ -302,7 +303,7 @@ async fn serve_admin(
     config: &OriginConfig,
     token: &str,
     node: &Arc<Node>,
-    metrics: &Metrics,
+    metrics: &Arc<Metrics>,
     tasks: &mut JoinSet<()>,
 ) -> Result<SocketAddr, StartError> {
     let (listener, bound) = bind_tcp("admin", config.admin.listen).await?;
@@ -311,6 +312,7 @@ async fn serve_admin(
         Arc::new(AdminState {
             node: node.clone(),
             token: token.to_owned(),
+            metrics: metrics.clone(),
             admission: livestack_listener::Admission::new(
                 config.limits,
                 metrics.admin_connections_refused.clone(),
