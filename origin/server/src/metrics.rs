@@ -34,6 +34,39 @@ impl EncodeLabelValue for FrameKind {
     }
 }
 
+/// What an SRT data-packet count counts (the receiver side of the SRT
+/// statistics, draft-sharabayko-srt §"SRT Statistics"). The receiver's
+/// loss count (`pktRcvLossTotal`) is not among them: srt-protocol 0.4.4
+/// does not maintain it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SrtPacketKind {
+    /// Data packets received, retransmissions included (`pktRecvTotal`).
+    Received,
+    /// Retransmitted data packets received (`pktRcvRetransTotal`).
+    Retransmitted,
+    /// Data packets given up as too late for the latency window, never
+    /// delivered (`pktRcvDropTotal`, TLPKTDROP).
+    Dropped,
+}
+
+impl EncodeLabelValue for SrtPacketKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        encoder.write_str(match self {
+            SrtPacketKind::Received => "received",
+            SrtPacketKind::Retransmitted => "retransmitted",
+            SrtPacketKind::Dropped => "dropped",
+        })
+    }
+}
+
+/// Labels of [`Metrics::srt_packets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SrtPacketLabels {
+    /// What is counted.
+    pub kind: SrtPacketKind,
+}
+
 /// Labels of [`Metrics::frames`]; built per frame without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct FrameLabels {
@@ -96,6 +129,10 @@ pub struct Metrics {
     pub unsupported_streams: Family<Labels, Counter>,
     /// Frames ingested, by `kind` (`video`/`audio`).
     pub frames: Family<FrameLabels, Counter>,
+    /// SRT data packets of every publisher, by kind: received,
+    /// retransmitted, dropped as too late (from each socket's
+    /// statistics, once a second and at its end).
+    pub srt_packets: Family<SrtPacketLabels, Counter>,
     /// Frames dropped before packaging (no keyframe to start from).
     pub frames_dropped: Counter,
     /// Events a slow consumer missed (it resyncs at the next keyframe).
@@ -165,6 +202,7 @@ impl Metrics {
             parse_errors: Counter::default(),
             unsupported_streams: Family::default(),
             frames: Family::default(),
+            srt_packets: Family::default(),
             frames_dropped: Counter::default(),
             consumer_lagged_events: Counter::default(),
             consumer_skipped_groups: Counter::default(),
@@ -206,6 +244,11 @@ impl Metrics {
             "ingest_bytes",
             "Bytes received from publishers",
             m.ingest_bytes.clone(),
+        );
+        r.register(
+            "srt_packets",
+            "SRT data packets from publishers, by kind (received, retransmitted, dropped as too late)",
+            m.srt_packets.clone(),
         );
         r.register(
             "ts_packets",

@@ -46,7 +46,7 @@ use crate::{
     config::{BITRATE_BURST, SrtConfig},
     control::ControlError,
     fanout::{self, MediaEvent},
-    metrics::{FrameKind, FrameLabels, Metrics},
+    metrics::{FrameKind, FrameLabels, Metrics, SrtPacketKind, SrtPacketLabels},
     streams::Streams,
 };
 
@@ -278,10 +278,16 @@ async fn publish(
     let mut reported = demux.stats().clone();
     let mut bytes_in: u64 = 0;
     let mut rate = RateLimit::new(ctx.limits.max_bitrate, BITRATE_BURST, Instant::now());
+    let mut stats = socket.statistics().clone();
+    let mut counted = SrtCounts::default();
     let reason = loop {
         let next = tokio::select! {
             next = tokio::time::timeout(STALL_TIMEOUT, socket.next()) => next,
             () = ticket.kick.notified() => break "kicked",
+            Some(s) = stats.next() => {
+                counted.report(&s, ctx);
+                continue;
+            }
         };
         let data = match next {
             Err(_) => break "stalled",
@@ -321,6 +327,37 @@ async fn publish(
     report(&reported, demux.stats(), ctx);
     producer.send(MediaEvent::End);
     reason
+}
+
+/// The SRT packet counts of one socket already added to the metrics (its
+/// statistics are totals since it opened).
+#[derive(Default)]
+struct SrtCounts {
+    received: u64,
+    retransmitted: u64,
+    dropped: u64,
+}
+
+impl SrtCounts {
+    fn report(&mut self, s: &srt_protocol::statistics::SocketStatistics, ctx: &IngestContext) {
+        for (kind, seen, now) in [
+            (SrtPacketKind::Received, &mut self.received, s.rx_data),
+            (
+                SrtPacketKind::Retransmitted,
+                &mut self.retransmitted,
+                s.rx_retransmit_data,
+            ),
+            (SrtPacketKind::Dropped, &mut self.dropped, s.rx_dropped_data),
+        ] {
+            if now > *seen {
+                ctx.metrics
+                    .srt_packets
+                    .get_or_create(&SrtPacketLabels { kind })
+                    .inc_by(now - *seen);
+                *seen = now;
+            }
+        }
+    }
 }
 
 /// Forwards the demuxer's events into the broadcast.

@@ -13,6 +13,7 @@
 
 pub mod browser;
 pub mod hls;
+pub mod impair;
 pub mod registry;
 
 use std::{
