@@ -56,6 +56,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 4_096;
 /// Default of [`ListenerLimits::max_h2_streams`].
 pub const DEFAULT_MAX_H2_STREAMS: u32 = 256;
+/// Default [`ListenerLimits::max_held_requests_per_address`]: a venue of
+/// 500 LL-HLS viewers behind one NAT address holds about 1,000 (a
+/// playlist reload and a part preload each).
+pub const DEFAULT_MAX_HELD_REQUESTS_PER_ADDRESS: usize = 2_048;
 
 /// The limits of one listener. See the crate docs for the defaults and why.
 /// In a configuration file (`[limits]` of the origin's and the edge's
@@ -76,6 +80,15 @@ pub struct ListenerLimits {
     pub max_connections_per_address: usize,
     /// Concurrent streams per HTTP/2 connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
     pub max_h2_streams: u32,
+    /// Requests one client IP address may have held at once (LL-HLS
+    /// blocking playlist reloads and preload-hinted parts waiting for the
+    /// media): without it, connections × HTTP/2 streams would let one
+    /// address park a million requests. One more is answered at once (the
+    /// origin: 429 Too Many Requests, `Retry-After: 1`). See
+    /// [`HeldRequests`]. Enforced by the origin; the edge, which coalesces
+    /// its viewers' held requests into one origin request each, does not
+    /// use it yet.
+    pub max_held_requests_per_address: usize,
 }
 
 impl Default for ListenerLimits {
@@ -86,6 +99,7 @@ impl Default for ListenerLimits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             max_h2_streams: DEFAULT_MAX_H2_STREAMS,
+            max_held_requests_per_address: DEFAULT_MAX_HELD_REQUESTS_PER_ADDRESS,
         }
     }
 }
@@ -299,6 +313,118 @@ impl Admission {
     }
 }
 
+/// Shards of [`HeldRequests`]: requests from different addresses rarely
+/// share a lock.
+const HELD_SHARDS: usize = 64;
+
+/// Counts the held requests of each client address and refuses those
+/// beyond [`ListenerLimits::max_held_requests_per_address`]. Takes one
+/// short lock of one of 64 shards (by address) when a request starts to
+/// wait and when it ends, never a lock shared by all requests.
+#[derive(Debug)]
+pub struct HeldRequests {
+    max_per_address: usize,
+    shards: Vec<Mutex<HashMap<IpAddr, usize>>>,
+    /// Requests refused because their address held the maximum.
+    pub refused: Counter,
+}
+
+impl HeldRequests {
+    /// A counter allowing `max_per_address` held requests per address,
+    /// counting refusals in `refused` (registered in the server's metrics).
+    pub fn new(max_per_address: usize, refused: Counter) -> Arc<Self> {
+        Arc::new(Self {
+            max_per_address,
+            shards: (0..HELD_SHARDS).map(|_| Mutex::default()).collect(),
+            refused,
+        })
+    }
+
+    fn shard(&self, peer: &IpAddr) -> &Mutex<HashMap<IpAddr, usize>> {
+        use std::hash::{Hash, Hasher};
+        let mut h = FixedHasher::default();
+        peer.hash(&mut h);
+        &self.shards[(h.finish() as usize) % self.shards.len()]
+    }
+
+    /// Counts one held request of `peer` until the guard is dropped, or
+    /// `None` when `peer` already holds the maximum (counted in
+    /// [`refused`](Self::refused)).
+    pub fn hold(self: &Arc<Self>, peer: IpAddr) -> Option<Held> {
+        let mut shard = self
+            .shard(&peer)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let n = shard.entry(peer).or_insert(0);
+        if *n >= self.max_per_address {
+            drop(shard);
+            self.refused.inc();
+            return None;
+        }
+        *n += 1;
+        Some(Held {
+            held: Arc::clone(self),
+            peer,
+        })
+    }
+
+    /// Requests `peer` holds now.
+    pub fn held_by(&self, peer: IpAddr) -> usize {
+        self.shard(&peer)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// FNV-1a, so that an address always lands in the same shard.
+#[derive(Default)]
+struct FixedHasher(u64);
+
+impl std::hash::Hasher for FixedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// One held request; dropping it frees its place.
+#[derive(Debug)]
+pub struct Held {
+    held: Arc<HeldRequests>,
+    peer: IpAddr,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut shard = self
+            .held
+            .shard(&self.peer)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = shard.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                shard.remove(&self.peer);
+            }
+        }
+    }
+}
+
 /// One admitted connection; dropping it frees its place.
 #[derive(Debug)]
 pub struct Admitted {
@@ -327,6 +453,24 @@ impl Drop for Admitted {
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn held_requests_are_capped_per_address_and_freed() {
+        let held = HeldRequests::new(2, Counter::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let a1 = held.hold(a).expect("first");
+        let a2 = held.hold(a).expect("second");
+        assert!(held.hold(a).is_none(), "a third from the same address");
+        assert_eq!(held.refused.get(), 1);
+        let b1 = held.hold(b).expect("another address is not affected");
+        drop(a1);
+        let a3 = held.hold(a).expect("a freed place");
+        assert_eq!(held.held_by(a), 2);
+        drop((a2, a3, b1));
+        assert_eq!(held.held_by(a), 0);
+        assert_eq!(held.held_by(b), 0);
+    }
 
     use super::*;
 

@@ -23,6 +23,11 @@ pub(crate) struct ListenerArgs {
     /// [default: 4096].
     #[arg(long, env = "LIVESTACK_MAX_CONNECTIONS_PER_ADDRESS")]
     max_connections_per_address: Option<usize>,
+    /// Requests one client IP address may have waiting for media at once
+    /// (blocking playlist reloads, hinted parts); one more gets 429
+    /// [default: 2048].
+    #[arg(long, env = "LIVESTACK_MAX_HELD_REQUESTS_PER_ADDRESS")]
+    max_held_requests_per_address: Option<usize>,
 }
 
 impl ListenerArgs {
@@ -36,6 +41,9 @@ impl ListenerArgs {
         }
         if let Some(v) = self.max_connections_per_address {
             limits.max_connections_per_address = v;
+        }
+        if let Some(v) = self.max_held_requests_per_address {
+            limits.max_held_requests_per_address = v;
         }
     }
 }

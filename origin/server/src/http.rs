@@ -55,6 +55,10 @@ pub struct HttpState {
     pub admission: Arc<livestack_listener::Admission>,
     /// Who may read (see [`AccessConfig`](crate::config::AccessConfig)).
     pub access: crate::config::AccessConfig,
+    /// Requests waiting for media, per client address (blocking playlist
+    /// reloads, preload-hinted parts), capped by
+    /// [`max_held_requests_per_address`](livestack_listener::ListenerLimits::max_held_requests_per_address).
+    pub held: Arc<livestack_listener::HeldRequests>,
 }
 
 /// Whether a request carries the configured edge credential.
@@ -111,7 +115,7 @@ pub async fn serve(
                 let touched = touched.clone();
                 async move {
                     let (head, _body) = req.into_parts();
-                    let resp = handle_head(&head, &state).await;
+                    let resp = handle_head(&head, Some(peer.ip()), &state).await;
                     let sent = resp.body().size_hint().exact().unwrap_or(0);
                     state.metrics.http_sent_bytes.inc_by(sent);
                     let stream = head
@@ -249,18 +253,22 @@ fn route_of(path: &str) -> &'static str {
 /// Handles one request.
 pub async fn handle(req: Request<Incoming>, state: &HttpState) -> Response<Body> {
     let (head, _body) = req.into_parts();
-    handle_head(&head, state).await
+    handle_head(&head, None, state).await
 }
 
 /// Handles one request by its head (no handler reads a body). Borrows the
 /// path and query from the request: nothing is copied per request.
-async fn handle_head(req: &http::request::Parts, state: &HttpState) -> Response<Body> {
+async fn handle_head(
+    req: &http::request::Parts,
+    peer: Option<std::net::IpAddr>,
+    state: &HttpState,
+) -> Response<Body> {
     let path = req.uri.path();
     let query = req.uri.query();
     let head = req.method == Method::HEAD;
     let mut resp = match req.method {
         Method::GET | Method::HEAD => {
-            route(path, query, from_edge(req, &state.access), state).await
+            route(path, query, peer, from_edge(req, &state.access), state).await
         }
         Method::OPTIONS => {
             let mut r = response(
@@ -294,6 +302,7 @@ async fn handle_head(req: &http::request::Parts, state: &HttpState) -> Response<
 async fn route(
     path: &str,
     query: Option<&str>,
+    peer: Option<std::net::IpAddr>,
     from_edge: bool,
     state: &HttpState,
 ) -> Response<Body> {
@@ -405,7 +414,7 @@ async fn route(
     match (file, sub) {
         ("index.m3u8", None) => multivariant(&stream).await,
         (f, None) => match f.strip_suffix(".m3u8").and_then(Rendition::parse) {
-            Some(r) => media_playlist(&stream, r, query, state).await,
+            Some(r) => media_playlist(&stream, r, query, peer, state).await,
             None => error(StatusCode::NOT_FOUND, "not found"),
         },
         (dir, Some(sub)) => {
@@ -421,9 +430,37 @@ async fn route(
                     "no such session of this stream (it was published again)",
                 );
             }
-            media_file(&stream, r, f, state).await
+            media_file(&stream, r, f, peer, state).await
         }
     }
+}
+
+/// Counts a request that is about to wait in its address's held requests
+/// (once per request); `Some` is the answer when the address holds
+/// [`max_held_requests_per_address`](livestack_listener::ListenerLimits::max_held_requests_per_address)
+/// already: 429 with `Retry-After: 1` (RFC 6585 §4).
+fn hold(
+    state: &HttpState,
+    peer: Option<std::net::IpAddr>,
+    held: &mut Option<livestack_listener::Held>,
+) -> Option<Response<Body>> {
+    // Requests without a peer address (in-process callers) are not capped.
+    let peer = peer?;
+    if held.is_none() {
+        match state.held.hold(peer) {
+            Some(h) => *held = Some(h),
+            None => {
+                let mut r = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "this address holds as many waiting requests as it may",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Some(r);
+            }
+        }
+    }
+    None
 }
 
 /// Parses the `SESSION` component of a media URI: lower-case hex without
@@ -521,8 +558,10 @@ async fn media_playlist(
     stream: &Stream,
     rendition: Rendition,
     query: Option<&str>,
+    peer: Option<std::net::IpAddr>,
     state: &HttpState,
 ) -> Response<Body> {
+    let mut held = None;
     let directives = match DeliveryDirectives::parse(query) {
         Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -568,6 +607,9 @@ async fn media_playlist(
             let text = r.playlist_text(directives.skip);
             return response(StatusCode::OK, "application/vnd.apple.mpegurl", cache, text);
         }
+        if let Some(refused) = hold(state, peer, &mut held) {
+            return refused;
+        }
         if !wait_change(&mut rx, deadline_for(&directives, deadline, timeout)).await {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -589,8 +631,10 @@ async fn media_file(
     stream: &Stream,
     rendition: Rendition,
     file: &str,
+    peer: Option<std::net::IpAddr>,
     state: &HttpState,
 ) -> Response<Body> {
+    let mut held = None;
     const IMMUTABLE: &str = "public, max-age=31536000, immutable";
     let resource = Resource::parse(file);
     if resource.is_none() {
@@ -633,6 +677,9 @@ async fn media_file(
                 }
             }
             _ => return error(StatusCode::NOT_FOUND, "no such part"),
+        }
+        if let Some(refused) = hold(state, peer, &mut held) {
+            return refused;
         }
         if !wait_change(&mut rx, deadline).await {
             return error(

@@ -148,6 +148,10 @@ impl Origin {
                 metrics.http_connections_refused.clone(),
             ),
             access: config.access.clone(),
+            held: livestack_listener::HeldRequests::new(
+                config.limits.max_held_requests_per_address,
+                metrics.held_requests_refused.clone(),
+            ),
         });
         tasks.spawn(http::serve(listener, None, state.clone()));
         let https_addr = match config.https {

@@ -129,6 +129,9 @@ pub struct Metrics {
     pub unsupported_streams: Family<Labels, Counter>,
     /// Frames ingested, by `kind` (`video`/`audio`).
     pub frames: Family<FrameLabels, Counter>,
+    /// Requests refused with 429 because their client address held
+    /// `max_held_requests_per_address` waiting requests already.
+    pub held_requests_refused: Counter,
     /// SRT data packets of every publisher, by kind: received,
     /// retransmitted, dropped as too late (from each socket's
     /// statistics, once a second and at its end).
@@ -202,6 +205,7 @@ impl Metrics {
             parse_errors: Counter::default(),
             unsupported_streams: Family::default(),
             frames: Family::default(),
+            held_requests_refused: Counter::default(),
             srt_packets: Family::default(),
             frames_dropped: Counter::default(),
             consumer_lagged_events: Counter::default(),
@@ -244,6 +248,11 @@ impl Metrics {
             "ingest_bytes",
             "Bytes received from publishers",
             m.ingest_bytes.clone(),
+        );
+        r.register(
+            "held_requests_refused",
+            "Requests refused with 429: their address held the maximum of waiting requests",
+            m.held_requests_refused.clone(),
         );
         r.register(
             "srt_packets",

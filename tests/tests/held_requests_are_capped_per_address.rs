@@ -1,0 +1,70 @@
+//! One client address cannot park requests without bound (issue 9): with
+//! `max_held_requests_per_address` = 3, three blocking playlist reloads
+//! from 127.0.0.1 wait for the next part, a fourth is answered at once with
+//! 429 and `Retry-After`, and the three waiting ones get their playlist when
+//! the part arrives.
+
+use std::time::Duration;
+
+use livestack_test_harness::{
+    VideoCodec, encode_source,
+    hls::{HttpClient, MediaPlaylist},
+    publish, start_origin, workdir,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_held_request_from_one_address_is_refused() {
+    let dir = workdir();
+    let source = encode_source(dir.path(), VideoCodec::H264, 20);
+    let origin = start_origin(|c| c.limits.max_held_requests_per_address = 3).await;
+    let mut ffmpeg = publish(origin.srt_addr, "#!::r=live/held,m=publish", &source);
+    let client = HttpClient::new();
+    let url = format!("http://{}/live/held/video.m3u8", origin.http_addr);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let r = client.get(&url).await;
+        if r.status == 200 {
+            break String::from_utf8(r.body.to_vec()).expect("utf-8");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no stream");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The segment after the open one: about a segment away, so the
+    // requests are held for a while.
+    let (msn, _) = MediaPlaylist::parse(&text).last_part().expect("parts");
+    let blocking = format!("{url}?_HLS_msn={}", msn + 1);
+
+    let held: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, blocking) = (client.clone(), blocking.clone());
+            tokio::spawn(async move { client.get(&blocking).await })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while origin.metrics.blocked_requests.get() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the three requests never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = client.get(&blocking).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(origin.metrics.held_requests_refused.get(), 1);
+    for h in held {
+        let r = h.await.expect("held request");
+        assert_eq!(r.status, 200, "a held request is answered");
+        let pl = MediaPlaylist::parse(std::str::from_utf8(&r.body).expect("utf-8"));
+        assert!(
+            pl.segments
+                .iter()
+                .any(|s| s.msn == msn + 1 && s.uri.is_some())
+        );
+    }
+    // The places are free again.
+    let r = client.get(&format!("{url}?_HLS_msn={}", msn + 2)).await;
+    assert_eq!(r.status, 200);
+    ffmpeg.kill().expect("kill ffmpeg");
+    let _ = ffmpeg.wait();
+}
