@@ -45,6 +45,8 @@ use livestack_tokens::{
     Access, Alg, KeySet, MintRequest, VerifyOptions, mint_cat, mint_jwt, verify,
 };
 
+/// The edge credential of the test's closed origin.
+const ORIGIN_CREDENTIAL: &str = "gateway-edge-credential-0123456789abcdef";
 /// The HS256 key the gateway verifies with (and mints session tokens with):
 /// `t1`, 32 bytes `0123456789abcdef0123456789abcdef`, base64url.
 const KEYS: &str = "t1:HS256:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
@@ -73,7 +75,12 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
         .await
         .expect("build task");
 
-    let mut origin = start_origin(|_| {}).await;
+    // A closed origin: the gateway presents the edge credential.
+    let mut origin = start_origin(|c| {
+        c.access.closed = true;
+        c.access.edge_credential = Some(ORIGIN_CREDENTIAL.into());
+    })
+    .await;
     origin.spawn(livestack_origin::demo::run(
         origin.streams.clone(),
         "demo".into(),
@@ -88,6 +95,7 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
             &wasm,
             &[
                 ("LIVESTACK_ORIGIN", origin_base.as_str()),
+                ("LIVESTACK_ORIGIN_CREDENTIAL", ORIGIN_CREDENTIAL),
                 ("LIVESTACK_TOKEN_KEYS", KEYS),
                 ("LIVESTACK_NODES", nodes.as_str()),
             ],
@@ -95,11 +103,13 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
     });
     let gw = format!("http://{}", jco.addr);
     let client = HttpClient::new();
+    // What the test reads from the origin itself, as an edge would.
+    let at_origin = client.with_header(livestack_tokens::EDGE_CREDENTIAL_HEADER, ORIGIN_CREDENTIAL);
 
     // The stream is live at the origin (parts listed) before the checks.
     let started = Instant::now();
     let origin_playlist = loop {
-        let r = fetch(&client, &format!("{origin_base}/live/demo/video.m3u8")).await;
+        let r = fetch(&at_origin, &format!("{origin_base}/live/demo/video.m3u8")).await;
         if r.status == 200 {
             let text = String::from_utf8(r.body.to_vec()).expect("utf-8 playlist");
             let p = MediaPlaylist::parse(&text);
@@ -114,6 +124,8 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     drop(origin_playlist);
+    let r = fetch(&client, &format!("{origin_base}/live/demo/video.m3u8")).await;
+    assert_eq!(r.status, 401, "the origin is closed to all but its edges");
 
     let now = unix_now();
     let keys = KeySet::parse(KEYS).expect("test keys");
@@ -180,7 +192,7 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
     let through = fetch(&client, &format!("{gw}/live/demo/{part}")).await;
     assert_eq!(through.status, 200, "part through the gateway: {part}");
     let bare = part.split('?').next().expect("part path");
-    let direct = fetch(&client, &format!("{origin_base}/live/demo/{bare}")).await;
+    let direct = fetch(&at_origin, &format!("{origin_base}/live/demo/{bare}")).await;
     assert_eq!(direct.status, 200, "part from the origin: {bare}");
     assert!(!direct.body.is_empty(), "empty part {bare}");
     assert_eq!(

@@ -6,6 +6,7 @@
 //! | variable | required | meaning |
 //! |---|---|---|
 //! | `LIVESTACK_ORIGIN` | for `/live/` | base URL of the origin, e.g. `http://127.0.0.1:8080` (no trailing `/` needed) |
+//! | `LIVESTACK_ORIGIN_CREDENTIAL` | for a closed origin | the edge credential, sent to the origin in `x-livestack-edge-credential` |
 //! | `LIVESTACK_TOKEN_KEYS` | yes | key set in the `livestack-tokens` key-configuration format (`kid:ALG:...`, comma separated) |
 //! | `LIVESTACK_TOKEN_ISSUER` | no | required `iss` of presented tokens, and the `iss` of minted session tokens |
 //! | `LIVESTACK_TOKEN_AUDIENCE` | no | this edge's audience: presented tokens that carry an `aud` must name it (without it, such tokens are refused, RFC 7519 §4.1.3) |
@@ -42,6 +43,9 @@ impl std::fmt::Display for ConfigError {
 pub struct Config {
     /// `LIVESTACK_ORIGIN` without a trailing `/`.
     pub origin: Option<String>,
+    /// `LIVESTACK_ORIGIN_CREDENTIAL`: the shared secret a closed origin
+    /// requires of its edges.
+    pub origin_credential: Option<String>,
     /// `LIVESTACK_TOKEN_KEYS`, parsed.
     pub keys: KeySet,
     /// `LIVESTACK_TOKEN_ISSUER`.
@@ -81,6 +85,7 @@ impl Config {
         };
         Ok(Self {
             origin: var("LIVESTACK_ORIGIN").map(|o| o.trim_end_matches('/').to_owned()),
+            origin_credential: var("LIVESTACK_ORIGIN_CREDENTIAL"),
             keys,
             issuer: var("LIVESTACK_TOKEN_ISSUER"),
             audience: var("LIVESTACK_TOKEN_AUDIENCE"),

@@ -68,9 +68,14 @@ async fn serve(request: Request<Body>, config: &Config) -> Result<Response<Body>
     } else {
         format!("{origin}{path}?{kept}")
     };
-    let upstream = Request::builder()
-        .method(method.clone())
-        .uri(&target)
+    let mut upstream = Request::builder().method(method.clone()).uri(&target);
+    if let Some(credential) = &config.origin_credential {
+        upstream = upstream.header(
+            livestack_tokens::EDGE_CREDENTIAL_HEADER,
+            credential.as_str(),
+        );
+    }
+    let upstream = upstream
         .body(Body::empty())
         .map_err(|_| Refusal::Config("LIVESTACK_ORIGIN is not a valid URL".into()))?;
     let mut origin_response = Client::new()
