@@ -47,4 +47,10 @@ pub enum CacheError {
     /// down).
     #[error("the origin fetch was abandoned")]
     Abandoned,
+    /// A new origin fetch would exceed
+    /// [`CacheConfig::max_in_flight`](crate::CacheConfig::max_in_flight) or
+    /// [`CacheConfig::max_in_flight_per_origin`](crate::CacheConfig::max_in_flight_per_origin):
+    /// answer 503 with `Retry-After` rather than hold more.
+    #[error("too many origin fetches in flight")]
+    Busy,
 }

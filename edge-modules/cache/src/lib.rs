@@ -106,6 +106,17 @@ pub struct CacheConfig {
     /// [`EDGE_CREDENTIAL_HEADER`]: the shared secret that opens a closed
     /// origin to its edges. Default `None`.
     pub origin_credential: Option<http::HeaderValue>,
+    /// Distinct keys fetched from origins at once (the single-flight
+    /// table; each is one origin request on one connection): a miss beyond
+    /// it is [`CacheError::Busy`]. Requests that join a flight are not
+    /// counted. Default 8,192.
+    pub max_in_flight: usize,
+    /// As [`max_in_flight`](Self::max_in_flight), per origin (scheme and
+    /// authority of the upstream): bounds the connections and held
+    /// requests this edge opens to one origin node. Keep it below the
+    /// origins' `max_held_requests_per_address` (2,048 by default): an
+    /// edge's requests all come from one address. Default 1,024.
+    pub max_in_flight_per_origin: usize,
 }
 
 /// The request header the [`CacheConfig::origin_credential`] travels in
@@ -122,6 +133,8 @@ impl CacheConfig {
             request_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(2),
             origin_credential: None,
+            max_in_flight: 8_192,
+            max_in_flight_per_origin: 1_024,
             clock: SystemClock::shared(),
         }
     }
@@ -176,6 +189,8 @@ pub struct CacheStats {
     /// Entries evicted to stay within the byte or entry bound (expired
     /// entries dropped on the way are not counted).
     pub evictions: u64,
+    /// Misses refused with [`CacheError::Busy`] (in-flight caps).
+    pub busy: u64,
     /// Bytes currently charged for stored entries (a gauge).
     pub bytes: u64,
     /// Entries currently stored (a gauge).
@@ -191,6 +206,23 @@ struct State {
     store: Store,
     /// One receiver per key being fetched; waiters clone it.
     in_flight: HashMap<String, watch::Receiver<Option<Shared>>>,
+    /// Flights per origin (scheme and authority).
+    per_origin: HashMap<String, usize>,
+}
+
+impl State {
+    /// Ends the flight of `key` to `origin`: the key leaves the table and
+    /// the origin's count.
+    fn land(&mut self, key: &str, origin: &str) {
+        if self.in_flight.remove(key).is_some()
+            && let Some(n) = self.per_origin.get_mut(origin)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_origin.remove(origin);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -201,10 +233,13 @@ struct Counters {
     origin_requests: AtomicU64,
     origin_errors: AtomicU64,
     evictions: AtomicU64,
+    busy: AtomicU64,
 }
 
 struct Inner {
     origin: origin::Origin,
+    max_in_flight: usize,
+    max_in_flight_per_origin: usize,
     clock: SharedClock,
     state: Mutex<State>,
     counters: Counters,
@@ -241,10 +276,13 @@ impl OriginCache {
         Arc::new(Self {
             inner: Arc::new(Inner {
                 origin: origin::Origin::new(&config),
+                max_in_flight: config.max_in_flight,
+                max_in_flight_per_origin: config.max_in_flight_per_origin,
                 clock: config.clock.clone(),
                 state: Mutex::new(State {
                     store: Store::new(config.max_bytes, config.max_entries),
                     in_flight: HashMap::new(),
+                    per_origin: HashMap::new(),
                 }),
                 counters: Counters::default(),
             }),
@@ -327,12 +365,26 @@ impl OriginCache {
                 self.inner.counters.coalesced.fetch_add(1, Relaxed);
                 (rx.clone(), Outcome::Coalesced)
             } else {
+                let origin = origin_of(&uri);
+                let to_origin = state.per_origin.get(&origin).copied().unwrap_or(0);
+                if state.in_flight.len() >= self.inner.max_in_flight
+                    || to_origin >= self.inner.max_in_flight_per_origin
+                {
+                    self.inner.counters.busy.fetch_add(1, Relaxed);
+                    debug!(
+                        path = path_of(key),
+                        origin, "refused: too many fetches in flight"
+                    );
+                    return Err(CacheError::Busy);
+                }
                 self.inner.counters.misses.fetch_add(1, Relaxed);
                 let (tx, rx) = watch::channel(None);
                 state.in_flight.insert(key.to_owned(), rx.clone());
+                *state.per_origin.entry(origin.clone()).or_insert(0) += 1;
                 let flight = Flight {
                     inner: self.inner.clone(),
                     key: key.to_owned(),
+                    origin,
                     landed: false,
                 };
                 tokio::spawn(flight.run(uri, tx));
@@ -370,6 +422,7 @@ impl OriginCache {
             origin_requests: c.origin_requests.load(Relaxed),
             origin_errors: c.origin_errors.load(Relaxed),
             evictions: c.evictions.load(Relaxed),
+            busy: c.busy.load(Relaxed),
             bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
             entries: u64::try_from(entries).unwrap_or(u64::MAX),
         }
@@ -389,6 +442,16 @@ fn hit(entry: &Entry, now: Instant) -> CachedResponse {
     }
 }
 
+/// Scheme and authority of an origin URI: what the per-origin flight count
+/// is kept by.
+fn origin_of(uri: &Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", |a| a.as_str())
+    )
+}
+
 /// The path of a key without its query, for logs: a caller that forgot to
 /// strip the token must not get it logged.
 fn path_of(key: &str) -> &str {
@@ -400,6 +463,7 @@ fn path_of(key: &str) -> &str {
 struct Flight {
     inner: Arc<Inner>,
     key: String,
+    origin: String,
     landed: bool,
 }
 
@@ -446,14 +510,14 @@ impl Flight {
                         }
                     }
                 }
-                state.in_flight.remove(&self.key);
+                state.land(&self.key, &self.origin);
                 self.landed = true;
                 Ok(response)
             }
             Err(e) => {
                 inner.counters.origin_errors.fetch_add(1, Relaxed);
                 warn!(path, error = %e, source = ?std::error::Error::source(&e), "origin fetch failed");
-                inner.state().in_flight.remove(&self.key);
+                inner.state().land(&self.key, &self.origin);
                 self.landed = true;
                 Err(e)
             }
@@ -465,7 +529,7 @@ impl Flight {
 impl Drop for Flight {
     fn drop(&mut self) {
         if !self.landed {
-            self.inner.state().in_flight.remove(&self.key);
+            self.inner.state().land(&self.key, &self.origin);
         }
     }
 }

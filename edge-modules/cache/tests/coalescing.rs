@@ -260,3 +260,40 @@ async fn a_key_that_is_not_a_path_is_rejected() {
     }
     assert!(origin.seen().is_empty());
 }
+
+/// The single-flight table is bounded per origin: with room for two
+/// flights, a third distinct key is refused at once (the edge answers 503
+/// with Retry-After), viewers joining a flight are not counted, and the
+/// places come back when the flights land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flights_beyond_the_per_origin_cap_are_refused_not_held() {
+    let origin = FakeOrigin::start(Duration::ZERO).await;
+    let cache = origin.cache(|c| c.max_in_flight_per_origin = 2);
+    origin.set_held(true);
+    let held: Vec<_> = (0..2)
+        .map(|i| {
+            let cache = cache.clone();
+            tokio::spawn(
+                async move { cache.get(&format!("/live/a/video.m3u8?_HLS_msn={i}")).await },
+            )
+        })
+        .collect();
+    wait_for_joined(&cache, 2).await;
+    // Joining a flight is fine.
+    let joiner = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.get("/live/a/video.m3u8?_HLS_msn=0").await })
+    };
+    wait_for_joined(&cache, 3).await;
+    // A third flight is not.
+    let refused = cache.get("/live/a/video.m3u8?_HLS_msn=9").await;
+    assert!(matches!(refused, Err(CacheError::Busy)), "{refused:?}");
+    assert_eq!(cache.stats().busy, 1);
+    origin.set_held(false);
+    for h in held {
+        assert_eq!(h.await.expect("task").expect("response").status, 200);
+    }
+    assert_eq!(joiner.await.expect("task").expect("response").status, 200);
+    let again = cache.get("/live/a/video.m3u8?_HLS_msn=9").await;
+    assert_eq!(again.expect("a place again").status, 200);
+}

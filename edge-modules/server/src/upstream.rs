@@ -269,13 +269,20 @@ fn stream_name(path: &str) -> Option<&str> {
 
 /// The response for a cache failure (no origin response at all).
 fn cache_failure(state: &State, e: &CacheError) -> Response<Full<Bytes>> {
+    let outcome = if matches!(e, CacheError::Busy) {
+        "busy"
+    } else {
+        "error"
+    };
     state
         .metrics
         .cache
-        .get_or_create(&vec![("outcome", "error".to_owned())])
+        .get_or_create(&vec![("outcome", outcome.to_owned())])
         .inc();
     let status = match e {
         CacheError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        // The in-flight caps (CacheConfig::max_in_flight*): come back soon.
+        CacheError::Busy => return unavailable("too many origin fetches in flight"),
         _ => StatusCode::BAD_GATEWAY,
     };
     reply(status, &format!("origin unavailable: {e}"))
