@@ -27,7 +27,10 @@ use std::{
     io,
     net::IpAddr,
     pin::Pin,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -290,7 +293,7 @@ impl Admission {
             let slot = &mut open.logged[reason as usize];
             if !*slot {
                 *slot = true;
-                warn!(?reason, %peer, open = open.total, "connection refused: cap reached (logged once per flood)");
+                warn!(?reason, peer = %ClientAddr(peer), open = open.total, "connection refused: cap reached (logged once per flood)");
             }
             drop(open);
             self.refused.get_or_create(&RefusalLabels { reason }).inc();
@@ -310,6 +313,48 @@ impl Admission {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .total
+    }
+}
+
+/// Whether logs show whole client addresses; see [`set_log_client_addresses`].
+static LOG_CLIENT_ADDRESSES: AtomicBool = AtomicBool::new(false);
+
+/// Sets whether logs show whole client IP addresses (`true`) or only their
+/// network (`false`, the default: an IPv4 address with its last octet
+/// zeroed as `/24`, an IPv6 address cut to its `/48`), since an IP
+/// address is personal data in many jurisdictions (e.g. the GDPR). Call
+/// once at start, before serving (`--log-client-addresses`).
+pub fn set_log_client_addresses(on: bool) {
+    LOG_CLIENT_ADDRESSES.store(on, Ordering::Relaxed);
+}
+
+/// A client address as logs show it (see [`set_log_client_addresses`]):
+/// `203.0.113.7:50123` in full, else `203.0.113.0/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl From<std::net::SocketAddr> for ClientAddr {
+    fn from(a: std::net::SocketAddr) -> Self {
+        Self(a.ip())
+    }
+}
+
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if LOG_CLIENT_ADDRESSES.load(Ordering::Relaxed) {
+            return write!(f, "{}", self.0);
+        }
+        match self.0 {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                write!(f, "{a}.{b}.{c}.0/24")
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+                write!(f, "{net}/48")
+            }
+        }
     }
 }
 
@@ -453,6 +498,17 @@ impl Drop for Admitted {
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn client_addresses_are_logged_as_networks_unless_asked() {
+        let v4 = ClientAddr("203.0.113.7".parse().unwrap());
+        let v6 = ClientAddr("2001:db8:1:2:3:4:5:6".parse().unwrap());
+        assert_eq!(v4.to_string(), "203.0.113.0/24");
+        assert_eq!(v6.to_string(), "2001:db8:1::/48");
+        set_log_client_addresses(true);
+        assert_eq!(v4.to_string(), "203.0.113.7");
+        set_log_client_addresses(false);
+    }
 
     #[test]
     fn held_requests_are_capped_per_address_and_freed() {

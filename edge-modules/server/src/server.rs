@@ -363,7 +363,7 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
                 async move { Ok::<_, Infallible>(handle(req, &state).await) }
             });
             if let Err(e) = builder.serve_connection(io, svc).await {
-                debug!(error = %e, %peer, "connection ended with error");
+                debug!(error = %e, peer = %livestack_listener::ClientAddr::from(peer), "connection ended with error");
             }
         });
     }

@@ -59,6 +59,11 @@ struct Cli {
         env = "OTEL_EXPORTER_OTLP_ENDPOINT"
     )]
     otlp_endpoint: Option<String>,
+    /// Log whole client IP addresses. Off by default: logs show only the
+    /// network (`203.0.113.0/24`, an IPv6 `/48`), since an IP address is
+    /// personal data in many jurisdictions.
+    #[arg(long, global = true, env = "LIVESTACK_LOG_CLIENT_ADDRESSES")]
+    log_client_addresses: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -124,6 +129,7 @@ pub fn main() -> Result<()> {
                 .unwrap_or_else(telemetry::hostname),
         });
     let telemetry = telemetry::init(cli.log_format, otlp.as_ref())?;
+    livestack_listener::set_log_client_addresses(cli.log_client_addresses);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(n) = cli.threads {

@@ -131,7 +131,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
                 async move { Ok::<_, Infallible>(handle(req, &state, peer).await) }.instrument(span)
             });
             if let Err(e) = builder.serve_connection(io, svc).await {
-                debug!(error = %e, %peer, "admin connection ended with error");
+                debug!(error = %e, peer = %livestack_listener::ClientAddr::from(peer), "admin connection ended with error");
             }
         });
     }
@@ -224,7 +224,7 @@ async fn handle(
         _ => {}
     }
     if !authorized(&req, &state.token) {
-        warn!(%peer, %method, %path, "admin call refused: missing or wrong bearer token");
+        warn!(peer = %livestack_listener::ClientAddr::from(peer), %method, %path, "admin call refused: missing or wrong bearer token");
         return error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -232,7 +232,7 @@ async fn handle(
         );
     }
     let resp = route(req, &method, &path, state).await;
-    info!(%peer, %method, %path, status = resp.status().as_u16(), "admin call");
+    info!(peer = %livestack_listener::ClientAddr::from(peer), %method, %path, status = resp.status().as_u16(), "admin call");
     resp
 }
 

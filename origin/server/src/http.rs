@@ -160,7 +160,7 @@ pub async fn serve(
                 }
             };
             if let Err(e) = result {
-                debug!(error = %e, %peer, "connection ended with error");
+                debug!(error = %e, peer = %livestack_listener::ClientAddr::from(peer), "connection ended with error");
             }
         });
     }
