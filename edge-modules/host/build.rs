@@ -20,6 +20,8 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("livestack-signaling-component", "SIGNALING"),
     ("livestack-hostile-loop", "HOSTILE_LOOP"),
     ("livestack-hostile-alloc", "HOSTILE_ALLOC"),
+    ("livestack-hostile-keys", "HOSTILE_KEYS"),
+    ("livestack-hostile-route", "HOSTILE_ROUTE"),
 ];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -49,6 +51,8 @@ fn main() {
         "signaling",
         "hostile-loop",
         "hostile-alloc",
+        "hostile-keys",
+        "hostile-route",
     ] {
         watched.insert(components.join(dir).join("Cargo.toml"));
         watched.insert(components.join(dir).join("src"));

@@ -11,8 +11,8 @@ use wasmtime::{
     PoolingAllocationConfig, Store, Trap,
 };
 
-use crate::bindings::EdgeHost;
 use crate::bindings::exports::livestack::edge::{manifest, routing, signaling, tokens};
+use crate::bindings::livestack::edge as host_interfaces;
 use crate::imports::HostImports;
 use crate::kv::Kv;
 use crate::state::{HostState, LimitExceeded};
@@ -85,7 +85,9 @@ pub enum ComponentSource {
 /// The engine and everything needed to make a store or load a component.
 struct Runtime {
     engine: Engine,
-    linker: Linker<HostState>,
+    /// One linker per job, in [`Job::ALL`] order, each with exactly the
+    /// host imports of that job's world (see [`job_linker`]).
+    linkers: [Linker<HostState>; 4],
     limits: ComponentLimits,
     deadline_ticks: u64,
     embedded: [OnceLock<Component>; 4],
@@ -135,6 +137,38 @@ impl std::fmt::Debug for Components {
     }
 }
 
+/// The linker for `job`: WASI 0.2 and exactly the host imports of the
+/// job's world in `wit/edge.wit` — tokens: `config`, `kv`; manifest: none;
+/// routing: `config`, `registry`; signaling: `config`, `registry`, `kv`. A
+/// replacement component that imports more than its world (a manifest
+/// rewriter asking for the key configuration, a router asking for the
+/// shared store) fails to link at load, with the missing import named.
+fn job_linker(engine: &Engine, job: Job) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    fn get(state: &mut HostState) -> &mut HostState {
+        state
+    }
+    // Every world uses the shared types.
+    host_interfaces::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, get)?;
+    let (config, registry, kv) = match job {
+        Job::Tokens => (true, false, true),
+        Job::Manifest => (false, false, false),
+        Job::Routing => (true, true, false),
+        Job::Signaling => (true, true, true),
+    };
+    if config {
+        host_interfaces::config::add_to_linker::<_, HasSelf<HostState>>(&mut linker, get)?;
+    }
+    if registry {
+        host_interfaces::registry::add_to_linker::<_, HasSelf<HostState>>(&mut linker, get)?;
+    }
+    if kv {
+        host_interfaces::kv::add_to_linker::<_, HasSelf<HostState>>(&mut linker, get)?;
+    }
+    Ok(linker)
+}
+
 impl Components {
     /// Creates the engine (pooling allocator sized by `limits`, epoch
     /// interruption), starts the epoch thread and loads every job: from
@@ -154,10 +188,12 @@ impl Components {
     ) -> Result<Self, ComponentError> {
         let engine_err = |e: wasmtime::Error| ComponentError::Engine(format!("{e:#}"));
         let engine = Engine::new(&engine_config(&limits)).map_err(engine_err)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_err)?;
-        EdgeHost::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(engine_err)?;
+        let linkers = [
+            job_linker(&engine, Job::Tokens).map_err(engine_err)?,
+            job_linker(&engine, Job::Manifest).map_err(engine_err)?,
+            job_linker(&engine, Job::Routing).map_err(engine_err)?,
+            job_linker(&engine, Job::Signaling).map_err(engine_err)?,
+        ];
         let ticker = EpochTicker::start(&engine, limits.epoch_tick)
             .map_err(|e| ComponentError::Engine(format!("epoch thread: {e}")))?;
         let kv = Arc::new(Kv::new(
@@ -167,7 +203,7 @@ impl Components {
         ));
         let runtime = Runtime {
             engine,
-            linker,
+            linkers,
             deadline_ticks: limits.deadline_ticks(),
             limits,
             embedded: Default::default(),
@@ -327,21 +363,55 @@ impl Components {
     /// `geo` through the routing component (`livestack:edge/routing.pick`),
     /// which reads the registry view of [`HostImports::registry`].
     ///
+    /// The answer must name a node of that registry, and what is returned
+    /// is the registry's record of it, not the component's: a replacement
+    /// routing module can choose among the origins, never send the edge
+    /// (and its origin credential) to a URL of its own.
+    ///
     /// # Errors
     ///
-    /// Outer: [`ComponentError`]. Inner: the component's [`RoutingError`].
+    /// Outer: [`ComponentError`]. Inner: the component's [`RoutingError`],
+    /// or [`RoutingError::Other`] when it named a node the registry does
+    /// not list.
     pub fn route(
         &self,
         stream: &str,
         geo: &ClientGeo,
     ) -> Result<Result<Route, RoutingError>, ComponentError> {
-        self.call(
+        let answer = self.call(
             Job::Routing,
             |m| &m.routing,
             |indices, store, instance| {
                 indices
                     .load(&mut *store, instance)?
                     .call_pick(&mut *store, stream, geo)
+            },
+        )?;
+        let Ok(route) = answer else {
+            return Ok(answer);
+        };
+        let registry = Arc::clone(
+            &self
+                .runtime
+                .imports
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+        .registry
+        .clone();
+        Ok(
+            match registry.nodes().into_iter().find(|n| n.id == route.node.id) {
+                Some(node) => Ok(Route {
+                    node,
+                    reason: route.reason,
+                }),
+                None => {
+                    // The edge counts and logs routing errors once each.
+                    Err(RoutingError::Other(format!(
+                        "the routing component named node {:?}, which the registry does not list",
+                        route.node.id
+                    )))
+                }
             },
         )
     }
@@ -513,8 +583,7 @@ impl Runtime {
                 ComponentSource::Embedded,
             ),
         };
-        let pre = self
-            .linker
+        let pre = self.linkers[job as usize]
             .instantiate_pre(&component)
             .map_err(|e| load_err(format!("{e:#}")))?;
         let indices = indices(&pre).map_err(|e| load_err(format!("{e:#}")))?;

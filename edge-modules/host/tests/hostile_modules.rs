@@ -128,3 +128,64 @@ fn a_file_that_is_not_a_component_is_a_load_error() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A replacement manifest component that imports the key configuration
+/// (to copy the signing key into playlists) is refused at load: the
+/// manifest job is linked with no host imports, so the import is missing
+/// and named; the embedded components keep serving.
+#[test]
+fn a_manifest_module_asking_for_the_keys_is_not_linked() {
+    let dir = common::modules_dir("keys");
+    std::fs::copy(common::HOSTILE_KEYS, dir.join("manifest.wasm")).unwrap();
+    let err = Components::load(Some(&dir), ComponentLimits::default(), common::imports())
+        .expect_err("a manifest module importing config must not load");
+    match &err {
+        ComponentError::Load { job, message, .. } => {
+            assert_eq!(*job, Job::Manifest);
+            assert!(message.contains("livestack:edge/config"), "{message}");
+        }
+        other => panic!("expected a load error, got {other:?}"),
+    }
+    // Without it, the defaults load and rewrite.
+    std::fs::remove_file(dir.join("manifest.wasm")).unwrap();
+    let components =
+        Components::load(Some(&dir), ComponentLimits::default(), common::imports()).unwrap();
+    let out = components
+        .rewrite_manifest(PLAYLIST, &opts())
+        .unwrap()
+        .unwrap();
+    assert!(out.contains("seg1.m4s?token=abc"), "{out}");
+}
+
+/// A replacement routing component that answers with a URL of its own, or
+/// with a node the registry does not list: the host returns the
+/// registry's record of a listed node (its URL, not the module's), and
+/// refuses an unlisted one as a routing error.
+#[test]
+fn a_routing_module_cannot_send_the_edge_elsewhere() {
+    let dir = common::modules_dir("route");
+    std::fs::copy(common::HOSTILE_ROUTE, dir.join("routing.wasm")).unwrap();
+    let components =
+        Components::load(Some(&dir), ComponentLimits::default(), common::imports()).unwrap();
+    let listed = common::registry().nodes[0].clone();
+    let geo = livestack_edge::ClientGeo {
+        location: None,
+        country: None,
+    };
+
+    components.set_imports(livestack_edge::HostImports {
+        config: [("hostile.node-id".to_owned(), listed.id.clone())].into(),
+        ..common::imports()
+    });
+    let route = components.route("live/cam", &geo).unwrap().unwrap();
+    assert_eq!(route.node.id, listed.id);
+    assert_eq!(route.node.base_url, listed.base_url, "the registry's URL");
+
+    components.set_imports(common::imports());
+    match components.route("live/cam", &geo).unwrap() {
+        Err(livestack_edge::RoutingError::Other(reason)) => {
+            assert!(reason.contains("\"evil\""), "{reason}");
+        }
+        other => panic!("an unlisted node must not be routed to: {other:?}"),
+    }
+}

@@ -74,5 +74,7 @@ pub fn modules_dir(name: &str) -> PathBuf {
 
 pub const HOSTILE_LOOP: &str = env!("LIVESTACK_COMPONENT_HOSTILE_LOOP");
 pub const HOSTILE_ALLOC: &str = env!("LIVESTACK_COMPONENT_HOSTILE_ALLOC");
+pub const HOSTILE_KEYS: &str = env!("LIVESTACK_COMPONENT_HOSTILE_KEYS");
+pub const HOSTILE_ROUTE: &str = env!("LIVESTACK_COMPONENT_HOSTILE_ROUTE");
 pub const MANIFEST: &str = env!("LIVESTACK_COMPONENT_MANIFEST");
 pub const ROUTING: &str = env!("LIVESTACK_COMPONENT_ROUTING");
