@@ -49,6 +49,10 @@ pub(crate) struct OriginArgs {
         value_name = "BITS_PER_SECOND"
     )]
     srt_max_bitrate: Option<u64>,
+    /// How long a gone publisher's playlists stay open for it to come back,
+    /// e.g. 5s (0s: end them at once) [default: 5s].
+    #[arg(long, env = "LIVESTACK_RECONNECT_GRACE", value_parser = humantime::parse_duration)]
+    reconnect_grace: Option<Duration>,
     /// LL-HLS part target, e.g. 200ms.
     #[arg(long, env = "LIVESTACK_PART_TARGET", value_parser = humantime::parse_duration)]
     part_target: Option<Duration>,
@@ -166,6 +170,9 @@ impl OriginArgs {
         }
         if let Some(v) = self.srt_max_bitrate {
             c.srt_options.max_bitrate = v;
+        }
+        if let Some(v) = self.reconnect_grace {
+            c.hls.reconnect_grace = v;
         }
         if let Some(v) = self.part_target {
             c.hls.part_target = v;

@@ -245,6 +245,15 @@ pub struct HlsConfig {
     /// before the stream is forgotten. Default 30 s.
     #[serde(with = "humantime_serde")]
     pub linger: Duration,
+    /// How long the playlists of a stream whose publisher is gone stay
+    /// open (no `EXT-X-ENDLIST`) for the publisher to come back: a
+    /// publisher that reconnects within it continues them (MSNs go on,
+    /// `EXT-X-DISCONTINUITY`), and players that kept reloading (hls.js
+    /// stops at `EXT-X-ENDLIST`) play on; after it the playlists end.
+    /// Default 5 s (OBS reconnects after 2 s by default); 0 ends them at
+    /// once; at most 60 s.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_grace: Duration,
 }
 
 impl Default for HlsConfig {
@@ -254,6 +263,7 @@ impl Default for HlsConfig {
             segment_target: Duration::from_secs(2),
             window_segments: 10,
             linger: Duration::from_secs(30),
+            reconnect_grace: Duration::from_secs(5),
         }
     }
 }
@@ -378,6 +388,11 @@ impl OriginConfig {
                 "the edge credential must be at least {} visible ASCII characters",
                 livestack_tokens::MIN_EDGE_CREDENTIAL_LEN
             )));
+        }
+        if self.hls.reconnect_grace > Duration::from_secs(60) {
+            return Err(ConfigError::Invalid(
+                "hls.reconnect_grace must be at most 60s".into(),
+            ));
         }
         if self.srt_options.max_publishers == 0 {
             return Err(ConfigError::Invalid(

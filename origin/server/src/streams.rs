@@ -47,9 +47,6 @@ pub struct StreamSnapshot {
     /// The multivariant playlist, rendered when ready or ended (`None`
     /// before, or when the stream ended before any media).
     pub multivariant: Option<Bytes>,
-    /// Where a stream published again under this name continues (see
-    /// [`Broadcast::continuation`]); exact once `ended`.
-    pub continuation: Continuation,
 }
 
 impl StreamSnapshot {
@@ -72,6 +69,13 @@ pub struct Stream {
     /// reconnect.
     pub session: u64,
     snapshot: watch::Sender<Arc<StreamSnapshot>>,
+    /// Where a successor continues, kept current by the owner after every
+    /// change (cheaper than a new snapshot per part): next MSN and
+    /// discontinuity sequence.
+    next_msn: std::sync::atomic::AtomicU64,
+    next_discontinuity_sequence: std::sync::atomic::AtomicU64,
+    /// Woken when a new session of the name replaces this one.
+    superseded: tokio::sync::Notify,
 }
 
 impl Stream {
@@ -89,6 +93,23 @@ impl Stream {
     /// True once the publisher is gone.
     pub fn ended(&self) -> bool {
         self.snapshot.borrow().ended
+    }
+
+    /// Where a session that continues this one starts (see
+    /// [`Broadcast::continuation`]), as of the owner's last change.
+    pub fn continuation(&self) -> Continuation {
+        use std::sync::atomic::Ordering::Acquire;
+        Continuation {
+            next_msn: self.next_msn.load(Acquire),
+            discontinuity_sequence: self.next_discontinuity_sequence.load(Acquire),
+        }
+    }
+
+    fn set_continuation(&self, c: Continuation) {
+        use std::sync::atomic::Ordering::Release;
+        self.next_msn.fetch_max(c.next_msn, Release);
+        self.next_discontinuity_sequence
+            .fetch_max(c.discontinuity_sequence, Release);
     }
 }
 
@@ -159,16 +180,21 @@ impl Streams {
             Some(p) => now_ms.max(p.session.saturating_add(1)),
             None => now_ms,
         };
-        let continues = previous.as_ref().map(|p| p.snapshot().continuation);
+        let continues = previous.as_ref().map(|p| p.continuation());
+        let start = continues.unwrap_or_default();
         let stream = Arc::new(Stream {
             name: name.to_owned(),
             session,
-            snapshot: watch::channel(Arc::new(StreamSnapshot {
-                continuation: continues.unwrap_or_default(),
-                ..StreamSnapshot::default()
-            }))
-            .0,
+            snapshot: watch::channel(Arc::new(StreamSnapshot::default())).0,
+            next_msn: start.next_msn.into(),
+            next_discontinuity_sequence: start.discontinuity_sequence.into(),
+            superseded: tokio::sync::Notify::new(),
         });
+        if let Some(p) = &previous {
+            // Its owner, waiting out the reconnect grace, stops without
+            // ending the playlists: this session continues them.
+            p.superseded.notify_one();
+        }
         self.map.rcu(|map| {
             let mut map = HashMap::clone(map);
             map.insert(name.to_owned(), stream.clone());
@@ -198,6 +224,7 @@ impl Streams {
                 renditions: BTreeMap::new(),
                 metrics: this.metrics.clone(),
                 ready: false,
+                grace: this.hls.reconnect_grace,
             };
             owner.run(&s, consumer).await;
             tokio::time::sleep(this.hls.linger).await;
@@ -243,6 +270,8 @@ struct Owner {
     renditions: BTreeMap<Rendition, watch::Sender<Arc<RenditionSnapshot>>>,
     metrics: Arc<Metrics>,
     ready: bool,
+    /// [`HlsConfig::reconnect_grace`].
+    grace: Duration,
 }
 
 impl Owner {
@@ -269,7 +298,21 @@ impl Owner {
                 }
                 MediaEvent::Loss { id } => self.broadcast.handle_loss(id, now),
                 MediaEvent::End => {
-                    self.broadcast.finish(now);
+                    stream.set_continuation(self.broadcast.continuation());
+                    if !self.grace.is_zero() {
+                        let superseded = tokio::select! {
+                            () = stream.superseded.notified() => true,
+                            () = tokio::time::sleep(self.grace) => false,
+                        };
+                        if superseded {
+                            // The new session continues these playlists;
+                            // readers held on this one are released (their
+                            // watch closes) and reload the new one.
+                            info!(stream = %stream.name, "publisher came back: continued by its new session");
+                            return;
+                        }
+                    }
+                    self.broadcast.finish(Instant::now());
                     self.publish(stream);
                     info!(stream = %stream.name, "stream ended");
                     return;
@@ -357,8 +400,10 @@ impl Owner {
                 ready,
                 ended,
                 multivariant,
-                continuation: self.broadcast.continuation(),
             }));
+        }
+        if !changed.is_empty() {
+            stream.set_continuation(self.broadcast.continuation());
         }
     }
 }

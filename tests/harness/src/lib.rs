@@ -41,13 +41,18 @@ pub fn require(tool: &str) {
 }
 
 /// Starts an origin on free loopback ports with `tweak` applied to the
-/// defaults and an in-memory control plane holding the config's keys.
+/// defaults (but no reconnect grace) and an in-memory control plane
+/// holding the config's keys.
 pub async fn start_origin(tweak: impl FnOnce(&mut OriginConfig)) -> Origin {
     let mut config = OriginConfig {
         srt: "127.0.0.1:0".parse().expect("addr"),
         http: "127.0.0.1:0".parse().expect("addr"),
         ..OriginConfig::default()
     };
+    // Playlists end as soon as the publisher is gone, so that tests that
+    // follow a stream to its EXT-X-ENDLIST do not wait out the reconnect
+    // grace; the reconnect test sets it.
+    config.hls.reconnect_grace = std::time::Duration::ZERO;
     tweak(&mut config);
     // The origin seeds the configuration's stream keys into it at start.
     let control: Arc<dyn ControlPlane> = MemoryControlPlane::new();
