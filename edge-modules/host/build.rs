@@ -22,6 +22,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("livestack-hostile-alloc", "HOSTILE_ALLOC"),
     ("livestack-hostile-keys", "HOSTILE_KEYS"),
     ("livestack-hostile-route", "HOSTILE_ROUTE"),
+    ("livestack-hostile-kv", "HOSTILE_KV"),
 ];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -53,6 +54,7 @@ fn main() {
         "hostile-alloc",
         "hostile-keys",
         "hostile-route",
+        "hostile-kv",
     ] {
         watched.insert(components.join(dir).join("Cargo.toml"));
         watched.insert(components.join(dir).join("src"));

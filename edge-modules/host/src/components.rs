@@ -95,7 +95,10 @@ struct Runtime {
     /// Bumped by [`Components::set_imports`]: kept instances made before
     /// see the old imports and are not reused.
     generation: AtomicU64,
-    kv: Arc<Kv>,
+    /// One key-value store per job ([`Job::ALL`] order): a job cannot read,
+    /// forge or evict another's entries (a replacement signaling module
+    /// filling its store cannot push the tokens job's replay records out).
+    kvs: [Arc<Kv>; 4],
 }
 
 /// The edge components, ready to call.
@@ -196,11 +199,14 @@ impl Components {
         ];
         let ticker = EpochTicker::start(&engine, limits.epoch_tick)
             .map_err(|e| ComponentError::Engine(format!("epoch thread: {e}")))?;
-        let kv = Arc::new(Kv::new(
-            limits.kv_max_entries,
-            limits.kv_max_key_bytes,
-            limits.kv_max_value_bytes,
-        ));
+        let kv = || {
+            Arc::new(Kv::new(
+                limits.kv_max_entries,
+                limits.kv_max_key_bytes,
+                limits.kv_max_value_bytes,
+            ))
+        };
+        let kvs = [kv(), kv(), kv(), kv()];
         let runtime = Runtime {
             engine,
             linkers,
@@ -209,7 +215,7 @@ impl Components {
             embedded: Default::default(),
             imports: RwLock::new(Arc::new(imports)),
             generation: AtomicU64::new(0),
-            kv,
+            kvs,
         };
         let modules = runtime.build_modules(modules_dir)?;
         Ok(Self {
@@ -464,7 +470,7 @@ impl Components {
                 (warm.store, warm.instance, warm.uses)
             }
             None => {
-                let mut store = runtime.new_store();
+                let mut store = runtime.new_store(job);
                 let instance = loaded
                     .pre
                     .instantiate(&mut store)
@@ -496,11 +502,11 @@ impl Components {
 
 impl Runtime {
     /// A store for one call: memory/table caps, epoch deadline.
-    fn new_store(&self) -> Store<HostState> {
+    fn new_store(&self, job: Job) -> Store<HostState> {
         let imports = Arc::clone(&self.imports.read().unwrap_or_else(PoisonError::into_inner));
         let state = HostState::new(
             imports,
-            Arc::clone(&self.kv),
+            Arc::clone(&self.kvs[job as usize]),
             self.limits.max_memory_bytes,
             self.limits.max_table_elements,
         );
@@ -587,7 +593,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| load_err(format!("{e:#}")))?;
         let indices = indices(&pre).map_err(|e| load_err(format!("{e:#}")))?;
-        let mut store = self.new_store();
+        let mut store = self.new_store(job);
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| load_err(format!("trial instantiation: {e:#}")))?;

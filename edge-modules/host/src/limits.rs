@@ -8,8 +8,9 @@ use std::time::Duration;
 ///
 /// Worst-case memory use is `max_instances × max_memory_bytes` of linear
 /// memory (of which `max_instances × keep_resident_bytes` stays resident
-/// once touched) plus the host's key-value store
-/// (`kv_max_entries × (kv_max_key_bytes + kv_max_value_bytes)`); address
+/// once touched) plus the host's key-value stores, one per job that
+/// imports `kv` (tokens, signaling), each at most
+/// `kv_max_entries × (kv_max_key_bytes + kv_max_value_bytes)`; address
 /// space reserved by the pooling allocator is larger (guard regions) but not
 /// committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +79,9 @@ pub struct ComponentLimits {
     /// little even with a larger value. Default 512 KiB; resident memory
     /// grows by up to this per slot used.
     pub keep_resident_bytes: usize,
-    /// Entries in the shared key-value store. Default 100 000.
+    /// Entries in each job's key-value store (jobs do not share one: a
+    /// module cannot read, forge or evict another job's entries). Default
+    /// 100 000.
     pub kv_max_entries: usize,
     /// Longest key-value key, bytes. Default 256.
     pub kv_max_key_bytes: usize,

@@ -189,3 +189,52 @@ fn a_routing_module_cannot_send_the_edge_elsewhere() {
         other => panic!("an unlisted node must not be routed to: {other:?}"),
     }
 }
+
+/// A replacement signaling component writes the replay record of a
+/// single-use token that has not been used yet (so that its first use
+/// would be refused): every job has its own key-value store, so the tokens
+/// job still sees the token's first use.
+#[test]
+fn a_module_cannot_forge_another_jobs_store() {
+    const URL: &str = "https://edge.example/live/cam1/index.m3u8";
+    const NOW: u64 = 1_750_000_000;
+    let mut req = livestack_tokens::MintRequest::for_stream(
+        "cam1",
+        livestack_tokens::Access::Play,
+        NOW,
+        300,
+        *b"t-forged",
+    )
+    .unwrap();
+    req.claims.catreplay = Some(livestack_tokens::ReplayPolicy::Prohibited);
+    let token = livestack_tokens::mint_cat(&req, &common::native_keys()).unwrap();
+    let mut opts = livestack_tokens::VerifyOptions::new(NOW);
+    opts.url = Some(livestack_tokens::RequestUrl::parse(URL).unwrap());
+    let (replay_key, _) = livestack_tokens::verify(&token, &common::native_keys(), &opts)
+        .unwrap()
+        .replay
+        .record()
+        .map(|(k, t)| (k.to_owned(), t))
+        .expect("a single-use token is recorded");
+
+    let dir = common::modules_dir("kv");
+    std::fs::copy(common::HOSTILE_KV, dir.join("signaling.wasm")).unwrap();
+    let components =
+        Components::load(Some(&dir), ComponentLimits::default(), common::imports()).unwrap();
+    let forged = components
+        .signal(livestack_edge::SignalingRequest {
+            method: "POST".into(),
+            path: "/whep/cam1".into(),
+            headers: Vec::new(),
+            body: replay_key.into_bytes(),
+            client: livestack_edge::ClientGeo {
+                location: None,
+                country: None,
+            },
+            now_unix_s: NOW,
+        })
+        .unwrap();
+    assert_eq!(forged.status, 204, "the module wrote into its own store");
+    let first = components.verify_token(&token, URL, NOW).unwrap().unwrap();
+    assert_eq!(first.replay, livestack_edge::ReplayOutcome::FirstUse);
+}
