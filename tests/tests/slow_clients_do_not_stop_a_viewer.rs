@@ -23,7 +23,9 @@ use std::{
 use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{HttpClient, follow},
-    publish_with_latency, start_origin, workdir,
+    publish_with_latency,
+    registry::metric,
+    start_origin, workdir,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -79,14 +81,6 @@ async fn slow_client(origin: SocketAddr, silent: bool, closed: Arc<AtomicUsize>)
         }
         closed.fetch_add(1, Ordering::Relaxed);
     });
-}
-
-/// Sum of the origin's metric lines starting with `prefix`.
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,21 +3,15 @@
 //! refused in the handshake with 2402 (overload) while the one on air keeps
 //! publishing.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::time::Duration;
 
 use livestack_test_harness::{
-    VideoCodec, encode_source,
+    VideoCodec, bit_rate, encode_source,
     hls::{HttpClient, follow},
-    publish, start_origin, workdir,
+    publish,
+    registry::metric,
+    start_origin, workdir,
 };
-
-/// Sum of the metric lines of `text` that start with `prefix`.
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// Waits until the origin's metric `prefix` reaches `want`; returns the
 /// whole metrics text.
@@ -42,32 +36,12 @@ async fn wait_metric(
     }
 }
 
-/// The overall bit rate of a media file, by ffprobe (bits/s).
-fn bit_rate(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=bit_rate",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("no bit rate for {path:?}: {text:?}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_above_the_bit_rate_limit_is_cut() {
     const LIMIT: u64 = 100_000;
     let dir = workdir();
     let source = encode_source(dir.path(), VideoCodec::H264, 20);
-    let rate = bit_rate(&source);
+    let rate = bit_rate(&source).expect("ffprobe reports the source's bit rate");
     assert!(
         rate > 2 * LIMIT,
         "the source ({rate} bit/s) is well above the limit"

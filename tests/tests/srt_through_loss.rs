@@ -17,15 +17,10 @@ use livestack_test_harness::{
     VideoCodec, count_frames, encode_source,
     hls::{HttpClient, follow},
     impair::{Impairment, Relay},
-    publish_with_latency, start_origin, workdir,
+    publish_with_latency,
+    registry::metric,
+    start_origin, workdir,
 };
-
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// What one run through the relay gave.
 struct Run {

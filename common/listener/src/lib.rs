@@ -329,7 +329,7 @@ pub fn set_log_client_addresses(on: bool) {
 }
 
 /// A client address as logs show it (see [`set_log_client_addresses`]):
-/// `203.0.113.7:50123` in full, else `203.0.113.0/24`.
+/// `203.0.113.7` in full, else `203.0.113.0/24` (IPv6: its `/48`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
@@ -387,7 +387,9 @@ impl HeldRequests {
 
     fn shard(&self, peer: &IpAddr) -> &Mutex<HashMap<IpAddr, usize>> {
         use std::hash::{Hash, Hasher};
-        let mut h = FixedHasher::default();
+        // `DefaultHasher::new` has fixed keys: an address always lands in
+        // the same shard.
+        let mut h = std::hash::DefaultHasher::new();
         peer.hash(&mut h);
         &self.shards[(h.finish() as usize) % self.shards.len()]
     }
@@ -421,29 +423,6 @@ impl HeldRequests {
             .get(&peer)
             .copied()
             .unwrap_or(0)
-    }
-}
-
-/// FNV-1a, so that an address always lands in the same shard.
-#[derive(Default)]
-struct FixedHasher(u64);
-
-impl std::hash::Hasher for FixedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 
@@ -499,6 +478,8 @@ impl Drop for Admitted {
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    use super::*;
+
     #[test]
     fn client_addresses_are_logged_as_networks_unless_asked() {
         let v4 = ClientAddr("203.0.113.7".parse().unwrap());
@@ -527,8 +508,6 @@ mod tests {
         assert_eq!(held.held_by(a), 0);
         assert_eq!(held.held_by(b), 0);
     }
-
-    use super::*;
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_client_times_out_and_a_prompt_one_passes() {

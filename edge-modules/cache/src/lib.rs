@@ -102,10 +102,10 @@ pub struct CacheConfig {
     /// origin fails fast with [`CacheError::Connect`] instead of holding
     /// viewers for the whole request timeout. Default 2 s.
     pub connect_timeout: Duration,
-    /// Sent to the origin on every request in
-    /// [`EDGE_CREDENTIAL_HEADER`]: the shared secret that opens a closed
-    /// origin to its edges. Default `None`.
-    pub origin_credential: Option<http::HeaderValue>,
+    /// Headers sent to the origin with every request, such as the edge
+    /// credential that opens a closed origin (the edge server sets it;
+    /// mark secret values sensitive). Default none.
+    pub origin_headers: http::HeaderMap,
     /// Distinct keys fetched from origins at once (the single-flight
     /// table; each is one origin request on one connection): a miss beyond
     /// it is [`CacheError::Busy`]. Requests that join a flight are not
@@ -119,10 +119,6 @@ pub struct CacheConfig {
     pub max_in_flight_per_origin: usize,
 }
 
-/// The request header the [`CacheConfig::origin_credential`] travels in
-/// (the origin reads the same name, `livestack_tokens::EDGE_CREDENTIAL_HEADER`).
-pub const EDGE_CREDENTIAL_HEADER: &str = "x-livestack-edge-credential";
-
 impl CacheConfig {
     /// The defaults (documented per field) for the origin at `origin`.
     pub fn new(origin: Uri) -> Self {
@@ -132,7 +128,7 @@ impl CacheConfig {
             max_entries: 65_536,
             request_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(2),
-            origin_credential: None,
+            origin_headers: http::HeaderMap::new(),
             max_in_flight: 8_192,
             max_in_flight_per_origin: 1_024,
             clock: SystemClock::shared(),

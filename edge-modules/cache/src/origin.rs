@@ -44,7 +44,7 @@ pub(crate) struct Origin {
     base: Uri,
     timeout: Duration,
     max_body: usize,
-    credential: Option<HeaderValue>,
+    extra_headers: HeaderMap,
 }
 
 impl Origin {
@@ -65,7 +65,7 @@ impl Origin {
             base: config.origin.clone(),
             timeout: config.request_timeout,
             max_body: config.max_bytes,
-            credential: config.origin_credential.clone(),
+            extra_headers: config.origin_headers.clone(),
         }
     }
 
@@ -89,10 +89,8 @@ impl Origin {
             header::USER_AGENT,
             HeaderValue::from_static(concat!("livestack-edge-cache/", env!("CARGO_PKG_VERSION"))),
         );
-        if let Some(credential) = &self.credential {
-            request
-                .headers_mut()
-                .insert(crate::EDGE_CREDENTIAL_HEADER, credential.clone());
+        for (name, value) in &self.extra_headers {
+            request.headers_mut().insert(name, value.clone());
         }
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {

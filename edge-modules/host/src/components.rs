@@ -401,10 +401,9 @@ impl Components {
                 .runtime
                 .imports
                 .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
-        .registry
-        .clone();
+                .unwrap_or_else(PoisonError::into_inner)
+                .registry,
+        );
         Ok(
             match registry.nodes().into_iter().find(|n| n.id == route.node.id) {
                 Some(node) => Ok(Route {

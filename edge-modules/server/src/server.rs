@@ -311,13 +311,24 @@ fn origin_cache(config: &EdgeConfig) -> Arc<OriginCache> {
         .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN));
     OriginCache::new(CacheConfig {
         clock: config.clock.clone(),
-        origin_credential: config.origin_credential.as_deref().and_then(|c| {
-            let mut value = http::HeaderValue::from_str(c).ok()?;
-            value.set_sensitive(true);
-            Some(value)
-        }),
+        origin_headers: origin_headers(config),
         ..CacheConfig::new(origin)
     })
+}
+
+/// What the edge sends its origins with every request: the origin
+/// credential, if configured (sensitive: never logged by hyper).
+fn origin_headers(config: &EdgeConfig) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    if let Some(mut value) = config
+        .origin_credential
+        .as_deref()
+        .and_then(|c| http::HeaderValue::from_str(c).ok())
+    {
+        value.set_sensitive(true);
+        headers.insert(livestack_tokens::EDGE_CREDENTIAL_HEADER, value);
+    }
+    headers
 }
 
 /// Binds the HTTP listener; returns it with its bound address.

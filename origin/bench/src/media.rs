@@ -125,20 +125,5 @@ pub fn encoded(spec: &EncodeSpec) -> Result<PathBuf> {
 /// Overall bitrate of a media file in bit/s, as ffprobe reports it
 /// (container overhead included).
 pub fn bitrate(path: &std::path::Path) -> Result<u64> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=bit_rate",
-            "-of",
-            "default=nokey=1:noprint_wrappers=1",
-        ])
-        .arg(path)
-        .output()
-        .context("run ffprobe")?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .context("ffprobe bit_rate")
+    livestack_test_harness::bit_rate(path).context("ffprobe reported no bit_rate")
 }

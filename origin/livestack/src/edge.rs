@@ -182,16 +182,12 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<()> {
     }
     let mut config = edge_config(http, origin.as_deref(), modules.clone(), public_url, keys)?;
     config.registry_refresh = args.registry_refresh;
-    config.origin_credential = match &args.origin_credential_file {
-        Some(path) => Some(crate::secrets::read_secret_file(
-            path,
-            "--origin-credential-file",
-        )?),
-        None => std::env::var("LIVESTACK_ORIGIN_CREDENTIAL").ok(),
-    };
-    if let Some(credential) = &config.origin_credential {
-        crate::secrets::refuse_placeholder(credential, "the origin credential")?;
-    }
+    config.origin_credential = crate::secrets::optional_secret(
+        args.origin_credential_file.as_deref(),
+        "--origin-credential-file",
+        "LIVESTACK_ORIGIN_CREDENTIAL",
+        "the origin credential",
+    )?;
     args.listener.apply(&mut config.listener);
     if let Some(url) = args.redis.as_deref() {
         config.control = Some(control_plane::redis(url).await.context("--redis")?);

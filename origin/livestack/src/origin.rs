@@ -220,13 +220,12 @@ impl OriginArgs {
             secrets::refuse_placeholder(token, "the admin token")?;
         }
         c.access.closed |= self.closed;
-        c.access.edge_credential = match &self.edge_credential_file {
-            Some(path) => Some(secrets::read_secret_file(path, "--edge-credential-file")?),
-            None => std::env::var("LIVESTACK_EDGE_CREDENTIAL").ok(),
-        };
-        if let Some(credential) = &c.access.edge_credential {
-            secrets::refuse_placeholder(credential, "the edge credential")?;
-        }
+        c.access.edge_credential = secrets::optional_secret(
+            self.edge_credential_file.as_deref(),
+            "--edge-credential-file",
+            "LIVESTACK_EDGE_CREDENTIAL",
+            "the edge credential",
+        )?;
         self.listener.apply(&mut c.limits);
         let mut stream_keys = self.stream_keys;
         if let Some(path) = &self.stream_keys_file {

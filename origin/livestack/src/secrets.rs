@@ -41,6 +41,27 @@ pub(crate) fn read_secret_file(path: &Path, what: &str) -> Result<String> {
     Ok(text)
 }
 
+/// An optional secret from the file `path` (its `flag`) or else the
+/// environment variable `env`, placeholders refused.
+///
+/// # Errors
+/// As [`read_secret_file`]; a placeholder in the variable.
+pub(crate) fn optional_secret(
+    path: Option<&Path>,
+    flag: &str,
+    env: &str,
+    what: &str,
+) -> Result<Option<String>> {
+    let secret = match path {
+        Some(path) => Some(read_secret_file(path, flag)?),
+        None => std::env::var(env).ok(),
+    };
+    if let Some(s) = &secret {
+        refuse_placeholder(s, what)?;
+    }
+    Ok(secret)
+}
+
 /// Refuses a secret that is one of the documentation's placeholders.
 ///
 /// # Errors

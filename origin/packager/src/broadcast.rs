@@ -305,13 +305,22 @@ impl Broadcast {
     /// MSNs and discontinuities, and past this one's own continuation, so a
     /// session that produced nothing does not move the sequence back.
     pub fn continuation(&self) -> Continuation {
-        let own = self.config.continues.unwrap_or_default();
-        self.renditions.values().fold(own, |acc, r| Continuation {
-            next_msn: acc.next_msn.max(r.playlist.next_msn()),
-            discontinuity_sequence: acc
-                .discontinuity_sequence
-                .max(r.playlist.next_discontinuity_sequence()),
-        })
+        self.renditions
+            .values()
+            .fold(self.start(), |acc, r| Continuation {
+                next_msn: acc.next_msn.max(r.playlist.next_msn()),
+                discontinuity_sequence: acc
+                    .discontinuity_sequence
+                    .max(r.playlist.next_discontinuity_sequence()),
+            })
+    }
+
+    /// Where this broadcast's playlists start: its predecessor's
+    /// continuation, or, for a first session, MSN 0 and discontinuity
+    /// sequence 0 (`Continuation::default`, the RFC 8216bis §4.4.3.2 and
+    /// §4.4.3.3 defaults).
+    fn start(&self) -> Continuation {
+        self.config.continues.unwrap_or_default()
     }
 
     /// Video frame rate measured from timestamps (used when the SPS has no
@@ -512,7 +521,7 @@ impl Broadcast {
                             r.playlist.set_init(data);
                         }
                         None => {
-                            let continues = self.config.continues.unwrap_or_default();
+                            let continues = self.start();
                             let config = PlaylistConfig {
                                 target_duration: self.config.target_duration,
                                 part_target,

@@ -247,15 +247,10 @@ async fn route(
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
         (&Method::GET, ["metrics"]) => {
-            let text = state
-                .metrics
-                .encode_with(|out| node.client().encode_metrics(out));
-            let mut r = Response::new(Full::new(Bytes::from(text)));
+            let mut r = Response::new(Full::new(Bytes::from(state.metrics.exposition(node))));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
             r
         }

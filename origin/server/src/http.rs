@@ -325,13 +325,9 @@ async fn route(
         "/metrics" => {
             return response(
                 StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                crate::metrics::CONTENT_TYPE,
                 "no-store",
-                Bytes::from(
-                    state
-                        .metrics
-                        .encode_with(|out| state.node.client().encode_metrics(out)),
-                ),
+                Bytes::from(state.metrics.exposition(&state.node)),
             );
         }
         "/" | "/player.html" => {

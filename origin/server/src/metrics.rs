@@ -34,6 +34,9 @@ impl EncodeLabelValue for FrameKind {
     }
 }
 
+/// `Content-Type` of the metrics exposition (OpenMetrics 1.0 text).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// What an SRT data-packet count counts (the receiver side of the SRT
 /// statistics, draft-sharabayko-srt §"SRT Statistics"). The receiver's
 /// loss count (`pktRcvLossTotal`) is not among them: srt-protocol 0.4.4
@@ -333,6 +336,12 @@ impl Metrics {
             m.node_draining.clone(),
         );
         Self { registry, ..m }
+    }
+
+    /// What `/metrics` answers (public and admin listeners): this
+    /// registry followed by the control-plane client's families of `node`.
+    pub fn exposition(&self, node: &crate::cluster::Node) -> String {
+        self.encode_with(|out| node.client().encode_metrics(out))
     }
 
     /// The text exposition (OpenMetrics-compatible Prometheus format).

@@ -181,6 +181,7 @@ impl Streams {
             None => now_ms,
         };
         let continues = previous.as_ref().map(|p| p.continuation());
+        // A first session starts at MSN 0 and discontinuity sequence 0.
         let start = continues.unwrap_or_default();
         let stream = Arc::new(Stream {
             name: name.to_owned(),
@@ -213,11 +214,7 @@ impl Streams {
         });
         let this = self.clone();
         let s = stream.clone();
-        let config = BroadcastConfig {
-            session,
-            continues,
-            ..self.broadcast_config()
-        };
+        let config = self.broadcast_config(session, continues);
         tokio::spawn(async move {
             let owner = Owner {
                 broadcast: Broadcast::new(config),
@@ -244,7 +241,7 @@ impl Streams {
         stream
     }
 
-    fn broadcast_config(&self) -> BroadcastConfig {
+    fn broadcast_config(&self, session: u64, continues: Option<Continuation>) -> BroadcastConfig {
         BroadcastConfig {
             packager: PackagerConfig {
                 part_target: self.hls.part_target,
@@ -253,8 +250,8 @@ impl Streams {
             },
             target_duration: self.target_duration(),
             window_segments: self.hls.window_segments,
-            session: 0,
-            continues: None,
+            session,
+            continues,
         }
     }
 

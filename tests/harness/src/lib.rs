@@ -52,7 +52,7 @@ pub async fn start_origin(tweak: impl FnOnce(&mut OriginConfig)) -> Origin {
     // Playlists end as soon as the publisher is gone, so that tests that
     // follow a stream to its EXT-X-ENDLIST do not wait out the reconnect
     // grace; the reconnect test sets it.
-    config.hls.reconnect_grace = std::time::Duration::ZERO;
+    config.hls.reconnect_grace = Duration::ZERO;
     tweak(&mut config);
     // The origin seeds the configuration's stream keys into it at start.
     let control: Arc<dyn ControlPlane> = MemoryControlPlane::new();
@@ -161,6 +161,19 @@ pub fn count_frames(path: &Path, kind: &str) -> u64 {
         .unwrap_or_else(|_| panic!("ffprobe gave no frame count for {path:?}: {text:?}"))
 }
 
+/// Overall bit rate of a media file in bit/s, as ffprobe reports it
+/// (container overhead included); `None` when ffprobe cannot run or
+/// reports none.
+pub fn bit_rate(path: &Path) -> Option<u64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=bit_rate"])
+        .args(["-of", "default=nokey=1:noprint_wrappers=1"])
+        .arg(path)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 /// Decode errors ffmpeg reports for a file (empty when it decodes cleanly).
 pub fn decode_errors(path: &Path) -> String {
     let out = Command::new("ffmpeg")
@@ -189,10 +202,7 @@ pub fn publish_with_latency(
     latency: Duration,
 ) -> Child {
     require("ffmpeg");
-    let url = srt_url(srt, streamid).replace(
-        "latency=120000",
-        &format!("latency={}", latency.as_micros()),
-    );
+    let url = srt_url_with_latency(srt, streamid, latency);
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
         .arg(source)
@@ -210,10 +220,21 @@ pub fn publish_with_latency(
 /// of a file published with `-re`; with linger the caller delivers all it
 /// sent, so frame counts can be compared exactly.
 pub fn srt_url(srt: std::net::SocketAddr, streamid: &str) -> String {
+    srt_url_with_latency(srt, streamid, Duration::from_millis(120))
+}
+
+/// As [`srt_url`], with an SRT latency of `latency` (ffmpeg's `latency`
+/// option is in microseconds).
+pub fn srt_url_with_latency(
+    srt: std::net::SocketAddr,
+    streamid: &str,
+    latency: Duration,
+) -> String {
     format!(
-        "srt://{}:{}?mode=caller&latency=120000&pkt_size=1316&linger=2&streamid={}",
+        "srt://{}:{}?mode=caller&latency={}&pkt_size=1316&linger=2&streamid={}",
         srt.ip(),
         srt.port(),
+        latency.as_micros(),
         streamid
     )
 }

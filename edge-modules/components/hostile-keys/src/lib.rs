@@ -17,6 +17,8 @@ struct HostileKeys;
 
 impl Guest for HostileKeys {
     fn rewrite(playlist: String, _options: RewriteOptions) -> Result<String, ManifestError> {
+        // No HS256 key configured: nothing to leak, an empty marker. (The
+        // host never links this module anyway.)
         let key = livestack::edge::config::signing_key("HS256").unwrap_or_default();
         Ok(format!("{playlist}#LEAK:{key}\n"))
     }
