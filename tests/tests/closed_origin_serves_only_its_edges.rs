@@ -142,4 +142,16 @@ async fn a_closed_origin_serves_its_edges_and_token_holders_only() {
         ))
         .await;
     assert_ne!(r.status, 200);
+
+    // An edge refuses to start with a credential the origins would refuse.
+    let mut config = livestack_edge_server::EdgeConfig::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        format!("http://{o}").parse().expect("origin url"),
+        livestack_test_harness::EDGE_TEST_KEYS,
+    );
+    config.origin_credential = Some("too-short".into());
+    assert!(matches!(
+        livestack_edge_server::Edge::start(config).await,
+        Err(livestack_edge_server::EdgeError::OriginCredential)
+    ));
 }

@@ -161,6 +161,15 @@ pub enum EdgeError {
     /// list) says where requests go.
     #[error("no origin: configure an origin URL or a control plane with the origin registry")]
     NoOrigin,
+    /// [`EdgeConfig::origin_credential`] is shorter than
+    /// [`MIN_EDGE_CREDENTIAL_LEN`](livestack_tokens::MIN_EDGE_CREDENTIAL_LEN)
+    /// bytes or not a valid header value (the origins refuse such a
+    /// credential too). The value is not part of the message.
+    #[error(
+        "the origin credential must be at least {} visible ASCII characters",
+        livestack_tokens::MIN_EDGE_CREDENTIAL_LEN
+    )]
+    OriginCredential,
 }
 
 /// The cache's base URI when no origin is configured: every fetch then names
@@ -227,6 +236,7 @@ impl Edge {
             return Err(EdgeError::NoOrigin);
         }
         let keys = Keys::parse(&config.token_keys)?;
+        let origin_headers = origin_headers(&config)?;
         let metrics = Arc::new(EdgeMetrics::new());
         let refresh = config.registry_refresh.max(Duration::from_millis(10));
         let registry = config.control.clone().map(|control| {
@@ -255,7 +265,7 @@ impl Edge {
             config.limits.clone(),
             imports,
         )?);
-        let cache = origin_cache(&config);
+        let cache = origin_cache(&config, origin_headers);
         let (listener, http_addr) = bind(config.http).await?;
         let refresh_task = match &registry {
             Some(registry) => Some(start_refresh(registry, &metrics).await),
@@ -304,31 +314,36 @@ impl Edge {
 /// The cache in front of the configured origin (a placeholder that is never
 /// fetched from when there is none: routed requests name their node), on
 /// the edge's clock.
-fn origin_cache(config: &EdgeConfig) -> Arc<OriginCache> {
+fn origin_cache(config: &EdgeConfig, origin_headers: http::HeaderMap) -> Arc<OriginCache> {
     let origin = config
         .origin
         .clone()
         .unwrap_or_else(|| http::Uri::from_static(NO_ORIGIN));
     OriginCache::new(CacheConfig {
         clock: config.clock.clone(),
-        origin_headers: origin_headers(config),
+        origin_headers,
         ..CacheConfig::new(origin)
     })
 }
 
 /// What the edge sends its origins with every request: the origin
 /// credential, if configured (sensitive: never logged by hyper).
-fn origin_headers(config: &EdgeConfig) -> http::HeaderMap {
+///
+/// # Errors
+/// [`EdgeError::OriginCredential`] for a credential the origins would
+/// refuse: too short, or not a header value.
+fn origin_headers(config: &EdgeConfig) -> Result<http::HeaderMap, EdgeError> {
     let mut headers = http::HeaderMap::new();
-    if let Some(mut value) = config
-        .origin_credential
-        .as_deref()
-        .and_then(|c| http::HeaderValue::from_str(c).ok())
-    {
+    if let Some(credential) = config.origin_credential.as_deref() {
+        if credential.len() < livestack_tokens::MIN_EDGE_CREDENTIAL_LEN {
+            return Err(EdgeError::OriginCredential);
+        }
+        let mut value =
+            http::HeaderValue::from_str(credential).map_err(|_| EdgeError::OriginCredential)?;
         value.set_sensitive(true);
         headers.insert(livestack_tokens::EDGE_CREDENTIAL_HEADER, value);
     }
-    headers
+    Ok(headers)
 }
 
 /// Binds the HTTP listener; returns it with its bound address.
