@@ -141,11 +141,13 @@ impl std::fmt::Debug for Components {
 }
 
 /// The linker for `job`: WASI 0.2 and exactly the host imports of the
-/// job's world in `wit/edge.wit` — tokens: `config`, `kv`; manifest: none;
-/// routing: `config`, `registry`; signaling: `config`, `registry`, `kv`. A
-/// replacement component that imports more than its world (a manifest
-/// rewriter asking for the key configuration, a router asking for the
-/// shared store) fails to link at load, with the missing import named.
+/// job's world in `wit/edge.wit` — tokens: `config`, `keys`, `kv`;
+/// manifest: none; routing: `config`, `registry`; signaling: `config`,
+/// `keys`, `registry`, `kv`. A replacement component that imports more than
+/// its world (a manifest rewriter asking for the token keys, a router
+/// asking for the store) fails to link at load, with the missing import
+/// named. No import hands out key bytes: `keys` signs and verifies by key
+/// id.
 fn job_linker(engine: &Engine, job: Job) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -154,14 +156,17 @@ fn job_linker(engine: &Engine, job: Job) -> wasmtime::Result<Linker<HostState>> 
     }
     // Every world uses the shared types.
     host_interfaces::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, get)?;
-    let (config, registry, kv) = match job {
-        Job::Tokens => (true, false, true),
-        Job::Manifest => (false, false, false),
-        Job::Routing => (true, true, false),
-        Job::Signaling => (true, true, true),
+    let (config, keys, registry, kv) = match job {
+        Job::Tokens => (true, true, false, true),
+        Job::Manifest => (false, false, false, false),
+        Job::Routing => (true, false, true, false),
+        Job::Signaling => (true, true, true, true),
     };
     if config {
         host_interfaces::config::add_to_linker::<_, HasSelf<HostState>>(&mut linker, get)?;
+    }
+    if keys {
+        host_interfaces::keys::add_to_linker::<_, HasSelf<HostState>>(&mut linker, get)?;
     }
     if registry {
         host_interfaces::registry::add_to_linker::<_, HasSelf<HostState>>(&mut linker, get)?;

@@ -101,7 +101,7 @@ pub enum ComponentError {
     },
     /// A component file could not be read, is not a valid component, does
     /// not fit the pool limits, imports something the host does not provide,
-    /// or does not export the job's interface (`livestack:edge/<job>@0.1.0`).
+    /// or does not export the job's interface (`livestack:edge/<job>@0.2.0`).
     #[error("could not load the {job} component from {source_name}: {message}")]
     Load {
         /// Which job.

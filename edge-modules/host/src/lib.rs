@@ -1,5 +1,5 @@
 //! The livestack edge host: runs the edge WebAssembly components
-//! (`wit/edge.wit`, package `livestack:edge@0.1.0`) with wasmtime.
+//! (`wit/edge.wit`, package `livestack:edge@0.2.0`) with wasmtime.
 //!
 //! [`Components`] loads one component per [`Job`] (tokens, manifest,
 //! routing, signaling) from a modules directory or the defaults embedded at

@@ -129,8 +129,9 @@ fn a_file_that_is_not_a_component_is_a_load_error() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A replacement manifest component that imports the key configuration
-/// (to copy the signing key into playlists) is refused at load: the
+/// A replacement manifest component that imports the token keys (to sign
+/// what it likes and leak the MACs into playlists) and the configuration is
+/// refused at load: the
 /// manifest job is linked with no host imports, so the import is missing
 /// and named; the embedded components keep serving.
 #[test]
@@ -138,11 +139,15 @@ fn a_manifest_module_asking_for_the_keys_is_not_linked() {
     let dir = common::modules_dir("keys");
     std::fs::copy(common::HOSTILE_KEYS, dir.join("manifest.wasm")).unwrap();
     let err = Components::load(Some(&dir), ComponentLimits::default(), common::imports())
-        .expect_err("a manifest module importing config must not load");
+        .expect_err("a manifest module importing keys or config must not load");
     match &err {
         ComponentError::Load { job, message, .. } => {
             assert_eq!(*job, Job::Manifest);
-            assert!(message.contains("livestack:edge/config"), "{message}");
+            assert!(
+                message.contains("livestack:edge/config")
+                    || message.contains("livestack:edge/keys"),
+                "{message}"
+            );
         }
         other => panic!("expected a load error, got {other:?}"),
     }

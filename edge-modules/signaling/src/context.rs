@@ -4,7 +4,7 @@
 use std::fmt;
 
 use livestack_routing::{ClientGeo, OriginNode, Policy};
-use livestack_tokens::{Alg, KeySet, TokenKind};
+use livestack_tokens::{Alg, KeyStore, TokenKind};
 
 use crate::SESSION_TOKEN_TTL_S;
 
@@ -57,8 +57,10 @@ pub struct NodeEndpoint {
 /// Everything [`handle`](crate::handle) decides with. Borrowed: building
 /// one costs nothing.
 pub struct Context<'a> {
-    /// Verification keys and the session-token signing key.
-    pub keys: &'a KeySet,
+    /// Verification keys and the session-token signing key: a
+    /// `livestack_tokens::KeySet`, or the host's keys by handle in the
+    /// edge component (`livestack:edge/keys`).
+    pub keys: &'a dyn KeyStore,
     /// Required `iss` of presented tokens, if any.
     pub issuer: Option<&'a str>,
     /// This edge's audience: presented tokens that carry an `aud` must name
@@ -93,7 +95,6 @@ impl fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Keys and the session id stay out of logs.
         f.debug_struct("Context")
-            .field("keys", &self.keys.len())
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("nodes", &self.nodes.len())

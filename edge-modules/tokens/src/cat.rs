@@ -3,17 +3,14 @@
 //! without padding.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac as _};
-use sha2::Sha256;
 
 use crate::cbor::{self, Value};
 use crate::claims::{CLAIM_ACCESS, CLAIM_STREAM};
-use crate::keys::{Material, decode_b64url};
+use crate::keys::{KeyStore, decode_b64url, resolve_signer};
 use crate::verify::{MAX_TOKEN_ID_LEN, check_claims, check_mint_claims};
 use crate::{
-    Access, Alg, Catr, Catu, Claims, Key, KeySet, MintRequest, RenewalKind, ReplayCheck,
-    ReplayPolicy, TokenError, TokenKind, UriComponent, UriMatch, Verified, VerifyOptions,
-    is_valid_stream_name,
+    Access, Alg, Catr, Catu, Claims, MintRequest, RenewalKind, ReplayCheck, ReplayPolicy,
+    TokenError, TokenKind, UriComponent, UriMatch, Verified, VerifyOptions, is_valid_stream_name,
 };
 
 /// CBOR tag of a CWT (RFC 8392 §6).
@@ -107,44 +104,38 @@ pub(crate) fn mac0_input(protected: &[u8], payload: &[u8]) -> Vec<u8> {
     ]))
 }
 
-fn hmac_sha256(secret: &[u8], data: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length: new_from_slice cannot fail.
-    let mut mac = <Hmac<Sha256>>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(data);
-    mac
-}
-
-pub(crate) fn mint(req: &MintRequest, keys: &KeySet) -> Result<String, TokenError> {
+pub(crate) fn mint<K: KeyStore + ?Sized>(
+    req: &MintRequest,
+    keys: &K,
+) -> Result<String, TokenError> {
     if req.alg.is_some_and(|a| a != Alg::Hs256) {
         return Err(TokenError::InvalidOptions("CAT is minted with HS256 only"));
     }
-    let key = keys.resolve_signer(req.kid.as_deref(), Some(Alg::Hs256))?;
+    let key = resolve_signer(keys, req.kid.as_deref(), Some(Alg::Hs256))?;
     check_mint_claims(&req.claims)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mint_bytes(&req.claims, key)?))
+    Ok(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mint_bytes(
+            &req.claims,
+            &key.kid,
+            keys,
+        )?),
+    )
 }
 
-fn mint_bytes(claims: &Claims, key: &Key) -> Result<Vec<u8>, TokenError> {
-    let Material::Secret(secret) = key.material() else {
-        return Err(TokenError::KeyError(format!(
-            "key {:?} is not an HS256 secret",
-            key.kid()
-        )));
-    };
+fn mint_bytes<K: KeyStore + ?Sized>(
+    claims: &Claims,
+    kid: &str,
+    keys: &K,
+) -> Result<Vec<u8>, TokenError> {
     let protected = cbor::encode(&Value::Map(vec![
         (
             Value::Int(HDR_ALG),
             Value::Int(COSE_ALG_HMAC_256_256.into()),
         ),
-        (
-            Value::Int(HDR_KID),
-            Value::Bytes(key.kid().as_bytes().to_vec()),
-        ),
+        (Value::Int(HDR_KID), Value::Bytes(kid.as_bytes().to_vec())),
     ]));
     let payload = cbor::encode(&claims_to_cbor(claims));
-    let tag = hmac_sha256(secret, &mac0_input(&protected, &payload))
-        .finalize()
-        .into_bytes()
-        .to_vec();
+    let tag = keys.sign(kid, &mac0_input(&protected, &payload))?;
     Ok(cbor::encode(&Value::Tag(
         CWT_TAG,
         Box::new(Value::Tag(
@@ -249,33 +240,37 @@ pub(crate) fn peek_kid(token: &str) -> Result<String, TokenError> {
     String::from_utf8(kid).map_err(|_| TokenError::Malformed("kid is not UTF-8"))
 }
 
-pub(crate) fn verify(
+pub(crate) fn verify<K: KeyStore + ?Sized>(
     token: &str,
-    keys: &KeySet,
+    keys: &K,
     opts: &VerifyOptions,
 ) -> Result<Verified, TokenError> {
     let bytes = decode_b64url(token).ok_or(TokenError::Malformed("not base64url"))?;
     let mac0 = parse_mac0(&bytes, true)?;
-    let key = keys
-        .get_bytes(&mac0.kid)
+    // Key ids are text; a kid that is not UTF-8 names no configured key.
+    let key = std::str::from_utf8(&mac0.kid)
+        .ok()
+        .and_then(|kid| keys.key_info(kid))
         .ok_or_else(|| TokenError::UnknownKey(String::from_utf8_lossy(&mac0.kid).into_owned()))?;
-    let Material::Secret(secret) = key.material() else {
+    if key.alg != Alg::Hs256 {
         return Err(TokenError::AlgMismatch {
-            kid: key.kid().to_owned(),
-            expected: key.alg(),
+            kid: key.kid,
+            expected: key.alg,
             found: Alg::Hs256,
         });
-    };
-    // Constant-time comparison (hmac's verify_slice uses subtle).
-    hmac_sha256(secret, &mac0_input(&mac0.protected, &mac0.payload))
-        .verify_slice(&mac0.tag)
-        .map_err(|_| TokenError::BadSignature)?;
+    }
+    // The store compares MACs in constant time.
+    keys.verify(
+        &key.kid,
+        &mac0_input(&mac0.protected, &mac0.payload),
+        &mac0.tag,
+    )?;
     let claims = claims_from_cbor(&cbor::decode(&mac0.payload)?)?;
     check_claims(&claims, opts)?;
     let replay = ReplayCheck::new(TokenKind::Cat, &claims, opts.now, opts.skew)?;
     Ok(Verified {
         kind: TokenKind::Cat,
-        kid: key.kid().to_owned(),
+        kid: key.kid,
         alg: Alg::Hs256,
         claims,
         replay,
@@ -603,6 +598,7 @@ pub(crate) fn claims_to_cbor(c: &Claims) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Key, KeySet};
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -626,12 +622,14 @@ mod tests {
         let mac0 = parse_mac0(&bytes, false).unwrap();
         assert_eq!(mac0.kid, b"Symmetric256");
         assert_eq!(mac0.protected, hex("a10104"));
-        let full = hmac_sha256(
-            &hex(RFC8392_KEY),
-            &mac0_input(&mac0.protected, &mac0.payload),
-        )
-        .finalize()
-        .into_bytes();
+        let key = KeySet::parse(&format!(
+            "Symmetric256:HS256:{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hex(RFC8392_KEY))
+        ))
+        .unwrap();
+        let full = key
+            .sign("Symmetric256", &mac0_input(&mac0.protected, &mac0.payload))
+            .unwrap();
         assert_eq!(&full[..8], mac0.tag.as_slice());
         assert_eq!(mac0.tag, hex("093101ef6d789200"));
         let claims = claims_from_cbor(&cbor::decode(&mac0.payload).unwrap()).unwrap();

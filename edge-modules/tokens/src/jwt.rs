@@ -9,10 +9,10 @@ use p256::ecdsa::signature::Verifier as _;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::keys::Material;
+use crate::keys::{KeyStore, Material, resolve_signer};
 use crate::verify::{MAX_TOKEN_ID_LEN, check_claims, check_mint_claims};
 use crate::{
-    Access, Alg, Claims, Key, KeySet, MintRequest, ReplayCheck, TokenError, TokenKind, Verified,
+    Access, Alg, Claims, Key, MintRequest, ReplayCheck, TokenError, TokenKind, Verified,
     VerifyOptions, is_valid_stream_name,
 };
 
@@ -62,8 +62,11 @@ fn hmac(secret: &[u8], data: &[u8]) -> Hmac<Sha256> {
     mac
 }
 
-pub(crate) fn mint(req: &MintRequest, keys: &KeySet) -> Result<String, TokenError> {
-    let key = keys.resolve_signer(req.kid.as_deref(), req.alg)?;
+pub(crate) fn mint<K: KeyStore + ?Sized>(
+    req: &MintRequest,
+    keys: &K,
+) -> Result<String, TokenError> {
+    let key = resolve_signer(keys, req.kid.as_deref(), req.alg)?;
     let c = &req.claims;
     check_mint_claims(c)?;
     if c.catu.is_some() || c.catr.is_some() || c.catreplay.is_some() || c.catv.is_some() {
@@ -105,14 +108,14 @@ pub(crate) fn mint(req: &MintRequest, keys: &KeySet) -> Result<String, TokenErro
         put("access", v.as_str().into());
     }
     let header = HeaderOut {
-        alg: key.alg().jose_name(),
+        alg: key.alg.jose_name(),
         typ: "JWT",
-        kid: key.kid(),
+        kid: &key.kid,
     };
     let header = serde_json::to_vec(&header).map_err(|_| TokenError::Malformed("JSON"))?;
     let payload = serde_json::to_vec(&payload).map_err(|_| TokenError::Malformed("JSON"))?;
     let signing_input = format!("{}.{}", B64.encode(header), B64.encode(payload));
-    let signature = sign(key, signing_input.as_bytes())?;
+    let signature = keys.sign(&key.kid, signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", B64.encode(signature)))
 }
 
@@ -186,9 +189,9 @@ pub(crate) fn peek_kid(token: &str) -> Result<String, TokenError> {
         .ok_or(TokenError::Malformed("JWT header has no kid"))
 }
 
-pub(crate) fn verify(
+pub(crate) fn verify<K: KeyStore + ?Sized>(
     token: &str,
-    keys: &KeySet,
+    keys: &K,
     opts: &VerifyOptions,
 ) -> Result<Verified, TokenError> {
     let mut parts = token.split('.');
@@ -222,12 +225,12 @@ pub(crate) fn verify(
         .kid
         .ok_or(TokenError::Malformed("JWT header has no kid"))?;
     let key = keys
-        .get(&kid)
+        .key_info(&kid)
         .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
-    if key.alg() != alg {
+    if key.alg != alg {
         return Err(TokenError::AlgMismatch {
             kid,
-            expected: key.alg(),
+            expected: key.alg,
             found: alg,
         });
     }
@@ -235,7 +238,7 @@ pub(crate) fn verify(
         .decode(s64)
         .map_err(|_| TokenError::Malformed("JWT signature is not base64url"))?;
     let input_len = h64.len() + 1 + p64.len();
-    verify_signature(key, &token.as_bytes()[..input_len], &signature)?;
+    keys.verify(&kid, &token.as_bytes()[..input_len], &signature)?;
     let payload = B64
         .decode(p64)
         .map_err(|_| TokenError::Malformed("JWT payload is not base64url"))?;
@@ -246,7 +249,7 @@ pub(crate) fn verify(
     let replay = ReplayCheck::new(TokenKind::Jwt, &claims, opts.now, opts.skew)?;
     Ok(Verified {
         kind: TokenKind::Jwt,
-        kid: key.kid().to_owned(),
+        kid: key.kid,
         alg,
         claims,
         replay,
@@ -291,6 +294,7 @@ fn claims_from_payload(p: PayloadIn) -> Result<Claims, TokenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::KeySet;
 
     /// RFC 8037 Appendix A.1 key, A.4 signature over A.4's signing input.
     #[test]

@@ -262,6 +262,15 @@ impl Key {
         }
     }
 
+    /// The key's handle: id, algorithm, whether it can sign.
+    pub fn info(&self) -> KeyInfo {
+        KeyInfo {
+            kid: self.kid.clone(),
+            alg: self.alg(),
+            can_sign: self.can_sign(),
+        }
+    }
+
     /// Whether this key can mint (a secret or a private key).
     pub fn can_sign(&self) -> bool {
         matches!(
@@ -405,42 +414,116 @@ impl KeySet {
         }
         Ok(set)
     }
+}
 
-    /// Resolve the key to mint with: `kid` if given (it must be able to sign
-    /// and be for `alg` when `alg` is given), else the signing key of `alg`.
-    pub(crate) fn resolve_signer(
-        &self,
-        kid: Option<&str>,
-        alg: Option<Alg>,
-    ) -> Result<&Key, TokenError> {
-        let key = match (kid, alg) {
-            (Some(kid), _) => self
-                .get(kid)
-                .ok_or_else(|| TokenError::UnknownKey(kid.to_owned()))?,
-            (None, Some(alg)) => self
-                .signing_key(alg)
-                .ok_or_else(|| TokenError::KeyError(format!("no signing key for {alg}")))?,
-            (None, None) => {
-                return Err(TokenError::InvalidOptions("give a kid or an alg to mint"));
-            }
-        };
-        if !key.can_sign() {
-            return Err(TokenError::KeyError(format!(
-                "key {:?} is a public key and cannot sign",
-                key.kid()
-            )));
-        }
-        if let Some(alg) = alg
-            && alg != key.alg()
-        {
-            return Err(TokenError::AlgMismatch {
-                kid: key.kid().to_owned(),
-                expected: key.alg(),
-                found: alg,
-            });
-        }
-        Ok(key)
+/// What a configured key is, without its material: the handle a
+/// [`KeyStore`] gives out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The key id.
+    pub kid: String,
+    /// The algorithm the key is for.
+    pub alg: Alg,
+    /// Whether it can mint (a secret or a private key).
+    pub can_sign: bool,
+}
+
+/// Keys used by handle: the token code names a key by `kid` and asks the
+/// store to MAC, sign or verify, and never needs the key material itself.
+///
+/// [`KeySet`] is the in-process store (CLI, origin, edge host). The edge
+/// components implement it over the host's `livestack:edge/keys` import,
+/// so a module can use the keys its job needs without ever holding their
+/// bytes.
+///
+/// Signatures are raw: HS256 a 32-byte HMAC-SHA-256 tag (RFC 7518 §3.2,
+/// RFC 9053 §3.1), ES256 64 bytes `r || s` (RFC 7518 §3.4, RFC 6979
+/// deterministic), EdDSA 64 bytes (RFC 8032 §5.1.6).
+pub trait KeyStore {
+    /// The key with this `kid`, `None` if not configured.
+    fn key_info(&self, kid: &str) -> Option<KeyInfo>;
+
+    /// The `kid` of the key that mints with `alg` (rotation: the first
+    /// private or secret key configured for it).
+    fn signing_kid(&self, alg: Alg) -> Option<String>;
+
+    /// MAC or sign `message` with the key `kid`.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::UnknownKey`], or [`TokenError::KeyError`] for a public
+    /// key.
+    fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, TokenError>;
+
+    /// Check `signature` over `message` with the key `kid` (a MAC in
+    /// constant time).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::BadSignature`] if it does not verify,
+    /// [`TokenError::UnknownKey`] for an unknown `kid`.
+    fn verify(&self, kid: &str, message: &[u8], signature: &[u8]) -> Result<(), TokenError>;
+}
+
+impl KeyStore for KeySet {
+    fn key_info(&self, kid: &str) -> Option<KeyInfo> {
+        self.get(kid).map(Key::info)
     }
+
+    fn signing_kid(&self, alg: Alg) -> Option<String> {
+        self.signing_key(alg).map(|k| k.kid().to_owned())
+    }
+
+    fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let key = self
+            .get(kid)
+            .ok_or_else(|| TokenError::UnknownKey(kid.to_owned()))?;
+        crate::jwt::sign(key, message)
+    }
+
+    fn verify(&self, kid: &str, message: &[u8], signature: &[u8]) -> Result<(), TokenError> {
+        let key = self
+            .get(kid)
+            .ok_or_else(|| TokenError::UnknownKey(kid.to_owned()))?;
+        crate::jwt::verify_signature(key, message, signature)
+    }
+}
+
+/// Resolve the key to mint with: `kid` if given (it must be able to sign
+/// and be for `alg` when `alg` is given), else the signing key of `alg`.
+pub(crate) fn resolve_signer<K: KeyStore + ?Sized>(
+    keys: &K,
+    kid: Option<&str>,
+    alg: Option<Alg>,
+) -> Result<KeyInfo, TokenError> {
+    let key = match (kid, alg) {
+        (Some(kid), _) => keys
+            .key_info(kid)
+            .ok_or_else(|| TokenError::UnknownKey(kid.to_owned()))?,
+        (None, Some(alg)) => keys
+            .signing_kid(alg)
+            .and_then(|kid| keys.key_info(&kid))
+            .ok_or_else(|| TokenError::KeyError(format!("no signing key for {alg}")))?,
+        (None, None) => {
+            return Err(TokenError::InvalidOptions("give a kid or an alg to mint"));
+        }
+    };
+    if !key.can_sign {
+        return Err(TokenError::KeyError(format!(
+            "key {:?} is a public key and cannot sign",
+            key.kid
+        )));
+    }
+    if let Some(alg) = alg
+        && alg != key.alg
+    {
+        return Err(TokenError::AlgMismatch {
+            kid: key.kid,
+            expected: key.alg,
+            found: alg,
+        });
+    }
+    Ok(key)
 }
 
 impl FromStr for KeySet {

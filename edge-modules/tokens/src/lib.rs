@@ -73,7 +73,7 @@ pub use extract::{
     decode_query_component, edge_credential_matches, encode_query_component, query_param,
     request_token, token_query,
 };
-pub use keys::{Alg, Key, KeySet};
+pub use keys::{Alg, Key, KeyInfo, KeySet, KeyStore};
 pub use renewal::{Renewal, renewal};
 pub use replay::{REPLAY_KEY_PREFIX, ReplayCheck, ReplayOutcome};
 pub use status::{BearerError, TokenErrorKind};
@@ -87,15 +87,16 @@ pub use verify::{
 };
 
 /// Mint a CAT (HS256 COSE_Mac0, base64url without padding) signed by
-/// `req.kid`, else the HS256 signing key of `keys`.
-pub fn mint_cat(req: &MintRequest, keys: &KeySet) -> Result<String, TokenError> {
+/// `req.kid`, else the HS256 signing key of `keys` (a [`KeySet`] or any
+/// other [`KeyStore`]).
+pub fn mint_cat<K: KeyStore + ?Sized>(req: &MintRequest, keys: &K) -> Result<String, TokenError> {
     cat::mint(req, keys)
 }
 
 /// Mint a JWT (compact JWS) signed by `req.kid`, else the signing key of
 /// `req.alg`. The CAT-only claims (`catu`, `catr`, `catreplay`, `catv`) must
 /// be absent ([`MintRequest::without_cat_claims`]).
-pub fn mint_jwt(req: &MintRequest, keys: &KeySet) -> Result<String, TokenError> {
+pub fn mint_jwt<K: KeyStore + ?Sized>(req: &MintRequest, keys: &K) -> Result<String, TokenError> {
     jwt::mint(req, keys)
 }
 
@@ -114,9 +115,14 @@ pub fn peek_kid(token: &str) -> Result<(TokenKind, String), TokenError> {
 }
 
 /// Verify a CAT or a JWT (detected by [`TokenKind::detect`]) against `keys`
-/// and `opts`. Work is bounded: at most [`MAX_TOKEN_LEN`] bytes of text,
-/// CBOR nesting at most [`MAX_CBOR_DEPTH`]; no input makes it panic.
-pub fn verify(token: &str, keys: &KeySet, opts: &VerifyOptions) -> Result<Verified, TokenError> {
+/// (a [`KeySet`] or any other [`KeyStore`]) and `opts`. Work is bounded: at
+/// most [`MAX_TOKEN_LEN`] bytes of text, CBOR nesting at most
+/// [`MAX_CBOR_DEPTH`]; no input makes it panic.
+pub fn verify<K: KeyStore + ?Sized>(
+    token: &str,
+    keys: &K,
+    opts: &VerifyOptions,
+) -> Result<Verified, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed("token longer than 8192 bytes"));
     }

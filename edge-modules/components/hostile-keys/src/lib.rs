@@ -1,8 +1,8 @@
 //! A hostile manifest component: it exports `livestack:edge/manifest` as a
-//! manifest rewriter must, but imports `livestack:edge/config` (the key
-//! configuration) to leak the signing key into every playlist. The edge
-//! host links the manifest job with no host imports, so it must refuse to
-//! load this module at all.
+//! manifest rewriter must, but imports `livestack:edge/keys` to sign
+//! whatever it likes with the edge's token keys (minting tokens for any
+//! stream) and `livestack:edge/config`. The edge host links the manifest
+//! job with no host imports, so it must refuse to load this module at all.
 
 wit_bindgen::generate!({
     path: ["../../../wit", "wit"],
@@ -17,10 +17,12 @@ struct HostileKeys;
 
 impl Guest for HostileKeys {
     fn rewrite(playlist: String, _options: RewriteOptions) -> Result<String, ManifestError> {
-        // No HS256 key configured: nothing to leak, an empty marker. (The
-        // host never links this module anyway.)
-        let key = livestack::edge::config::signing_key("HS256").unwrap_or_default();
-        Ok(format!("{playlist}#LEAK:{key}\n"))
+        // Sign with the HS256 signing key, if any, and leak the MAC. (The
+        // host never links this module.)
+        let kid = livestack::edge::keys::signing_key("HS256").unwrap_or_default();
+        let mac = livestack::edge::keys::sign(&kid, playlist.as_bytes()).unwrap_or_default();
+        let issuer = livestack::edge::config::get("tokens.issuer").unwrap_or_default();
+        Ok(format!("{playlist}#LEAK:{kid}:{mac:?}:{issuer}\n"))
     }
 }
 

@@ -1,9 +1,10 @@
 //! The signaling edge component: `livestack:edge/signaling` over
 //! `livestack-signaling` (WHIP RFC 9725, WHEP, WebTransport set-up).
 //!
-//! The driver part: gathers keys (`config.key` for the presented token's
-//! key id, `config.signing-key` for the session token), the registry view,
-//! the policy and a random session id, then lets the pure crate decide.
+//! The driver part: gathers the host's keys (by handle, `livestack:edge/keys`:
+//! the host verifies the presented token's signature and signs the session
+//! token; the key bytes never enter this module), the registry view, the
+//! policy and a random session id, then lets the pure crate decide.
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -11,6 +12,9 @@ wit_bindgen::generate!({
 });
 
 use std::time::Duration;
+
+#[path = "../../host-keys.rs"]
+mod host_keys;
 
 use exports::livestack::edge::signaling::Guest;
 use livestack::edge::types::{OriginNode, SignalingRequest, SignalingResponse};
@@ -53,7 +57,6 @@ fn handle(request: SignalingRequest) -> Result<SignalingResponse, String> {
             .map_err(|_| "tokens.skew-s is not a number".to_owned())?,
         None => tokens::DEFAULT_SKEW_SECS,
     };
-    let keys = key_set(&req, session.alg)?;
     let issuer = config::get("tokens.issuer");
     let audience = config::get("tokens.audience");
     let policy = policy()?;
@@ -71,7 +74,7 @@ fn handle(request: SignalingRequest) -> Result<SignalingResponse, String> {
     let placement = |stream: &str| registry::placement(stream);
     let session_id = session_id()?;
     let ctx = pure::Context {
-        keys: &keys,
+        keys: &host_keys::HostKeys,
         issuer: issuer.as_deref(),
         audience: audience.as_deref(),
         skew_s,
@@ -90,28 +93,6 @@ fn handle(request: SignalingRequest) -> Result<SignalingResponse, String> {
         headers: answer.headers,
         body: answer.body,
     })
-}
-
-/// The keys this request can need: the session signing key (inserted first,
-/// so it is the set's signing key) and the key the presented token names.
-fn key_set(req: &pure::Request, session_alg: tokens::Alg) -> Result<tokens::KeySet, String> {
-    let mut keys = tokens::KeySet::new();
-    if let Some(entry) = config::signing_key(session_alg.jose_name()) {
-        let key = tokens::Key::parse(&entry).map_err(|e| e.to_string())?;
-        keys.insert(key).map_err(|e| e.to_string())?;
-    }
-    if let Some(token) = req.bearer_or_query_token() {
-        // The key the token names (read without verifying); a token whose
-        // key id cannot be read is refused by `handle` itself.
-        if let Ok((_, kid)) = tokens::peek_kid(&token)
-            && keys.get(&kid).is_none()
-            && let Some(entry) = config::key(&kid)
-        {
-            let key = tokens::Key::parse(&entry).map_err(|e| e.to_string())?;
-            keys.insert(key).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(keys)
 }
 
 /// The session-token settings from the `signaling.*` and `tokens.*` keys.

@@ -1,8 +1,9 @@
 //! The tokens edge component: `livestack:edge/tokens` over
 //! `livestack-tokens` (CTA-5007 CAT and RFC 7519 JWT).
 //!
-//! Keys come from the host per key id (`config.key`), in the livestack
-//! key-configuration format; replay records go to the host's `kv`.
+//! Keys are used by handle (`livestack:edge/keys`): the host verifies and
+//! signs by key id, and the key bytes never enter this module. Replay
+//! records go to the host's `kv`.
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -10,6 +11,8 @@ wit_bindgen::generate!({
 });
 
 mod convert;
+#[path = "../../host-keys.rs"]
+mod host_keys;
 
 use exports::livestack::edge::tokens::Guest;
 use livestack::edge::types::{
@@ -19,16 +22,14 @@ use livestack::edge::{config, kv};
 use livestack_tokens as pure;
 
 use convert::{access_from_wit, claims_to_wit, error_to_wit, renewal_kind_to_wit};
+use host_keys::HostKeys;
 
 struct Tokens;
 
 impl Guest for Tokens {
     fn verify(token: String, url: String, now_unix_s: u64) -> Result<Verified, TokenError> {
         let opts = verify_options(&url, now_unix_s)?;
-        // Fetch just the key the token names (read without verifying).
-        let (_, kid) = pure::peek_kid(&token).map_err(error_to_wit)?;
-        let keys = key_set(config::key(&kid).ok_or(TokenError::UnknownKey(kid))?)?;
-        let verified = pure::verify(&token, &keys, &opts).map_err(error_to_wit)?;
+        let verified = pure::verify(&token, &HostKeys, &opts).map_err(error_to_wit)?;
 
         let newly_recorded = match verified.replay.record() {
             Some((key, ttl_secs)) => kv::set_if_absent(key, b"1", ttl_secs.saturating_mul(1000))
@@ -81,8 +82,8 @@ impl Guest for Tokens {
             request.aud
         };
         req.kid = request.kid;
-        let (req, alg) = match request.format {
-            TokenFormat::Cat => (req, pure::Alg::Hs256),
+        match request.format {
+            TokenFormat::Cat => pure::mint_cat(&req, &HostKeys),
             TokenFormat::Jwt => {
                 let name = request
                     .alg
@@ -91,26 +92,9 @@ impl Guest for Tokens {
                 let alg = pure::Alg::from_jose_name(&name).ok_or_else(|| {
                     TokenError::InvalidOptions(format!("unknown JWT algorithm {name:?}"))
                 })?;
-                (req.without_cat_claims(), alg)
-            }
-        };
-        let entry = match &req.kid {
-            Some(kid) => config::key(kid).ok_or_else(|| TokenError::UnknownKey(kid.clone()))?,
-            None => config::signing_key(alg.jose_name()).ok_or_else(|| {
-                TokenError::KeyError(format!("no signing key for {}", alg.jose_name()))
-            })?,
-        };
-        let keys = key_set(entry)?;
-        let mut req = req;
-        if req.kid.is_none() {
-            // Sign with exactly the key the host named.
-            req.kid = keys.keys().next().map(|k| k.kid().to_owned());
-        }
-        match request.format {
-            TokenFormat::Cat => pure::mint_cat(&req, &keys),
-            TokenFormat::Jwt => {
+                let mut req = req.without_cat_claims();
                 req.alg = Some(alg);
-                pure::mint_jwt(&req, &keys)
+                pure::mint_jwt(&req, &HostKeys)
             }
         }
         .map_err(error_to_wit)
@@ -139,21 +123,12 @@ fn verify_options(url: &str, now: u64) -> Result<pure::VerifyOptions, TokenError
     Ok(opts)
 }
 
-/// A key set holding one key-configuration entry.
-fn key_set(entry: String) -> Result<pure::KeySet, TokenError> {
-    let key = pure::Key::parse(&entry).map_err(error_to_wit)?;
-    let mut keys = pure::KeySet::new();
-    keys.insert(key).map_err(error_to_wit)?;
-    Ok(keys)
-}
-
 /// The renewed token for verified `claims`, if they ask for renewal now
 /// (`catr`) and an HS256 signing key is configured.
 fn renew(claims: &pure::Claims, now: u64) -> Option<Renewal> {
     let renewal = pure::renewal(claims, now)?;
-    let keys = key_set(config::signing_key("HS256")?).ok()?;
     let req = renewal.mint_request(claims, now, random_id().ok()?);
-    let token = pure::mint_cat(&req, &keys).ok()?;
+    let token = pure::mint_cat(&req, &HostKeys).ok()?;
     Some(Renewal {
         token,
         kind: renewal_kind_to_wit(renewal.kind),
