@@ -2,14 +2,18 @@
 //! `max_held_requests_per_address` = 3, three blocking playlist reloads
 //! from 127.0.0.1 wait for the next part, a fourth is answered at once with
 //! 429 and `Retry-After`, and the three waiting ones get their playlist when
-//! the part arrives.
+//! the part arrives. The edge applies the same cap to its own viewers'
+//! addresses (an edge's requests to the origin all come from one address,
+//! so the origin's cap cannot tell its viewers apart).
 
 use std::time::Duration;
 
 use livestack_test_harness::{
     VideoCodec, encode_source,
     hls::{HttpClient, MediaPlaylist},
-    publish, start_origin, workdir,
+    publish,
+    registry::play_token,
+    start_edge_with, start_origin, workdir,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,6 +68,69 @@ async fn a_fourth_held_request_from_one_address_is_refused() {
     }
     // The places are free again.
     let r = client.get(&format!("{url}?_HLS_msn={}", msn + 2)).await;
+    assert_eq!(r.status, 200);
+    ffmpeg.kill().expect("kill ffmpeg");
+    let _ = ffmpeg.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_held_request_from_one_address_is_refused_at_the_edge() {
+    let dir = workdir();
+    let source = encode_source(dir.path(), VideoCodec::H264, 20);
+    let origin = start_origin(|_| {}).await;
+    let edge = start_edge_with(origin.http_addr, |c| {
+        c.listener.max_held_requests_per_address = 3;
+    })
+    .await;
+    let mut ffmpeg = publish(origin.srt_addr, "#!::r=live/eheld,m=publish", &source);
+    let client = HttpClient::new();
+    let token = play_token("eheld");
+    let url = format!("http://{}/live/eheld/video.m3u8", edge.http_addr);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let r = client.get(&format!("{url}?token={token}")).await;
+        if r.status == 200 {
+            break String::from_utf8(r.body.to_vec()).expect("utf-8");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no stream");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (msn, _) = MediaPlaylist::parse(&text).last_part().expect("parts");
+    let blocking = format!("{url}?_HLS_msn={}&token={token}", msn + 1);
+
+    let held: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, blocking) = (client.clone(), blocking.clone());
+            tokio::spawn(async move { client.get(&blocking).await })
+        })
+        .collect();
+    let loopback = "127.0.0.1".parse().expect("addr");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while edge.held_requests(loopback) < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the three requests never waited at the edge"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = client.get(&blocking).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(edge.metrics.held_requests_refused.get(), 1);
+    for h in held {
+        let r = h.await.expect("held request");
+        assert_eq!(r.status, 200, "a held request is answered");
+        let pl = MediaPlaylist::parse(std::str::from_utf8(&r.body).expect("utf-8"));
+        assert!(
+            pl.segments
+                .iter()
+                .any(|s| s.msn == msn + 1 && s.uri.is_some())
+        );
+    }
+    assert_eq!(edge.held_requests(loopback), 0, "the places are free again");
+    let r = client
+        .get(&format!("{url}?_HLS_msn={}&token={token}", msn + 2))
+        .await;
     assert_eq!(r.status, 200);
     ffmpeg.kill().expect("kill ffmpeg");
     let _ = ffmpeg.wait();

@@ -51,6 +51,9 @@ pub struct EdgeMetrics {
     /// HTTP connections closed at accept because a connection cap was
     /// reached, by `reason` (`listener`, `address`).
     pub connections_refused: Family<livestack_listener::RefusalLabels, Counter>,
+    /// `/live/` requests refused with 429 because their client address
+    /// held `max_held_requests_per_address` waiting requests already.
+    pub held_requests_refused: Counter,
 }
 
 fn component_histogram() -> Histogram {
@@ -83,7 +86,13 @@ impl EdgeMetrics {
             routes: Family::default(),
             upstream_fallbacks: Family::default(),
             connections_refused: Family::default(),
+            held_requests_refused: Counter::default(),
         };
+        registry.register(
+            "held_requests_refused",
+            "Requests refused with 429: their address held the maximum of waiting requests",
+            m.held_requests_refused.clone(),
+        );
         registry.register(
             "connections_refused",
             "HTTP connections closed at accept because a connection cap was reached, by cap",

@@ -3,7 +3,7 @@
 use std::{
     borrow::Cow,
     convert::Infallible,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -190,6 +190,10 @@ pub(crate) struct State {
     geo: GeoHeaders,
     clock: SharedClock,
     admission: Arc<livestack_listener::Admission>,
+    /// `/live/` requests waiting on the cache or an origin, per client
+    /// address, capped at
+    /// [`max_held_requests_per_address`](livestack_listener::ListenerLimits::max_held_requests_per_address).
+    held: Arc<livestack_listener::HeldRequests>,
 }
 
 /// A running edge. Dropping it stops the listener.
@@ -204,6 +208,7 @@ pub struct Edge {
     pub cache: Arc<OriginCache>,
     /// The registry snapshot read from [`EdgeConfig::control`], if any.
     pub registry: Option<Arc<ControlRegistry>>,
+    held: Arc<livestack_listener::HeldRequests>,
     task: JoinHandle<()>,
     refresh_task: Option<JoinHandle<()>>,
 }
@@ -286,6 +291,10 @@ impl Edge {
                 config.listener,
                 metrics.connections_refused.clone(),
             ),
+            held: livestack_listener::HeldRequests::new(
+                config.listener.max_held_requests_per_address,
+                metrics.held_requests_refused.clone(),
+            ),
         });
         info!(
             %http_addr,
@@ -293,6 +302,7 @@ impl Edge {
             control = config.control.as_ref().map(|c| c.backend()),
             "edge listening"
         );
+        let held = state.held.clone();
         let task = tokio::spawn(serve(listener, state));
         Ok(Self {
             http_addr,
@@ -300,9 +310,16 @@ impl Edge {
             components,
             cache,
             registry,
+            held,
             task,
             refresh_task,
         })
+    }
+
+    /// `/live/` requests of client address `peer` waiting on the cache or
+    /// an origin now (at most `max_held_requests_per_address`).
+    pub fn held_requests(&self, peer: IpAddr) -> usize {
+        self.held.held_by(peer)
     }
 
     /// Runs until the listener task ends.
@@ -386,7 +403,7 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
             let io = TokioIo::new(state.admission.limits().guard(tcp));
             let svc = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state).await) }
+                async move { Ok::<_, Infallible>(handle(req, peer.ip(), &state).await) }
             });
             if let Err(e) = builder.serve_connection(io, svc).await {
                 debug!(error = %e, peer = %livestack_listener::ClientAddr::from(peer), "connection ended with error");
@@ -425,7 +442,7 @@ fn now_unix(state: &State) -> u64 {
     state.clock.unix_millis() / 1000
 }
 
-async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+async fn handle(req: Request<Incoming>, peer: IpAddr, state: &State) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let resp = match (req.method().clone(), path.as_str()) {
         (Method::GET, "/healthz") => reply(StatusCode::OK, "ok"),
@@ -454,7 +471,12 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let geo = state.geo.client_geo(req.headers());
-            live(&path, query.as_deref(), cat_header.as_deref(), geo, state).await
+            let viewer = Viewer {
+                peer,
+                cat_header: cat_header.as_deref(),
+                geo,
+            };
+            live(&path, query.as_deref(), viewer, state).await
         }
         (Method::GET | Method::HEAD, "/" | "/player.html" | "/hls.min.js" | "/streams") => {
             // The player page and its script are public.
@@ -567,14 +589,23 @@ fn token_missing() -> Response<Full<Bytes>> {
     r
 }
 
+/// Who asks for a `/live/` resource.
+struct Viewer<'a> {
+    /// The client's address (held requests are counted per address).
+    peer: IpAddr,
+    /// The `CTA-Common-Access-Token` header, if sent.
+    cat_header: Option<&'a str>,
+    /// Where the client is.
+    geo: ClientGeo,
+}
+
 async fn live(
     path: &str,
     query: Option<&str>,
-    cat_header: Option<&str>,
-    geo: ClientGeo,
+    viewer: Viewer<'_>,
     state: &State,
 ) -> Response<Full<Bytes>> {
-    let token = match verify_viewer(path, query, cat_header, state) {
+    let token = match verify_viewer(path, query, viewer.cat_header, state) {
         Ok(token) => token,
         Err(refused) => return *refused,
     };
@@ -584,7 +615,19 @@ async fn live(
         Ok(key) => key,
         Err(e) => return reply(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let cached = match upstream::fetch(state, path, &geo, &key).await {
+    // A blocking reload or a preload-hinted part waits here until the
+    // origin has it: one address may hold only so many (the origin's rule,
+    // at the edge's own listener, where viewers' addresses are known).
+    let Some(_held) = state.held.hold(viewer.peer) else {
+        let mut r = reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            "this address holds as many waiting requests as it may",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    };
+    let cached = match upstream::fetch(state, path, &viewer.geo, &key).await {
         Ok(c) => c,
         Err(response) => return response,
     };
