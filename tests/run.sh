@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs the system packages the
 # end-to-end tests drive (ffmpeg, srt-tools, Chromium, Node.js), the browser
-# test's npm packages, then runs formatting, lints, docs, the fuzz-target
+# test's npm packages and wasmtime's CLI, then runs formatting, lints, docs, the fuzz-target
 # build, and every unit and end-to-end test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,18 @@ export PATH="$PWD/target/pyenv/bin:$PATH"
 # npm ci refuses jco's lock file (npm 11 records its per-platform optional
 # packages without versions); npm install keeps to the lock file's versions.
 (cd tests/jco && npm install --no-audit --no-fund --loglevel=error)
+
+# wasmtime serve, the gateway's second standard host
+# (tests/tests/gateway_on_standard_hosts.rs): the pinned version, built from
+# crates.io into target/tools unless it is there already, with only the
+# features `serve` needs (about 8 minutes on 2 cores, once).
+wasmtime_version=48.0.8
+export PATH="$PWD/target/tools/bin:$PATH"
+if [ "$(wasmtime --version 2>/dev/null | cut -d' ' -f2)" != "$wasmtime_version" ]; then
+  cargo install wasmtime-cli --version "$wasmtime_version" --locked --root target/tools \
+    --no-default-features \
+    --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model,component-model-async
+fi
 
 cargo fmt --all --check
 cargo fmt --manifest-path edge-modules/components/Cargo.toml --all --check

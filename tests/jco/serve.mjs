@@ -1,4 +1,4 @@
-// Runs `jco serve` for the end-to-end tests (tests/tests/gateway_on_jco.rs)
+// Runs `jco serve` for the end-to-end tests (tests/tests/gateway_on_standard_hosts.rs)
 // and stops it, with every process it started, as soon as the test goes
 // away: when this script's standard input closes (the test dropped its
 // handle, or died), on SIGTERM/SIGINT, or when jco exits by itself.

@@ -76,7 +76,7 @@ async fn viewers_with_a_token_get_every_frame_through_the_edge() {
         r.status, 403,
         "a token for another stream never opens this one"
     );
-    // The reason the gateway component gives too (tests/gateway_on_jco.rs).
+    // The reason the gateway component gives too (tests/gateway_on_standard_hosts.rs).
     assert_eq!(r.headers["x-livestack-reason"], "wrong-resource");
     // The same token with every byte percent-encoded is the same token (as
     // on the gateway), and the playlist carries it in its canonical form.

@@ -3,7 +3,7 @@
 //! (`wasi:http/outgoing-handler`, `wasi:cli/environment`, `wasi:clocks`,
 //! `wasi:random`). The same artifact runs on the livestack edge host, on
 //! `wasmtime serve` and on `jco serve` (Node.js), which the end-to-end test
-//! `tests/tests/gateway_on_jco.rs` proves.
+//! `tests/tests/gateway_on_standard_hosts.rs` proves.
 //!
 //! It depends directly on the pure job crates (`livestack-tokens`,
 //! `livestack-manifest`, `livestack-routing`, `livestack-signaling`), the

@@ -13,7 +13,10 @@ use livestack_manifest::RewriteOptions;
 use livestack_tokens::{TOKEN_HEADER, TOKEN_PARAM, decode_query_component};
 use wstd::http::{
     Body, Client, Error, HeaderValue, Method, Request, Response, StatusCode,
-    body::{Frame, HttpBody, util::combinators::UnsyncBoxBody},
+    body::{
+        Frame, HttpBody,
+        util::{Empty, combinators::UnsyncBoxBody},
+    },
 };
 
 use crate::{
@@ -75,8 +78,15 @@ async fn serve(request: Request<Body>, config: &Config) -> Result<Response<Body>
             credential.as_str(),
         );
     }
+    // The empty request body as a stream that ends at once, not
+    // `Body::empty()`: wstd 0.6.8 writes an empty body with one zero-length
+    // write, and fails the whole exchange ("connection reset") when the
+    // host has already closed the body stream, which `wasmtime serve`
+    // 48.0.8 does once hyper has sent a GET's head (it sends no body for
+    // GET). A stream that ends writes nothing and only finishes the body,
+    // which the host accepts in any state.
     let upstream = upstream
-        .body(Body::empty())
+        .body(Body::from_http_body(Empty::<Bytes>::new()))
         .map_err(|_| Refusal::Config("LIVESTACK_ORIGIN is not a valid URL".into()))?;
     let mut origin_response = Client::new()
         .send(upstream)

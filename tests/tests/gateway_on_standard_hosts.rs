@@ -1,7 +1,8 @@
-//! The edge gateway component runs unchanged on an independent WASI 0.2
-//! HTTP host: `jco serve` (the Bytecode Alliance's JavaScript component
-//! runtime, Node.js) serves `livestack_gateway_component.wasm` in front of
-//! an in-process origin playing the demo stream, and
+//! The edge gateway component runs unchanged on two independent standard
+//! WASI 0.2 HTTP hosts: `jco serve` (the Bytecode Alliance's JavaScript
+//! component runtime, Node.js) and `wasmtime serve` 48.0.8 (the reference
+//! runtime's CLI). Each serves `livestack_gateway_component.wasm` in front
+//! of an in-process origin playing the demo stream, and
 //!
 //! - a playlist request without a token is refused with 401;
 //! - with a CTA-5007 CAT minted by `livestack-tokens` for `demo`, the
@@ -13,7 +14,10 @@
 //! - a token for another stream is refused with 403, a tampered one with
 //!   401, the native edge's statuses and reasons;
 //! - WHEP set-up (`POST /whep/demo`) answers 307 to the node of the
-//!   registry view with a session token the node can verify.
+//!   registry view with a session token the node can verify;
+//! - 200 playlist requests in a row are all answered 200 (under `wasmtime
+//!   serve`, about one in fifty used to fail 502: wstd wrote the empty
+//!   upstream request body after the host had closed it; see `live.rs`).
 //!
 //! The component is built here (`cargo build --release --target
 //! wasm32-wasip2 -p livestack-gateway-component` in the components
@@ -22,10 +26,13 @@
 //! `jco serve <wasm> --host 127.0.0.1 --port <free port>` and stops it when
 //! the test lets go. jco gets the component's configuration through the
 //! process environment, which its WASI shim hands to the component as
-//! `wasi:cli/environment` when `--sandbox` is not given.
+//! `wasi:cli/environment` when `--sandbox` is not given. `wasmtime serve -S
+//! cli=y --env NAME ...` passes the named variables of its own environment
+//! (so no secret is on its command line).
 //!
-//! Needs `node` and `npm ci` in `tests/jco`; a missing one fails the test
-//! with a message saying so.
+//! Needs `node` and `npm ci` in `tests/jco`, and `wasmtime` 48.0.8 on the
+//! `PATH` (the README test command installs both); a missing one fails the
+//! test with a message saying so.
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
@@ -50,8 +57,13 @@ const ORIGIN_CREDENTIAL: &str = "gateway-edge-credential-0123456789abcdef";
 /// The HS256 key the gateway verifies with (and mints session tokens with):
 /// `t1`, 32 bytes `0123456789abcdef0123456789abcdef`, base64url.
 const KEYS: &str = "t1:HS256:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
-/// How long jco may take to transpile the component and listen.
-const JCO_START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a host may take to transpile or compile the component and
+/// listen.
+const HOST_START_TIMEOUT: Duration = Duration::from_secs(90);
+/// The `wasmtime` CLI version the test runs (and the README installs).
+const WASMTIME_VERSION: &str = "48.0.8";
+/// Playlist requests in a row that must all be answered 200.
+const REPEATED_REQUESTS: usize = 200;
 /// How long the demo source may take to list its first parts.
 const LIVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Backstop for one HTTP request (a blocking playlist reload at the origin
@@ -60,17 +72,26 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// The reason header every refusal carries.
 const REASON: &str = "x-livestack-reason";
 
+/// The standard hosts the gateway is tested on.
+#[derive(Debug, Clone, Copy)]
+enum HostKind {
+    /// `jco serve` (Node.js).
+    Jco,
+    /// `wasmtime serve`.
+    WasmtimeServe,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_component_serves_tokenized_llhls_on_jco() {
-    require("node");
-    let jco_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("jco");
-    assert!(
-        jco_dir
-            .join("node_modules/@bytecodealliance/jco/package.json")
-            .is_file(),
-        "{} has no node_modules/@bytecodealliance/jco: run the README test command (npm ci in tests/jco)",
-        jco_dir.display()
-    );
+    serves_tokenized_llhls(HostKind::Jco).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_component_serves_tokenized_llhls_on_wasmtime_serve() {
+    serves_tokenized_llhls(HostKind::WasmtimeServe).await;
+}
+
+async fn serves_tokenized_llhls(kind: HostKind) {
     let wasm = tokio::task::spawn_blocking(build_gateway)
         .await
         .expect("build task");
@@ -89,9 +110,9 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
     let nodes = format!(
         r#"{{"nodes":[{{"id":"o1","region":"local","baseUrl":"{origin_base}"}}],"placements":{{"demo":"o1"}}}}"#
     );
-    let jco = tokio::task::block_in_place(|| {
-        Jco::start(
-            &jco_dir,
+    let host = tokio::task::block_in_place(|| {
+        ServingHost::start(
+            kind,
             &wasm,
             &[
                 ("LIVESTACK_ORIGIN", origin_base.as_str()),
@@ -101,7 +122,7 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
             ],
         )
     });
-    let gw = format!("http://{}", jco.addr);
+    let gw = format!("http://{}", host.addr);
     let client = HttpClient::new();
     // What the test reads from the origin itself, as an edge would.
     let at_origin = client.with_header(livestack_tokens::EDGE_CREDENTIAL_HEADER, ORIGIN_CREDENTIAL);
@@ -264,7 +285,19 @@ async fn gateway_component_serves_tokenized_llhls_on_jco() {
     opts.access = Some(Access::Play);
     verify(session, &keys, &opts).expect("the session token verifies for o1, demo, play");
 
-    tokio::task::block_in_place(|| drop(jco));
+    // 6. Many requests in a row: every one is answered, none 502.
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..REPEATED_REQUESTS {
+        let r = fetch(&client, &format!("{gw}/live/demo/video.m3u8?token={cat}")).await;
+        *statuses.entry(r.status).or_insert(0usize) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [(200, REPEATED_REQUESTS)].into(),
+        "{kind:?}: statuses of {REPEATED_REQUESTS} playlist requests"
+    );
+
+    tokio::task::block_in_place(|| drop(host));
 }
 
 /// GETs `url`, failing the test (instead of hanging) after
@@ -319,55 +352,107 @@ fn build_gateway() -> PathBuf {
     wasm
 }
 
-/// A running `jco serve` (through `tests/jco/serve.mjs`, which stops jco
-/// and the server process it spawns when its standard input closes, so
-/// nothing outlives the test even if the test process is killed).
-struct Jco {
+/// A running standard host serving the gateway: `jco serve` (through
+/// `tests/jco/serve.mjs`, which stops jco and the server process it spawns
+/// when its standard input closes, so nothing outlives the test even if
+/// the test process is killed) or `wasmtime serve` (one process, killed on
+/// drop).
+struct ServingHost {
+    kind: HostKind,
     child: Child,
     stdin: Option<ChildStdin>,
     addr: SocketAddr,
 }
 
-impl Jco {
-    fn start(dir: &Path, wasm: &Path, env: &[(&str, &str)]) -> Jco {
+impl ServingHost {
+    fn start(kind: HostKind, wasm: &Path, env: &[(&str, &str)]) -> ServingHost {
         let addr = free_addr();
-        let mut cmd = Command::new("node");
-        cmd.current_dir(dir)
-            .arg("serve.mjs")
-            .arg(wasm)
-            .arg(addr.ip().to_string())
-            .arg(addr.port().to_string())
-            .stdin(Stdio::piped())
+        let mut cmd = match kind {
+            HostKind::Jco => jco_command(wasm, addr),
+            HostKind::WasmtimeServe => wasmtime_command(wasm, addr, env),
+        };
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn node serve.mjs (jco serve)");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {kind:?} ({cmd:?}): {e}"));
         let stdin = child.stdin.take();
-        let mut jco = Jco { child, stdin, addr };
+        let mut host = ServingHost {
+            kind,
+            child,
+            stdin,
+            addr,
+        };
         let started = Instant::now();
         loop {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 break;
             }
-            if let Some(status) = jco.child.try_wait().expect("wait for jco") {
-                panic!("jco serve exited with {status} before listening");
+            if let Some(status) = host.child.try_wait().expect("wait for the host") {
+                panic!("{kind:?} exited with {status} before listening");
             }
             assert!(
-                started.elapsed() < JCO_START_TIMEOUT,
-                "jco serve did not listen on {addr} within {JCO_START_TIMEOUT:?}"
+                started.elapsed() < HOST_START_TIMEOUT,
+                "{kind:?} did not listen on {addr} within {HOST_START_TIMEOUT:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        jco
+        host
     }
 }
 
-impl Drop for Jco {
+/// `node serve.mjs <wasm> <host> <port>` in `tests/jco`.
+fn jco_command(wasm: &Path, addr: SocketAddr) -> Command {
+    require("node");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("jco");
+    assert!(
+        dir.join("node_modules/@bytecodealliance/jco/package.json")
+            .is_file(),
+        "{} has no node_modules/@bytecodealliance/jco: run the README test command (npm ci in tests/jco)",
+        dir.display()
+    );
+    let mut cmd = Command::new("node");
+    cmd.current_dir(dir)
+        .arg("serve.mjs")
+        .arg(wasm)
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string());
+    cmd
+}
+
+/// `wasmtime serve -S cli=y --env NAME... --addr ADDR <wasm>`: the
+/// variables are named, their values come from the process environment.
+fn wasmtime_command(wasm: &Path, addr: SocketAddr, env: &[(&str, &str)]) -> Command {
+    require("wasmtime");
+    let version = Command::new("wasmtime")
+        .arg("--version")
+        .output()
+        .expect("wasmtime --version");
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.split_whitespace().nth(1) == Some(WASMTIME_VERSION),
+        "the test runs wasmtime {WASMTIME_VERSION}, the PATH has {version:?}: run the README test command"
+    );
+    let mut cmd = Command::new("wasmtime");
+    cmd.args(["serve", "-S", "cli=y"]);
+    for (name, _) in env {
+        cmd.args(["--env", name]);
+    }
+    cmd.arg("--addr").arg(addr.to_string()).arg(wasm);
+    cmd
+}
+
+impl Drop for ServingHost {
     fn drop(&mut self) {
         // EOF on serve.mjs's stdin: it kills jco's process group and exits.
         drop(self.stdin.take());
+        if let HostKind::WasmtimeServe = self.kind {
+            let _ = self.child.kill();
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
