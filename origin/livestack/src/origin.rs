@@ -25,7 +25,8 @@ pub(crate) struct OriginArgs {
     /// HTTP listener address (TCP) [default: 127.0.0.1:8080].
     #[arg(long, env = "LIVESTACK_HTTP")]
     http: Option<SocketAddr>,
-    /// HTTPS listener address (TCP); off unless given.
+    /// HTTPS listener address: HTTP/1.1 and HTTP/2 on TCP, HTTP/3 on UDP
+    /// at the same port (announced by Alt-Svc); off unless given.
     #[arg(long, env = "LIVESTACK_HTTPS")]
     https: Option<SocketAddr>,
     /// PEM certificate chain for HTTPS (self-signed when omitted).
@@ -284,6 +285,6 @@ pub(crate) fn print_endpoints(origin: &Origin) {
     println!("SRT listening on {}", origin.srt_addr);
     println!("HTTP listening on http://{}", origin.http_addr);
     if let Some(a) = origin.https_addr {
-        println!("HTTPS listening on https://{a}");
+        println!("HTTPS listening on https://{a} (HTTP/3 on UDP port {})", a.port());
     }
 }

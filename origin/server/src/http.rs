@@ -81,10 +81,13 @@ const HLS_JS: &[u8] = include_bytes!("../assets/hls.min.js");
 const FIRST_PART_WAIT: Duration = Duration::from_secs(8);
 
 /// Serves HTTP on `listener` until the task is dropped; with `tls`, every
-/// connection is a TLS handshake first (ALPN `h2`, `http/1.1`).
+/// connection is a TLS handshake first (ALPN `h2`, `http/1.1`). `alt_svc`
+/// is added to every response (RFC 7838 §3: `h3=":PORT"` when the same
+/// port serves HTTP/3 on UDP).
 pub async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    alt_svc: Option<HeaderValue>,
     state: Arc<HttpState>,
 ) {
     loop {
@@ -102,32 +105,20 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
         let tls = tls.clone();
+        let alt_svc = alt_svc.clone();
         tokio::spawn(async move {
             let _admitted = admitted;
             let limits = *state.admission.limits();
-            // Streams this connection fetched and when it last told the
-            // node's viewer registry: the shared registry (one lock for the
-            // node) is touched at most once per VIEWER_TOUCH per stream and
-            // connection, not once per response.
-            let touched: Arc<std::sync::Mutex<Vec<(String, Instant)>>> = Arc::default();
+            let touched = Touched::default();
             let svc = service_fn(move |req: Request<Incoming>| {
                 let state = state.clone();
                 let touched = touched.clone();
+                let alt_svc = alt_svc.clone();
                 async move {
                     let (head, _body) = req.into_parts();
-                    let resp = handle_head(&head, Some(peer.ip()), &state).await;
-                    let sent = resp.body().size_hint().exact().unwrap_or(0);
-                    state.metrics.http_sent_bytes.inc_by(sent);
-                    let stream = head
-                        .uri
-                        .path()
-                        .strip_prefix("/live/")
-                        .and_then(|r| r.split('/').next());
-                    if let Some(stream) = stream
-                        && resp.status().is_success()
-                        && touch_due(&touched, stream)
-                    {
-                        state.node.viewers.touch(stream, peer);
+                    let mut resp = answer(&head, peer, &state, &touched).await;
+                    if let Some(alt_svc) = alt_svc {
+                        resp.headers_mut().insert(header::ALT_SVC, alt_svc);
                     }
                     Ok::<_, Infallible>(resp)
                 }
@@ -164,6 +155,38 @@ pub async fn serve(
             }
         });
     }
+}
+
+/// Streams a connection fetched and when it last told the node's viewer
+/// registry: the shared registry (one lock for the node) is touched at most
+/// once per [`VIEWER_TOUCH`] per stream and connection, not once per
+/// response. One per connection (TCP or QUIC).
+pub(crate) type Touched = Arc<std::sync::Mutex<Vec<(String, Instant)>>>;
+
+/// Answers one request head from `peer` on a connection whose registry
+/// touches are `touched`, whatever the HTTP version: routes it, counts the
+/// bytes sent and refreshes the viewer registry.
+pub(crate) async fn answer(
+    head: &http::request::Parts,
+    peer: SocketAddr,
+    state: &HttpState,
+    touched: &Touched,
+) -> Response<Body> {
+    let resp = handle_head(head, Some(peer.ip()), state).await;
+    let sent = resp.body().size_hint().exact().unwrap_or(0);
+    state.metrics.http_sent_bytes.inc_by(sent);
+    let stream = head
+        .uri
+        .path()
+        .strip_prefix("/live/")
+        .and_then(|r| r.split('/').next());
+    if let Some(stream) = stream
+        && resp.status().is_success()
+        && touch_due(touched, stream)
+    {
+        state.node.viewers.touch(stream, peer);
+    }
+    resp
 }
 
 /// How often one connection refreshes its entry in the node's viewer

@@ -20,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod fanout;
+pub mod h3;
 pub mod http;
 pub mod metrics;
 /// The sans-IO packager (re-exported: the origin's APIs use its types).
@@ -153,7 +154,7 @@ impl Origin {
                 metrics.held_requests_refused.clone(),
             ),
         });
-        tasks.spawn(http::serve(listener, None, state.clone()));
+        tasks.spawn(http::serve(listener, None, None, state.clone()));
         let https_addr = match config.https {
             Some(addr) => Some(serve_https(config, addr, state, &mut tasks).await?),
             None => None,
@@ -279,9 +280,9 @@ async fn start_node(
     node
 }
 
-/// Serves HTTP/2 and HTTP/1.1 over TLS (ALPN) on `addr` with the configured
-/// certificate, or a self-signed one for localhost when none is; returns the
-/// bound address.
+/// Serves HTTP/2 and HTTP/1.1 over TLS (ALPN) on TCP `addr`, and HTTP/3 on
+/// UDP at the same port, with the configured certificate, or a self-signed
+/// one for localhost when none is; returns the bound address.
 async fn serve_https(
     config: &OriginConfig,
     addr: SocketAddr,
@@ -295,9 +296,25 @@ async fn serve_https(
             tls::self_signed()?
         }
     };
+    let quic = h3::server_config(
+        tls::quic_server_config(ck.clone())?,
+        state.admission.limits(),
+    );
     let acceptor = tls::acceptor(ck)?;
     let (listener, bound) = bind_tcp("HTTPS", addr).await?;
-    tasks.spawn(http::serve(listener, Some(acceptor), state));
+    // HTTP/3 on the same port number over UDP (with port 0, the one the
+    // TCP listener got), advertised on every TCP response.
+    let endpoint =
+        quinn::Endpoint::server(quic, bound).map_err(bind_error("HTTP/3 (UDP)", bound))?;
+    let alt_svc = ::http::HeaderValue::from_str(&format!("h3=\":{}\"; ma=86400", bound.port()))
+        .expect("an Alt-Svc value of ASCII digits");
+    tasks.spawn(http::serve(
+        listener,
+        Some(acceptor),
+        Some(alt_svc),
+        state.clone(),
+    ));
+    tasks.spawn(h3::serve(endpoint, state));
     Ok(bound)
 }
 

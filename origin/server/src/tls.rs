@@ -25,6 +25,9 @@ pub enum TlsError {
     /// rustls refused the certificate/key pair.
     #[error("invalid certificate or key: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The TLS configuration cannot be used for QUIC (no TLS 1.3 suite).
+    #[error("TLS configuration unusable for QUIC: {0}")]
+    Quic(String),
 }
 
 /// A certificate chain and its key.
@@ -78,16 +81,45 @@ pub fn self_signed() -> Result<CertAndKey, TlsError> {
     })
 }
 
-/// A TLS acceptor offering ALPN `h2` and `http/1.1`.
-///
-/// # Errors
-/// [`TlsError::Rustls`].
-pub fn acceptor(ck: CertAndKey) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+/// The rustls server configuration for `ck` with the ring provider, TLS
+/// 1.2 and 1.3, offering `alpn`.
+fn server_config(ck: CertAndKey, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(ck.chain, ck.key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    Ok(config)
+}
+
+/// The QUIC server crypto for HTTP/3: TLS 1.3 only (RFC 9001 §4.2), ALPN
+/// `h3` (RFC 9114 §3.1), no 0-RTT (early data could be replayed).
+///
+/// # Errors
+/// [`TlsError::Rustls`], or [`TlsError::Quic`] if rustls's configuration
+/// cannot carry QUIC.
+pub fn quic_server_config(ck: CertAndKey) -> Result<quinn::ServerConfig, TlsError> {
+    let config = server_config(ck, &[b"h3"])?;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(config)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    Ok(quinn::ServerConfig::with_crypto(Arc::new(crypto)))
+}
+
+/// A TLS acceptor offering ALPN `h2` and `http/1.1`.
+///
+/// # Errors
+/// [`TlsError::Rustls`].
+pub fn acceptor(ck: CertAndKey) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    let config = server_config(ck, &[b"h2", b"http/1.1"])?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+impl Clone for CertAndKey {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
 }
