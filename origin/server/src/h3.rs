@@ -3,7 +3,7 @@
 //! advertises it with `Alt-Svc: h3=":PORT"` (RFC 7838).
 //!
 //! Every request goes through the same handler as HTTP/1.1 and HTTP/2
-//! ([`crate::http::answer`]): LL-HLS blocking playlist reloads and
+//! (`crate::http::answer`): LL-HLS blocking playlist reloads and
 //! preload-hinted parts wait the same way, and count against the same
 //! per-address cap of held requests. The certificate is the HTTPS
 //! listener's.
