@@ -5,13 +5,17 @@ RFC 9114) fetches paths from one server over one QUIC connection.
 
 Requests run one after the other, in order. Prints one JSON object per
 path on stdout: {"path", "status", "headers": [[name, value], ...],
-"body_b64", "seconds"}. The certificate is not verified (the tests' origin
+"body_b64", "seconds", "peer_certificate_sha256", "peer_certificate_days",
+"peer_certificate_key"}: the SHA-256 of the server's certificate as this
+client received it in the handshake (hex), its validity period in days
+and its key type ("ecdsa-p256", else the key class name). The certificate is not verified (the tests' origin
 uses a self-signed one); the ALPN is "h3". Exits 1 with a message on stderr
 if the connection fails.
 """
 
 import asyncio
 import base64
+import hashlib
 import json
 import ssl
 import sys
@@ -22,6 +26,8 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 
 class Client(QuicConnectionProtocol):
@@ -74,6 +80,18 @@ async def main(host, port, paths):
             started = time.monotonic()
             entry = await asyncio.wait_for(client.get(authority, path), 30)
             headers = [[k.decode(), v.decode()] for k, v in entry["headers"]]
+            certificate = client._quic.tls._peer_certificate
+            cert_hash = hashlib.sha256(
+                certificate.public_bytes(serialization.Encoding.DER)
+            ).hexdigest()
+            validity = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+            key = certificate.public_key()
+            key_type = (
+                "ecdsa-p256"
+                if isinstance(key, ec.EllipticCurvePublicKey)
+                and isinstance(key.curve, ec.SECP256R1)
+                else type(key).__name__
+            )
             status = next(int(v) for k, v in headers if k == ":status")
             print(
                 json.dumps(
@@ -83,6 +101,9 @@ async def main(host, port, paths):
                         "headers": [h for h in headers if not h[0].startswith(":")],
                         "body_b64": base64.b64encode(bytes(entry["body"])).decode(),
                         "seconds": time.monotonic() - started,
+                        "peer_certificate_sha256": cert_hash,
+                        "peer_certificate_days": validity.total_seconds() / 86400,
+                        "peer_certificate_key": key_type,
                     }
                 ),
                 flush=True,

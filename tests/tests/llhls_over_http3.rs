@@ -10,6 +10,11 @@
 //!   8216bis §6.2.5.2), answered with a playlist holding that segment;
 //! - the preload-hinted part (§4.4.5.3), answered when it exists.
 //!
+//! - `/certificate.sha256`, equal to the hash of the certificate the
+//!   client received in the QUIC handshake (what a browser's WebTransport
+//!   `serverCertificateHashes` pins), an ECDSA P-256 certificate valid at
+//!   most 14 days.
+//!
 //! curl checks the TCP listener's `Alt-Svc` (curl here has no HTTP/3).
 
 use std::{net::SocketAddr, process::Command, time::Duration};
@@ -25,6 +30,9 @@ use livestack_test_harness::{
 #[derive(Debug)]
 struct H3Response {
     status: u16,
+    peer_certificate_sha256: String,
+    peer_certificate_days: f64,
+    peer_certificate_key: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
@@ -65,6 +73,15 @@ fn h3_get(addr: SocketAddr, paths: &[&str]) -> Vec<H3Response> {
             let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
             H3Response {
                 status: v["status"].as_u64().expect("status") as u16,
+                peer_certificate_sha256: v["peer_certificate_sha256"]
+                    .as_str()
+                    .expect("certificate hash")
+                    .to_owned(),
+                peer_certificate_days: v["peer_certificate_days"].as_f64().expect("days"),
+                peer_certificate_key: v["peer_certificate_key"]
+                    .as_str()
+                    .expect("key type")
+                    .to_owned(),
                 headers: v["headers"]
                     .as_array()
                     .expect("headers")
@@ -129,12 +146,35 @@ async fn llhls_plays_over_http3_with_blocking_reload() {
         "no Alt-Svc for HTTP/3 on the TCP listener:\n{head}"
     );
 
-    // Playlists over HTTP/3.
+    // Playlists and the certificate hash over HTTP/3.
     let r = tokio::task::spawn_blocking(move || {
-        h3_get(https, &["/live/quic/index.m3u8", "/live/quic/video.m3u8"])
+        h3_get(
+            https,
+            &[
+                "/live/quic/index.m3u8",
+                "/live/quic/video.m3u8",
+                "/certificate.sha256",
+            ],
+        )
     })
     .await
     .expect("h3 task");
+    assert_eq!(r[2].status, 200);
+    let served = r[2].text().trim().to_owned();
+    assert_eq!(
+        served, r[2].peer_certificate_sha256,
+        "served hash is not the handshake's"
+    );
+    assert_eq!(Some(&served), origin.certificate_sha256.as_ref());
+    assert_eq!(served.len(), 64);
+    // What WebTransport's serverCertificateHashes accepts: ECDSA P-256,
+    // valid at most 14 days.
+    assert_eq!(r[2].peer_certificate_key, "ecdsa-p256");
+    assert!(
+        r[2].peer_certificate_days <= 14.0,
+        "self-signed certificate valid {} days",
+        r[2].peer_certificate_days
+    );
     assert_eq!(r[0].status, 200, "multivariant over h3: {}", r[0].text());
     assert!(r[0].text().contains("#EXT-X-STREAM-INF"), "{}", r[0].text());
     assert!(

@@ -285,6 +285,12 @@ pub(crate) fn print_endpoints(origin: &Origin) {
     println!("SRT listening on {}", origin.srt_addr);
     println!("HTTP listening on http://{}", origin.http_addr);
     if let Some(a) = origin.https_addr {
-        println!("HTTPS listening on https://{a} (HTTP/3 on UDP port {})", a.port());
+        println!(
+            "HTTPS listening on https://{a} (HTTP/3 on UDP port {})",
+            a.port()
+        );
+    }
+    if let Some(hash) = &origin.certificate_sha256 {
+        println!("certificate SHA-256 (WebTransport serverCertificateHashes): {hash}");
     }
 }

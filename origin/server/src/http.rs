@@ -59,6 +59,9 @@ pub struct HttpState {
     /// reloads, preload-hinted parts), capped by
     /// [`max_held_requests_per_address`](livestack_listener::ListenerLimits::max_held_requests_per_address).
     pub held: Arc<livestack_listener::HeldRequests>,
+    /// SHA-256 of the HTTPS certificate, lower-case hex, served at
+    /// `/certificate.sha256` (`None`: no HTTPS, 404).
+    pub certificate_sha256: Option<String>,
 }
 
 /// Whether a request carries the configured edge credential.
@@ -337,6 +340,17 @@ async fn route(
         );
     }
     match path {
+        "/certificate.sha256" => {
+            return match &state.certificate_sha256 {
+                Some(hex) => response(
+                    StatusCode::OK,
+                    "text/plain",
+                    "no-store",
+                    Bytes::from(format!("{hex}\n")),
+                ),
+                None => error(StatusCode::NOT_FOUND, "no HTTPS certificate"),
+            };
+        }
         "/healthz" => {
             return response(
                 StatusCode::OK,

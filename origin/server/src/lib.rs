@@ -83,6 +83,10 @@ pub struct Origin {
     pub http_addr: SocketAddr,
     /// Bound HTTPS address, if enabled.
     pub https_addr: Option<SocketAddr>,
+    /// SHA-256 of the HTTPS certificate (lower-case hex), if HTTPS is
+    /// enabled: WebTransport's `serverCertificateHashes` value for a
+    /// self-signed one. Also served at `/certificate.sha256`.
+    pub certificate_sha256: Option<String>,
     /// The streams served (the demo source publishes into it directly).
     pub streams: Arc<Streams>,
     /// The metrics.
@@ -140,7 +144,13 @@ impl Origin {
             .map_err(bind_error("SRT", config.srt))?;
         tasks.spawn(srt_task);
 
+        let certificate = match config.https {
+            Some(_) => Some(https_certificate(config)?),
+            None => None,
+        };
+        let certificate_sha256 = certificate.as_ref().map(tls::leaf_sha256_hex);
         let state = Arc::new(HttpState {
+            certificate_sha256: certificate_sha256.clone(),
             streams: streams.clone(),
             metrics: metrics.clone(),
             node: node.clone(),
@@ -155,9 +165,9 @@ impl Origin {
             ),
         });
         tasks.spawn(http::serve(listener, None, None, state.clone()));
-        let https_addr = match config.https {
-            Some(addr) => Some(serve_https(config, addr, state, &mut tasks).await?),
-            None => None,
+        let https_addr = match (config.https, certificate) {
+            (Some(addr), Some(ck)) => Some(serve_https(addr, ck, state, &mut tasks).await?),
+            _ => None,
         };
         let admin_addr = match &config.admin.token {
             Some(token) => Some(serve_admin(config, token, &node, &metrics, &mut tasks).await?),
@@ -177,6 +187,7 @@ impl Origin {
             srt_addr,
             http_addr,
             https_addr,
+            certificate_sha256,
             streams,
             metrics,
             node,
@@ -280,22 +291,26 @@ async fn start_node(
     node
 }
 
-/// Serves HTTP/2 and HTTP/1.1 over TLS (ALPN) on TCP `addr`, and HTTP/3 on
-/// UDP at the same port, with the configured certificate, or a self-signed
-/// one for localhost when none is; returns the bound address.
-async fn serve_https(
-    config: &OriginConfig,
-    addr: SocketAddr,
-    state: Arc<HttpState>,
-    tasks: &mut JoinSet<()>,
-) -> Result<SocketAddr, StartError> {
-    let ck = match (&config.tls_cert, &config.tls_key) {
+/// The HTTPS (and HTTP/3) certificate: the configured PEM files, or a
+/// self-signed one for localhost when none are (see [`tls::self_signed`]).
+fn https_certificate(config: &OriginConfig) -> Result<tls::CertAndKey, StartError> {
+    Ok(match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => tls::load_pem(c, k)?,
         _ => {
             info!("no TLS certificate configured: using a self-signed one for localhost");
             tls::self_signed()?
         }
-    };
+    })
+}
+
+/// Serves HTTP/2 and HTTP/1.1 over TLS (ALPN) on TCP `addr`, and HTTP/3 on
+/// UDP at the same port, with `ck`; returns the bound address.
+async fn serve_https(
+    addr: SocketAddr,
+    ck: tls::CertAndKey,
+    state: Arc<HttpState>,
+    tasks: &mut JoinSet<()>,
+) -> Result<SocketAddr, StartError> {
     let quic = h3::server_config(
         tls::quic_server_config(ck.clone())?,
         state.admission.limits(),

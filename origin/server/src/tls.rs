@@ -1,7 +1,7 @@
 //! TLS for the HTTPS listener: a configured PEM certificate and key, or a
 //! self-signed certificate generated at start.
 
-use std::{path::Path, sync::Arc};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -64,21 +64,43 @@ pub fn load_pem(cert: &Path, key: &Path) -> Result<CertAndKey, TlsError> {
     Ok(CertAndKey { chain, key })
 }
 
+/// Validity of the self-signed certificate: at most 14 days, so that a
+/// browser accepts it through WebTransport's `serverCertificateHashes`
+/// (W3C WebTransport §4.4.1: ECDSA P-256 and a validity period of at most
+/// two weeks). It starts an hour before generation (clock skew).
+pub const SELF_SIGNED_VALIDITY: Duration = Duration::from_secs(13 * 24 * 3600);
+
 /// Generates a self-signed ECDSA P-256 certificate for `localhost`,
-/// `127.0.0.1` and `::1`.
+/// `127.0.0.1` and `::1`, valid for [`SELF_SIGNED_VALIDITY`] from an hour
+/// ago. A process that runs longer must restart (or be given a
+/// certificate) before it expires.
 ///
 /// # Errors
 /// [`TlsError::Generate`].
 pub fn self_signed() -> Result<CertAndKey, TlsError> {
-    let ck = rcgen::generate_simple_self_signed(vec![
+    let mut params = rcgen::CertificateParams::new(vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ])?;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - Duration::from_secs(3600);
+    params.not_after = now + SELF_SIGNED_VALIDITY;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let cert = params.self_signed(&key)?;
     Ok(CertAndKey {
-        chain: vec![ck.cert.der().clone()],
-        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der())),
+        chain: vec![cert.der().clone()],
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
     })
+}
+
+/// SHA-256 of the leaf certificate (DER), lower-case hex: the value a
+/// browser passes in WebTransport's `serverCertificateHashes`, served at
+/// `/certificate.sha256`.
+pub fn leaf_sha256_hex(ck: &CertAndKey) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(ck.chain.first().map_or(&[][..], |c| c.as_ref()));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The rustls server configuration for `ck` with the ring provider, TLS
