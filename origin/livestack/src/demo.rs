@@ -14,6 +14,11 @@ use crate::{
     token::{self, AccessArg, Format},
 };
 
+/// The demo's Media over QUIC listener (UDP) when `--webtransport` is not
+/// given.
+pub(crate) const DEFAULT_WEBTRANSPORT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4443);
+
 /// `livestack demo` flags.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -70,6 +75,12 @@ pub(crate) async fn run(args: DemoArgs, config: &OriginConfig) -> Result<()> {
     println!("livestack demo is live. Open in a browser:");
     println!("  player:   http://{http}/?stream={name}");
     println!("  playlist: http://{http}/live/{name}/index.m3u8");
+    if let Some(wt) = origin.webtransport_addr {
+        println!(
+            "  Media over QUIC (WebTransport, @moq/watch): http://{http}/moq.html?stream={name}"
+        );
+        println!("    (session https://{wt}/moq, broadcast {name})");
+    }
     println!("  through the edge, with a viewer token (CTA-5007 CAT, valid 24 h):");
     println!("  player:   http://{edge_addr}/?stream={name}&token={token}");
     println!("  playlist: http://{edge_addr}/live/{name}/index.m3u8?token={token}");

@@ -111,7 +111,12 @@ pub fn main() -> Result<()> {
     // node id names this process in exported traces.
     let origin_config = match &mut cli.command {
         Command::Origin(args) => Some(std::mem::take(args).into_config()?),
-        Command::Demo(args) => Some(std::mem::take(&mut args.origin).into_config()?),
+        Command::Demo(args) => {
+            let mut c = std::mem::take(&mut args.origin).into_config()?;
+            // The demo offers Media over QUIC too, unless told where.
+            c.webtransport.get_or_insert(demo::DEFAULT_WEBTRANSPORT);
+            Some(c)
+        }
         _ => None,
     };
     let otlp = cli

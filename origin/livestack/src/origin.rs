@@ -29,6 +29,11 @@ pub(crate) struct OriginArgs {
     /// at the same port (announced by Alt-Svc); off unless given.
     #[arg(long, env = "LIVESTACK_HTTPS")]
     https: Option<SocketAddr>,
+    /// Media over QUIC listener address (UDP): WebTransport at `/moq` and
+    /// raw QUIC with the MoQ ALPNs; off unless given. Same certificate as
+    /// HTTPS.
+    #[arg(long, env = "LIVESTACK_WEBTRANSPORT")]
+    webtransport: Option<SocketAddr>,
     /// PEM certificate chain for HTTPS (self-signed when omitted).
     #[arg(long, env = "LIVESTACK_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -159,6 +164,9 @@ impl OriginArgs {
         if let Some(v) = self.https {
             c.https = Some(v);
         }
+        if let Some(v) = self.webtransport {
+            c.webtransport = Some(v);
+        }
         if self.tls_cert.is_some() {
             c.tls_cert = self.tls_cert;
             c.tls_key = self.tls_key;
@@ -288,6 +296,11 @@ pub(crate) fn print_endpoints(origin: &Origin) {
         println!(
             "HTTPS listening on https://{a} (HTTP/3 on UDP port {})",
             a.port()
+        );
+    }
+    if let Some(a) = origin.webtransport_addr {
+        println!(
+            "Media over QUIC listening on https://{a}/moq (WebTransport) and raw QUIC (UDP {a})"
         );
     }
     if let Some(hash) = &origin.certificate_sha256 {

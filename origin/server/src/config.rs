@@ -44,9 +44,13 @@ pub struct OriginConfig {
     /// TCP address of the plain-HTTP listener (HTTP/1.1 and cleartext HTTP/2
     /// by prior knowledge). Default `127.0.0.1:8080`.
     pub http: SocketAddr,
-    /// TCP address of the HTTPS listener (HTTP/1.1 and HTTP/2 by ALPN);
-    /// `None` (the default) disables it.
+    /// Address of the HTTPS listener: HTTP/1.1 and HTTP/2 (ALPN) on TCP,
+    /// HTTP/3 on UDP at the same port; `None` (the default) disables it.
     pub https: Option<SocketAddr>,
+    /// UDP address of the Media over QUIC listener: WebTransport sessions
+    /// at `/moq` and raw QUIC with the MoQ ALPNs (see [`crate::moq`]);
+    /// `None` (the default) disables it.
+    pub webtransport: Option<SocketAddr>,
     /// PEM certificate chain for HTTPS. With neither this nor `tls_key`, a
     /// self-signed certificate for `localhost` is generated at start.
     pub tls_cert: Option<PathBuf>,
@@ -78,6 +82,7 @@ impl Default for OriginConfig {
             srt: SocketAddr::from(([127, 0, 0, 1], 9000)),
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             https: None,
+            webtransport: None,
             tls_cert: None,
             tls_key: None,
             srt_options: SrtConfig::default(),

@@ -20,7 +20,7 @@ const AUDIO_ID: u32 = 2;
 /// dropped.
 pub async fn run(streams: Arc<Streams>, name: String) {
     let (producer, subscriber) = fanout::broadcast();
-    streams.start(&name, subscriber.subscribe());
+    streams.start(&name, &subscriber);
     let mut source = match ClockSource::new(ClockConfig::default()) {
         Ok(s) => s,
         Err(e) => {

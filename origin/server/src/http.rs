@@ -62,6 +62,9 @@ pub struct HttpState {
     /// SHA-256 of the HTTPS certificate, lower-case hex, served at
     /// `/certificate.sha256` (`None`: no HTTPS, 404).
     pub certificate_sha256: Option<String>,
+    /// UDP port of the Media over QUIC listener, for `/moq.json` (`None`:
+    /// not enabled).
+    pub webtransport_port: Option<u16>,
 }
 
 /// Whether a request carries the configured edge credential.
@@ -78,6 +81,8 @@ fn from_edge(req: &http::request::Parts, access: &crate::config::AccessConfig) -
 
 const PLAYER_HTML: &str = include_str!("../assets/player.html");
 const HLS_JS: &[u8] = include_bytes!("../assets/hls.min.js");
+const MOQ_HTML: &str = include_str!("../assets/moq.html");
+const MOQ_WATCH_JS: &[u8] = include_bytes!("../assets/moq-watch.js");
 
 /// Longest wait for a stream's first part before `index.m3u8` gives up (the
 /// publisher just connected; the first GOP is on its way).
@@ -381,6 +386,40 @@ async fn route(
                 "image/x-icon",
                 "public, max-age=86400",
                 Bytes::new(),
+            );
+        }
+        "/moq.html" => {
+            return response(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                "no-cache",
+                Bytes::from_static(MOQ_HTML.as_bytes()),
+            );
+        }
+        "/moq-watch.js" => {
+            return response(
+                StatusCode::OK,
+                "text/javascript",
+                "public, max-age=86400",
+                Bytes::from_static(MOQ_WATCH_JS),
+            );
+        }
+        "/moq.json" => {
+            let body = format!(
+                "{{\"port\":{},\"certificateSha256\":{}}}",
+                state
+                    .webtransport_port
+                    .map_or_else(|| "null".to_owned(), |p| p.to_string()),
+                state
+                    .certificate_sha256
+                    .as_ref()
+                    .map_or_else(|| "null".to_owned(), |h| format!("\"{h}\"")),
+            );
+            return response(
+                StatusCode::OK,
+                "application/json",
+                "no-store",
+                Bytes::from(body),
             );
         }
         "/hls.min.js" => {

@@ -23,6 +23,7 @@ pub mod fanout;
 pub mod h3;
 pub mod http;
 pub mod metrics;
+pub mod moq;
 /// The sans-IO packager (re-exported: the origin's APIs use its types).
 pub use livestack_packager as packager;
 pub mod srt;
@@ -83,10 +84,13 @@ pub struct Origin {
     pub http_addr: SocketAddr,
     /// Bound HTTPS address, if enabled.
     pub https_addr: Option<SocketAddr>,
-    /// SHA-256 of the HTTPS certificate (lower-case hex), if HTTPS is
-    /// enabled: WebTransport's `serverCertificateHashes` value for a
-    /// self-signed one. Also served at `/certificate.sha256`.
+    /// SHA-256 of the HTTPS and WebTransport certificate (lower-case hex),
+    /// if either is enabled: WebTransport's `serverCertificateHashes` value
+    /// for a self-signed one. Also served at `/certificate.sha256`.
     pub certificate_sha256: Option<String>,
+    /// Bound Media over QUIC (WebTransport and raw QUIC) UDP address, if
+    /// enabled.
+    pub webtransport_addr: Option<SocketAddr>,
     /// The streams served (the demo source publishes into it directly).
     pub streams: Arc<Streams>,
     /// The metrics.
@@ -131,6 +135,25 @@ impl Origin {
         )
         .await;
 
+        let certificate = if config.https.is_some() || config.webtransport.is_some() {
+            Some(https_certificate(config)?)
+        } else {
+            None
+        };
+        let certificate_sha256 = certificate.as_ref().map(tls::leaf_sha256_hex);
+        // Before the ingest listens: every broadcast reaches the MoQ egress.
+        let webtransport_addr = match (config.webtransport, &certificate) {
+            (Some(addr), Some(ck)) => Some(serve_moq(
+                config,
+                addr,
+                ck.clone(),
+                &node,
+                &streams,
+                &metrics,
+                &mut tasks,
+            )?),
+            _ => None,
+        };
         let ctx = Arc::new(IngestContext {
             node: node.clone(),
             streams: streams.clone(),
@@ -144,13 +167,9 @@ impl Origin {
             .map_err(bind_error("SRT", config.srt))?;
         tasks.spawn(srt_task);
 
-        let certificate = match config.https {
-            Some(_) => Some(https_certificate(config)?),
-            None => None,
-        };
-        let certificate_sha256 = certificate.as_ref().map(tls::leaf_sha256_hex);
         let state = Arc::new(HttpState {
             certificate_sha256: certificate_sha256.clone(),
+            webtransport_port: webtransport_addr.map(|a| a.port()),
             streams: streams.clone(),
             metrics: metrics.clone(),
             node: node.clone(),
@@ -188,6 +207,7 @@ impl Origin {
             http_addr,
             https_addr,
             certificate_sha256,
+            webtransport_addr,
             streams,
             metrics,
             node,
@@ -289,6 +309,41 @@ async fn start_node(
     node.seed_keys().await;
     tasks.spawn(node.clone().run());
     node
+}
+
+/// Starts the Media over QUIC egress: the node's MoQ origin (fed from every
+/// broadcast that starts from now on) and its QUIC listener on UDP `addr`;
+/// returns the bound address.
+fn serve_moq(
+    config: &OriginConfig,
+    addr: SocketAddr,
+    ck: tls::CertAndKey,
+    node: &Arc<Node>,
+    streams: &Arc<Streams>,
+    metrics: &Arc<Metrics>,
+    tasks: &mut JoinSet<()>,
+) -> Result<SocketAddr, StartError> {
+    let quic = moq::server_config(ck, &config.limits)?;
+    let endpoint =
+        quinn::Endpoint::server(quic, addr).map_err(bind_error("WebTransport (UDP)", addr))?;
+    let bound = endpoint
+        .local_addr()
+        .map_err(bind_error("WebTransport (UDP)", addr))?;
+    let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
+    tasks.spawn(async move {
+        let end = moq_net::time::run(driver).await;
+        tracing::debug!(reason = %end, "MoQ origin ended");
+    });
+    streams.add_egress(Arc::new(moq::MoqEgress::new(
+        origin.clone(),
+        node.clone(),
+        config.access.closed,
+        metrics.clone(),
+    )));
+    let admission =
+        livestack_listener::Admission::new(config.limits, metrics.http_connections_refused.clone());
+    tasks.spawn(moq::serve(endpoint, origin, admission, metrics.clone()));
+    Ok(bound)
 }
 
 /// The HTTPS (and HTTP/3) certificate: the configured PEM files, or a

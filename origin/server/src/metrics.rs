@@ -135,6 +135,15 @@ pub struct Metrics {
     /// Requests refused with 429 because their client address held
     /// `max_held_requests_per_address` waiting requests already.
     pub held_requests_refused: Counter,
+    /// MoQ sessions by `outcome` (`ended`, `timeout`, `not_found`,
+    /// `bad_alpn`, `handshake_failed`, `bad_webtransport`, `moq_error`).
+    pub moq_sessions: Family<Labels, Counter>,
+    /// Groups the MoQ egress's relay consumers skipped because they fell
+    /// behind the ingest.
+    pub moq_groups_skipped: Counter,
+    /// Groups moq-net dropped for subscribers that could not keep up (stale
+    /// groups, summed over sessions, since start).
+    pub moq_subscriber_groups_dropped: Gauge,
     /// SRT data packets of every publisher, by kind: received,
     /// retransmitted, dropped as too late (from each socket's
     /// statistics, once a second and at its end).
@@ -209,6 +218,9 @@ impl Metrics {
             unsupported_streams: Family::default(),
             frames: Family::default(),
             held_requests_refused: Counter::default(),
+            moq_sessions: Family::default(),
+            moq_groups_skipped: Counter::default(),
+            moq_subscriber_groups_dropped: Gauge::default(),
             srt_packets: Family::default(),
             frames_dropped: Counter::default(),
             consumer_lagged_events: Counter::default(),
@@ -256,6 +268,21 @@ impl Metrics {
             "held_requests_refused",
             "Requests refused with 429: their address held the maximum of waiting requests",
             m.held_requests_refused.clone(),
+        );
+        r.register(
+            "moq_sessions",
+            "Media over QUIC sessions by outcome",
+            m.moq_sessions.clone(),
+        );
+        r.register(
+            "moq_groups_skipped",
+            "Groups the MoQ egress skipped because its relay consumer fell behind",
+            m.moq_groups_skipped.clone(),
+        );
+        r.register(
+            "moq_subscriber_groups_dropped",
+            "Groups dropped for MoQ subscribers that could not keep up, since start",
+            m.moq_subscriber_groups_dropped.clone(),
         );
         r.register(
             "srt_packets",

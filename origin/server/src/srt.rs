@@ -273,7 +273,7 @@ async fn publish(
     ctx: &IngestContext,
 ) -> &'static str {
     let (producer, subscriber) = fanout::broadcast();
-    ctx.streams.start(name, subscriber.subscribe());
+    ctx.streams.start(name, &subscriber);
     let mut demux = TsIngest::new();
     let mut reported = demux.stats().clone();
     let mut bytes_in: u64 = 0;

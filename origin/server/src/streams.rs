@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     config::HlsConfig,
-    fanout::{BroadcastConsumer, MediaEvent, Received},
+    fanout::{BroadcastConsumer, BroadcastSubscriber, MediaEvent, Received},
     metrics::{Metrics, RenditionLabel, RenditionLabels},
 };
 
@@ -129,6 +129,19 @@ pub struct Streams {
     map: ArcSwap<HashMap<String, Arc<Stream>>>,
     hls: HlsConfig,
     metrics: Arc<Metrics>,
+    /// Egresses besides LL-HLS, told of every broadcast that starts.
+    egresses: ArcSwap<Vec<Arc<dyn Egress>>>,
+}
+
+/// An egress besides LL-HLS (Media over QUIC; WebRTC next) that serves
+/// every broadcast the origin ingests, each from its own consumer of the
+/// broadcast's generic relay ([`crate::fanout`]).
+pub trait Egress: Send + Sync + std::fmt::Debug {
+    /// Publisher session `session` of broadcast `name` started: subscribe
+    /// to `media` (a late consumer starts at each track's latest keyframe)
+    /// and serve it until its `End`. Called on the ingest's task: must
+    /// return at once (spawn the work).
+    fn broadcast_started(&self, name: &str, session: u64, media: &BroadcastSubscriber);
 }
 
 impl Streams {
@@ -138,7 +151,18 @@ impl Streams {
             map: ArcSwap::default(),
             hls,
             metrics,
+            egresses: ArcSwap::default(),
         })
+    }
+
+    /// Adds an egress: it is told of every broadcast that starts from now
+    /// on.
+    pub fn add_egress(&self, egress: Arc<dyn Egress>) {
+        self.egresses.rcu(|list| {
+            let mut list = Vec::clone(list);
+            list.push(egress.clone());
+            list
+        });
     }
 
     /// The stream called `name`, if live or lingering after its end.
@@ -163,9 +187,9 @@ impl Streams {
         &self.hls
     }
 
-    /// Starts serving `name` from `consumer` (replacing an ended stream of
-    /// the same name) and spawns the task that owns its packager until the
-    /// broadcast ends.
+    /// Starts serving `name` from the broadcast `media` (replacing an ended
+    /// stream of the same name): spawns the task that owns its packager
+    /// until the broadcast ends, and tells every other [`Egress`].
     ///
     /// A stream that replaces one of the same name (a reconnecting
     /// publisher within the linger time) continues its playlists: the Media
@@ -173,7 +197,10 @@ impl Streams {
     /// carries `EXT-X-DISCONTINUITY` (RFC 8216bis §6.2.1), and its media URIs
     /// name a new session, so neither an `immutable` cache entry nor a
     /// player that stayed mixes the two sessions' bytes.
-    pub fn start(self: &Arc<Self>, name: &str, consumer: BroadcastConsumer) -> Arc<Stream> {
+    pub fn start(self: &Arc<Self>, name: &str, media: &BroadcastSubscriber) -> Arc<Stream> {
+        // Subscribed before anything is published: the packager sees every
+        // frame.
+        let consumer = media.subscribe();
         let previous = self.get(name);
         let now_ms = u64::try_from(unix_ms(SystemTime::now())).unwrap_or(0);
         let session = match &previous {
@@ -212,6 +239,9 @@ impl Streams {
             }
             map
         });
+        for egress in self.egresses.load().iter() {
+            egress.broadcast_started(name, session, media);
+        }
         let this = self.clone();
         let s = stream.clone();
         let config = self.broadcast_config(session, continues);

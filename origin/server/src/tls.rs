@@ -122,7 +122,20 @@ fn server_config(ck: CertAndKey, alpn: &[&[u8]]) -> Result<rustls::ServerConfig,
 /// [`TlsError::Rustls`], or [`TlsError::Quic`] if rustls's configuration
 /// cannot carry QUIC.
 pub fn quic_server_config(ck: CertAndKey) -> Result<quinn::ServerConfig, TlsError> {
-    let config = server_config(ck, &[b"h3"])?;
+    quic_server_config_with_alpn(ck, &[b"h3"])
+}
+
+/// As [`quic_server_config`], offering the ALPN protocols `alpn`.
+///
+/// # Errors
+/// As [`quic_server_config`].
+pub fn quic_server_config_with_alpn(
+    ck: CertAndKey,
+    alpn: &[&[u8]],
+) -> Result<quinn::ServerConfig, TlsError> {
+    let mut config = server_config(ck, alpn)?;
+    // No 0-RTT: early data can be replayed (RFC 9001 §9.2).
+    config.max_early_data_size = 0;
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(config)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
     Ok(quinn::ServerConfig::with_crypto(Arc::new(crypto)))

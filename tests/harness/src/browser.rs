@@ -70,46 +70,76 @@ pub async fn play(
             dir.display()
         );
     }
-    let _ = std::fs::remove_file(&screenshot);
+    let args = vec![
+        url,
+        screenshot.display().to_string(),
+        seconds.to_string(),
+        player.arg().to_owned(),
+    ];
+    run_script("play.mjs", &screenshot, args).await
+}
+
+/// Plays `url`, the origin's Media over QUIC page (`/moq.html?stream=NAME`:
+/// `@moq/watch` over WebTransport), in headless Chromium until its video
+/// decoder decoded `frames` frames (or moq.mjs gives up), saving a
+/// screenshot at `screenshot`; returns moq.mjs's exit status and its JSON
+/// report (see moq.mjs).
+pub async fn play_moq(
+    url: String,
+    screenshot: PathBuf,
+    frames: u32,
+) -> (std::process::ExitStatus, serde_json::Value) {
+    crate::require("node");
+    crate::require("chromium");
+    let dir = browser_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "{} has no node_modules/playwright-core: run the README test command (npm ci in tests/browser)",
+        dir.display()
+    );
+    let args = vec![url, screenshot.display().to_string(), frames.to_string()];
+    run_script("moq.mjs", &screenshot, args).await
+}
+
+/// Runs `node SCRIPT ARGS...` in `tests/browser` (one browser at a time)
+/// and parses the JSON report on the last line of its stdout.
+async fn run_script(
+    script: &'static str,
+    screenshot: &Path,
+    args: Vec<String>,
+) -> (std::process::ExitStatus, serde_json::Value) {
+    let _ = std::fs::remove_file(screenshot);
+    let dir = browser_dir();
     let run = tokio::task::spawn_blocking(move || {
         let _one = BROWSER
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        run_node(&dir, player, &url, &screenshot, seconds)
+        run_node(&dir, script, &args)
     });
     let (status, stdout) = run.await.expect("browser run task");
     // No output at all is an empty line here on purpose: the JSON parse
     // below then fails and the panic shows the whole stdout.
     let line = stdout.lines().last().unwrap_or_default();
     let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!("play.mjs ({status}) printed no JSON report ({e}); stdout: {stdout:?}")
+        panic!("{script} ({status}) printed no JSON report ({e}); stdout: {stdout:?}")
     });
-    println!("play.mjs report: {report}");
+    println!("{script} report: {report}");
     (status, report)
 }
 
-/// Runs `node play.mjs URL SCREENSHOT seconds player` in `dir` and returns
-/// its exit status and stdout (its stderr goes to the test's output). Kills
-/// it after [`BROWSER_TIMEOUT`].
-fn run_node(
-    dir: &Path,
-    player: Player,
-    url: &str,
-    screenshot: &Path,
-    seconds: f64,
-) -> (std::process::ExitStatus, String) {
+/// Runs `node SCRIPT ARGS...` in `dir` and returns its exit status and
+/// stdout (its stderr goes to the test's output). Kills it after
+/// [`BROWSER_TIMEOUT`].
+fn run_node(dir: &Path, script: &str, args: &[String]) -> (std::process::ExitStatus, String) {
     let mut child = Command::new("node")
-        .arg("play.mjs")
-        .arg(url)
-        .arg(screenshot)
-        .arg(seconds.to_string())
-        .arg(player.arg())
+        .arg(script)
+        .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn node play.mjs");
+        .unwrap_or_else(|e| panic!("spawn node {script}: {e}"));
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for node") {
@@ -118,14 +148,14 @@ fn run_node(
         if started.elapsed() > BROWSER_TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("play.mjs did not finish within {BROWSER_TIMEOUT:?}");
+            panic!("{script} did not finish within {BROWSER_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut stdout = String::new();
     if let Some(mut out) = child.stdout.take() {
         out.read_to_string(&mut stdout)
-            .expect("read play.mjs stdout");
+            .expect("read the script's stdout");
     }
     (status, stdout)
 }

@@ -158,7 +158,7 @@ struct RunResult {
 async fn run(events: &[Timed], part_target: Duration) -> Result<RunResult> {
     let origin = livestack_test_harness::start_origin(|c| c.hls.part_target = part_target).await;
     let (producer, subscriber) = broadcast();
-    let stream = origin.streams.start("bench", subscriber.subscribe());
+    let stream = origin.streams.start("bench", &subscriber);
 
     // Watcher: when each (msn, part) shows up as the video's last part.
     let watcher = {

@@ -1,0 +1,589 @@
+//! Media over QUIC egress: every broadcast the origin ingests, served to
+//! MoQ subscribers over WebTransport (`https://HOST:PORT/moq`) and raw QUIC
+//! (the MoQ ALPNs) on the `--webtransport` UDP port.
+//!
+//! # Wire protocol
+//!
+//! The wire protocol is `moq-net` 0.3.18's: it negotiates **moq-lite**
+//! (`moq-lite-06` … `moq-lite-03`, and the legacy `moql`) and the **IETF
+//! MoQ Transport** drafts 14–22 (`moqt-22` … `moqt-15`, `moq-00` for draft
+//! 14), by QUIC ALPN on raw QUIC and by WebTransport subprotocol
+//! (`WT-Available-Protocols`, the client's offer; the server picks its
+//! most preferred) over WebTransport. The media format is `hang` 0.21.19:
+//! a `catalog.json` track describing the renditions (WebCodecs codec
+//! strings and decoder configurations) and one track per rendition in the
+//! legacy container (a varint timestamp in microseconds, then the codec
+//! payload), which the `@moq/watch` web player reads.
+//!
+//! # Mapping of our media model
+//!
+//! A broadcast `NAME` (stream `live/NAME`) is the MoQ broadcast path
+//! `NAME`. Each track of the ingest is a MoQ track named as its LL-HLS
+//! rendition (`video`, `audio`, then `video1`, `audio1`, …); a video group
+//! starts at each keyframe (a late subscriber starts there), an audio group
+//! every [`AUDIO_GROUP`] of media time. Frames are the ingest's access
+//! units as they are (AVCC/HVCC length-prefixed NAL units with the `avcC`/
+//! `hvcC` record as the catalog's `description`; raw AAC with its
+//! AudioSpecificConfig), timestamped with their presentation time.
+//!
+//! Each broadcast is fed by one consumer of the media core's generic relay
+//! ([`crate::fanout`]), the same the LL-HLS packager reads; if that
+//! consumer falls behind it skips to the newest group of every track (never
+//! slowing the ingest), counted in `livestack_origin_moq_groups_skipped`.
+//! moq-net then fans the tracks out to every session: a subscriber takes
+//! the live edge, and one that cannot keep up has whole older groups
+//! dropped for it (never partial ones, never slowing the publisher or the
+//! others), counted in `livestack_origin_moq_subscriber_groups_dropped`.
+//!
+//! # Access
+//!
+//! Only streams anyone may play are offered over MoQ: on a closed origin,
+//! and for streams with a play key, the broadcast is not published to MoQ
+//! at all (token-gated MoQ sessions are not implemented yet). WebTransport
+//! sessions must ask for `/moq` (anything else is refused with 404).
+//!
+//! # Limits
+//!
+//! The HTTP listeners' [`ListenerLimits`]: connections per listener and per
+//! address (refused before the handshake), the QUIC handshake within
+//! `tls_handshake_timeout`, the WebTransport CONNECT and the MoQ SETUP
+//! each within `header_read_timeout`; at most `max_h2_streams` concurrent
+//! bidirectional streams per connection (control and subscriptions) and
+//! [`MAX_UNI_STREAMS`] unidirectional ones; [`IDLE_TIMEOUT`] without a
+//! packet closes a connection.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use hang::catalog::{AudioConfig, Container, PRIORITY, VideoConfig};
+use livestack_listener::{Admission, ClientAddr, ListenerLimits};
+use livestack_media::model::{AudioParams, Frame, Timescale, TrackParams, VideoParams};
+use tracing::{debug, info, warn};
+
+use crate::{
+    cluster::Node,
+    fanout::{BroadcastSubscriber, MediaEvent, Received},
+    metrics::Metrics,
+    streams::Egress,
+};
+
+/// Media time an audio group spans at most: a late subscriber's audio
+/// starts at most this far behind the live edge.
+pub const AUDIO_GROUP: Duration = Duration::from_millis(500);
+
+/// A connection with no packet received for this long is closed
+/// (`max_idle_timeout`, RFC 9000 §10.1); the server sends keep-alives
+/// every third of it, so only a peer that is gone times out.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Unidirectional streams a peer may have open at once: moq-lite opens one
+/// per group it sends (a publishing client); HTTP/3 needs three for
+/// WebTransport.
+pub const MAX_UNI_STREAMS: u32 = 1024;
+
+/// The WebTransport path of MoQ sessions.
+pub const WEBTRANSPORT_PATH: &str = "/moq";
+
+/// The ALPN of WebTransport over HTTP/3 (RFC 9114 §3.1).
+const ALPN_H3: &str = "h3";
+
+/// The MoQ egress: publishes every broadcast into the node's MoQ origin.
+#[derive(Clone)]
+pub struct MoqEgress {
+    origin: moq_net::origin::Producer,
+    node: Arc<Node>,
+    closed: bool,
+    metrics: Arc<Metrics>,
+}
+
+impl MoqEgress {
+    /// An egress publishing into `origin`; `closed` as
+    /// [`AccessConfig::closed`](crate::config::AccessConfig::closed).
+    pub fn new(
+        origin: moq_net::origin::Producer,
+        node: Arc<Node>,
+        closed: bool,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            origin,
+            node,
+            closed,
+            metrics,
+        }
+    }
+}
+
+impl std::fmt::Debug for MoqEgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MoqEgress")
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Egress for MoqEgress {
+    fn broadcast_started(&self, name: &str, session: u64, media: &BroadcastSubscriber) {
+        let this = self.clone();
+        let name = name.to_owned();
+        let media = media.clone();
+        tokio::spawn(async move {
+            if this.closed || this.node.authorize_play(&name, None).await.is_err() {
+                info!(stream = %name, "not offered over MoQ: it needs a play token");
+                return;
+            }
+            let Some(broadcast) = create_broadcast(&this.origin, &name).await else {
+                return;
+            };
+            debug!(stream = %name, session, "offered over MoQ");
+            Bridge::new(broadcast, this.metrics.clone())
+                .run(&name, media)
+                .await;
+        });
+    }
+}
+
+/// The MoQ broadcast at path `name`, waiting up to a second for the
+/// previous publisher session's broadcast of the same name to close.
+async fn create_broadcast(
+    origin: &moq_net::origin::Producer,
+    name: &str,
+) -> Option<moq_net::broadcast::Producer> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match origin.create_broadcast(name) {
+            Ok(b) => return Some(b),
+            Err(e) if Instant::now() >= deadline => {
+                warn!(stream = %name, error = %e, "cannot offer the stream over MoQ");
+                return None;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// One ingest track as a MoQ track.
+struct TrackOut {
+    /// The MoQ track name (the LL-HLS rendition name).
+    name: String,
+    track: moq_net::track::Producer,
+    /// The group being written, with the media time it started at.
+    group: Option<(moq_net::group::Producer, i64)>,
+    video: bool,
+}
+
+/// Feeds one MoQ broadcast from one relay consumer.
+struct Bridge {
+    broadcast: moq_net::broadcast::Producer,
+    catalog: Option<moq_json::snapshot::Producer<hang::Catalog>>,
+    description: hang::Catalog,
+    tracks: BTreeMap<u32, TrackOut>,
+    announced: bool,
+    metrics: Arc<Metrics>,
+}
+
+impl Bridge {
+    fn new(broadcast: moq_net::broadcast::Producer, metrics: Arc<Metrics>) -> Self {
+        Self {
+            broadcast,
+            catalog: None,
+            description: hang::Catalog::default(),
+            tracks: BTreeMap::new(),
+            announced: false,
+            metrics,
+        }
+    }
+
+    async fn run(mut self, name: &str, media: BroadcastSubscriber) {
+        let mut consumer = media.subscribe();
+        drop(media);
+        loop {
+            match consumer.recv().await {
+                Received::Event(MediaEvent::Track { id, params }) => {
+                    if let Err(e) = self.track(id, &params) {
+                        warn!(stream = %name, error = %e, "MoQ track refused");
+                    }
+                }
+                Received::Event(MediaEvent::Frame { id, frame }) => {
+                    if let Err(e) = self.frame(id, frame) {
+                        debug!(stream = %name, error = %e, "MoQ frame dropped");
+                    }
+                }
+                Received::Event(MediaEvent::Loss { id }) => {
+                    if let Some(t) = self.tracks.get_mut(&id) {
+                        finish_group(t);
+                    }
+                }
+                Received::Skipped { groups, .. } => {
+                    self.metrics.moq_groups_skipped.inc_by(groups);
+                    for t in self.tracks.values_mut() {
+                        finish_group(t);
+                    }
+                }
+                Received::Event(MediaEvent::End) | Received::Closed => break,
+            }
+        }
+        self.finish();
+    }
+
+    /// A track's (new) parameters: creates the MoQ track and (re)writes the
+    /// catalog.
+    fn track(&mut self, id: u32, params: &TrackParams) -> Result<(), moq_net::Error> {
+        let video = params.is_video();
+        let name = match self.tracks.get(&id) {
+            Some(t) => t.name.clone(),
+            None => {
+                let kind = if video { "video" } else { "audio" };
+                let n = self.tracks.values().filter(|t| t.video == video).count();
+                let name = if n == 0 {
+                    kind.to_owned()
+                } else {
+                    format!("{kind}{n}")
+                };
+                let priority = if video {
+                    PRIORITY.video
+                } else {
+                    PRIORITY.audio
+                };
+                let track = self
+                    .broadcast
+                    .create_track(name.as_str(), hang::container::track_info(priority))?;
+                self.tracks.insert(
+                    id,
+                    TrackOut {
+                        name: name.clone(),
+                        track,
+                        group: None,
+                        video,
+                    },
+                );
+                name
+            }
+        };
+        match params {
+            TrackParams::Video(v) => match video_config(v) {
+                Some(c) => {
+                    let _ = self.description.video.insert(&name, c);
+                }
+                None => warn!(codec = %v.codec_string, "video codec unknown to the MoQ catalog"),
+            },
+            TrackParams::Audio(a) => match audio_config(a) {
+                Some(c) => {
+                    let _ = self.description.audio.insert(&name, c);
+                }
+                None => warn!(codec = %a.codec_string, "audio codec unknown to the MoQ catalog"),
+            },
+        }
+        if self.catalog.is_none() {
+            let track = self.broadcast.create_track(
+                hang::Catalog::DEFAULT_NAME,
+                hang::Catalog::default_track_info(),
+            )?;
+            self.catalog = Some(moq_json::snapshot::Producer::new(track, Default::default()));
+        }
+        if let Some(catalog) = &mut self.catalog
+            && let Err(e) = catalog.update(&self.description)
+        {
+            warn!(error = %e, "MoQ catalog not updated");
+        }
+        if !self.announced {
+            self.broadcast.announce(moq_net::origin::Route::default())?;
+            self.announced = true;
+        }
+        Ok(())
+    }
+
+    /// Writes one frame: a video keyframe (or an audio frame past
+    /// [`AUDIO_GROUP`]) starts a group; video frames before the first
+    /// keyframe of a group are dropped (undecodable).
+    fn frame(&mut self, id: u32, frame: Frame) -> Result<(), BridgeError> {
+        let Some(t) = self.tracks.get_mut(&id) else {
+            return Ok(());
+        };
+        let micros = frame
+            .pts
+            .rebase(MICROS)
+            .map_err(|_| BridgeError::Time)?
+            .ticks();
+        let micros = u64::try_from(micros).map_err(|_| BridgeError::Time)?;
+        let starts_group = if t.video {
+            frame.keyframe
+        } else {
+            let span = i64::try_from(AUDIO_GROUP.as_micros()).unwrap_or(i64::MAX);
+            t.group
+                .as_ref()
+                .is_none_or(|(_, start)| micros as i64 - *start >= span)
+        };
+        if starts_group {
+            finish_group(t);
+            let group = t.track.append_group().map_err(BridgeError::Moq)?;
+            t.group = Some((group, micros as i64));
+        }
+        let Some((group, _)) = t.group.as_mut() else {
+            // Mid-GOP after a loss or a skip: wait for the next keyframe.
+            return Ok(());
+        };
+        hang::container::Frame {
+            timestamp: moq_net::Timestamp::from_micros(micros).map_err(|_| BridgeError::Time)?,
+            payload: frame.data,
+        }
+        .write_to(group)
+        .map_err(BridgeError::Hang)
+    }
+
+    /// Ends every track and the broadcast.
+    fn finish(mut self) {
+        for t in self.tracks.values_mut() {
+            finish_group(t);
+            let _ = t.track.finish();
+        }
+        if let Some(mut catalog) = self.catalog.take() {
+            let _ = catalog.finish();
+        }
+        self.broadcast.close();
+    }
+}
+
+/// Why a frame was not written.
+#[derive(Debug, thiserror::Error)]
+enum BridgeError {
+    #[error("timestamp outside the MoQ range")]
+    Time,
+    #[error("moq: {0}")]
+    Moq(moq_net::Error),
+    #[error("hang: {0}")]
+    Hang(hang::Error),
+}
+
+/// The hang legacy container's clock: microseconds.
+const MICROS: Timescale = match Timescale::new(1_000_000) {
+    Some(t) => t,
+    None => panic!("1 MHz is a timescale"),
+};
+
+fn finish_group(t: &mut TrackOut) {
+    if let Some((group, _)) = t.group.take() {
+        let _ = group.finish();
+    }
+}
+
+/// The catalog entry of a video track (WebCodecs `codec` string and
+/// `description` = the decoder configuration record).
+fn video_config(v: &VideoParams) -> Option<VideoConfig> {
+    let codec: hang::catalog::VideoCodec = v.codec_string.parse().ok()?;
+    let mut c = VideoConfig::new(codec);
+    c.description = Some(v.decoder_config.clone());
+    c.coded_width = Some(v.width);
+    c.coded_height = Some(v.height);
+    c.framerate = v
+        .frame_rate
+        .filter(|(_, d)| *d != 0)
+        .map(|(n, d)| f64::from(n) / f64::from(d));
+    c.container = Container::Legacy;
+    Some(c)
+}
+
+/// The catalog entry of an audio track (`description` = the
+/// AudioSpecificConfig for AAC).
+fn audio_config(a: &AudioParams) -> Option<AudioConfig> {
+    let codec: hang::catalog::AudioCodec = a.codec_string.parse().ok()?;
+    let mut c = AudioConfig::new(codec, a.sample_rate.get(), u32::from(a.channels));
+    c.description = Some(Bytes::clone(&a.decoder_config));
+    c.container = Container::Legacy;
+    Some(c)
+}
+
+/// The QUIC endpoint configuration: ALPN `h3` (WebTransport) and every MoQ
+/// ALPN, TLS 1.3, no 0-RTT, the limits of the module docs.
+pub fn server_config(
+    ck: crate::tls::CertAndKey,
+    limits: &ListenerLimits,
+) -> Result<quinn::ServerConfig, crate::tls::TlsError> {
+    let alpn: Vec<&[u8]> = std::iter::once(ALPN_H3)
+        .chain(moq_net::ALPNS.iter().copied())
+        .map(str::as_bytes)
+        .collect();
+    let mut config = crate::tls::quic_server_config_with_alpn(ck, &alpn)?;
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(limits.max_h2_streams.into())
+        .max_concurrent_uni_streams(MAX_UNI_STREAMS.into())
+        .keep_alive_interval(Some(IDLE_TIMEOUT / 3))
+        .max_idle_timeout(Some(
+            IDLE_TIMEOUT
+                .try_into()
+                .expect("30 s is a valid QUIC idle timeout"),
+        ));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
+/// Accepts QUIC connections on `endpoint` and runs a MoQ session on each,
+/// publishing from `origin`, until the task is dropped.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    origin: moq_net::origin::Producer,
+    admission: Arc<Admission>,
+    metrics: Arc<Metrics>,
+) {
+    // moq-net's traffic counters: the groups it dropped for slow
+    // subscribers are copied into the metrics once a second.
+    let registry = moq_net::stats::Registry::new(moq_net::stats::Config::new());
+    let tier = registry.tier(moq_net::stats::Tier::default());
+    let dropped = metrics.moq_subscriber_groups_dropped.clone();
+    let _counting = AbortOnDrop(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let stale: u64 = registry
+                .snapshot()
+                .traffic()
+                .into_iter()
+                .map(|(_, _, t)| t.stale.groups)
+                .sum();
+            dropped.set(i64::try_from(stale).unwrap_or(i64::MAX));
+        }
+    }));
+    while let Some(incoming) = endpoint.accept().await {
+        let peer = incoming.remote_address();
+        let Ok(admitted) = admission.admit(peer.ip()) else {
+            incoming.refuse();
+            continue;
+        };
+        let limits = *admission.limits();
+        let origin = origin.clone();
+        let metrics = metrics.clone();
+        let stats = tier.session("");
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            let outcome = session(incoming, peer, origin, stats, &limits).await;
+            let label = match &outcome {
+                Ok(()) => "ended",
+                Err(e) => e.label(),
+            };
+            metrics
+                .moq_sessions
+                .get_or_create(&vec![("outcome", label.to_owned())])
+                .inc();
+            if let Err(e) = outcome {
+                debug!(peer = %ClientAddr::from(peer), error = %e, "MoQ session refused or failed");
+            }
+        });
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Why a MoQ session did not start or ended in error.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("QUIC handshake: {0}")]
+    Handshake(String),
+    #[error("timed out during {0}")]
+    Timeout(&'static str),
+    #[error("ALPN {0:?} is neither h3 nor a MoQ version")]
+    Alpn(Option<String>),
+    #[error("WebTransport: {0}")]
+    WebTransport(String),
+    #[error("WebTransport path {0:?} is not /moq")]
+    Path(String),
+    #[error("MoQ: {0}")]
+    Moq(moq_net::Error),
+}
+
+impl SessionError {
+    fn label(&self) -> &'static str {
+        match self {
+            SessionError::Handshake(_) => "handshake_failed",
+            SessionError::Timeout(_) => "timeout",
+            SessionError::Alpn(_) => "bad_alpn",
+            SessionError::WebTransport(_) => "bad_webtransport",
+            SessionError::Path(_) => "not_found",
+            SessionError::Moq(_) => "moq_error",
+        }
+    }
+}
+
+/// One connection: QUIC handshake, WebTransport CONNECT (ALPN `h3`) or raw
+/// QUIC (a MoQ ALPN), MoQ SETUP, then the session until it ends.
+async fn session(
+    incoming: quinn::Incoming,
+    peer: SocketAddr,
+    origin: moq_net::origin::Producer,
+    stats: moq_net::stats::Session,
+    limits: &ListenerLimits,
+) -> Result<(), SessionError> {
+    let conn = tokio::time::timeout(limits.tls_handshake_timeout, incoming)
+        .await
+        .map_err(|_| SessionError::Timeout("the QUIC handshake"))?
+        .map_err(|e| SessionError::Handshake(e.to_string()))?;
+    let alpn = conn
+        .handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|d| d.protocol)
+        .map(|p| String::from_utf8_lossy(&p).into_owned());
+    let transport = match alpn.as_deref() {
+        Some(ALPN_H3) => {
+            let request = tokio::time::timeout(
+                limits.header_read_timeout,
+                web_transport_quinn::Request::accept(conn),
+            )
+            .await
+            .map_err(|_| SessionError::Timeout("the WebTransport CONNECT"))?
+            .map_err(|e| SessionError::WebTransport(e.to_string()))?;
+            let path = request.url.path().to_owned();
+            if path != WEBTRANSPORT_PATH {
+                let _ = request.reject(http::StatusCode::NOT_FOUND).await;
+                return Err(SessionError::Path(path));
+            }
+            // The subprotocol: our most preferred MoQ version the client
+            // offers (none offered: moq-net negotiates in its SETUP).
+            let chosen = moq_net::ALPNS
+                .iter()
+                .find(|a| request.protocols.iter().any(|p| p == *a))
+                .copied();
+            let mut response = web_transport_quinn::proto::ConnectResponse::OK;
+            if let Some(p) = chosen {
+                response = response.with_protocol(p);
+            }
+            request
+                .respond(response)
+                .await
+                .map_err(|e| SessionError::WebTransport(e.to_string()))?
+        }
+        Some(a) if moq_net::ALPNS.contains(&a) => web_transport_quinn::Session::raw(conn),
+        other => {
+            conn.close(0u32.into(), b"unsupported ALPN");
+            return Err(SessionError::Alpn(other.map(str::to_owned)));
+        }
+    };
+    let handshake = tokio::time::timeout(
+        limits.header_read_timeout,
+        moq_net::Server::new()
+            .with_publisher(&origin)
+            .with_stats(stats)
+            .accept_request(std::time::Instant::now(), transport),
+    )
+    .await
+    .map_err(|_| SessionError::Timeout("the MoQ SETUP"))?
+    .map_err(SessionError::Moq)?;
+    let (session, driver) = handshake.ok().await.map_err(SessionError::Moq)?;
+    debug!(peer = %ClientAddr::from(peer), version = %session.version(), "MoQ session");
+    let end = moq_net::time::run(driver).await;
+    drop(session);
+    match end {
+        moq_net::Error::Closed | moq_net::Error::Cancel => Ok(()),
+        e => Err(SessionError::Moq(e)),
+    }
+}
