@@ -14,6 +14,7 @@
 pub mod browser;
 pub mod hls;
 pub mod impair;
+pub mod quic;
 pub mod registry;
 
 use std::{

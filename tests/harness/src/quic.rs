@@ -1,0 +1,244 @@
+//! QUIC clients of the origin: a quinn endpoint that trusts exactly one
+//! certificate by its SHA-256 (what a browser's `serverCertificateHashes`
+//! does), for raw QUIC with any ALPN, and moq-net subscribers on it.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use rustls::{
+    DigitallySignedStruct, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, ServerName, UnixTime},
+};
+
+/// Accepts the server certificate whose SHA-256 is `sha256`, and checks
+/// the handshake signature with it.
+#[derive(Debug)]
+struct PinnedCertificate {
+    sha256: Vec<u8>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let digest = sha256(end_entity.as_ref());
+        if digest == self.sha256 {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("certificate hash mismatch".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// SHA-256 of `data`.
+fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).to_vec()
+}
+
+/// Decodes lower-case or upper-case hex.
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A client endpoint on loopback whose connections offer `alpn` and trust
+/// only the certificate with SHA-256 `certificate_sha256` (hex).
+pub fn endpoint(alpn: &[&str], certificate_sha256: &str) -> (quinn::Endpoint, quinn::ClientConfig) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut crypto = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCertificate {
+            sha256: hex(certificate_sha256),
+            provider,
+        }))
+        .with_no_client_auth();
+    crypto.alpn_protocols = alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto).expect("QUIC crypto");
+    let config = quinn::ClientConfig::new(Arc::new(crypto));
+    let endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint");
+    (endpoint, config)
+}
+
+/// Connects to `server` offering `alpn`.
+///
+/// # Errors
+/// The connection error (a refused ALPN fails the handshake).
+pub async fn connect(
+    server: SocketAddr,
+    alpn: &[&str],
+    certificate_sha256: &str,
+) -> Result<quinn::Connection, quinn::ConnectionError> {
+    let (endpoint, config) = endpoint(alpn, certificate_sha256);
+    endpoint
+        .connect_with(config, server, "localhost")
+        .expect("connect parameters")
+        .await
+}
+
+/// A video frame a MoQ subscriber received.
+#[derive(Debug, Clone)]
+pub struct MoqFrame {
+    /// The group (sequence number) it came in.
+    pub group: u64,
+    /// Its index in the group (0: the group's first frame, a keyframe).
+    pub index: usize,
+    /// The hang timestamp, microseconds.
+    pub timestamp_us: u64,
+    /// The codec payload.
+    pub payload: bytes::Bytes,
+    /// When it was read.
+    pub received: std::time::Instant,
+}
+
+/// What [`moq_subscribe`] saw.
+#[derive(Debug)]
+pub struct MoqReport {
+    /// The negotiated MoQ version.
+    pub version: String,
+    /// The catalog JSON.
+    pub catalog: String,
+    /// The video frames, in the order read.
+    pub frames: Vec<MoqFrame>,
+}
+
+/// Subscribes over raw QUIC (offering `alpn`) to broadcast `name` at
+/// `server` with moq-net, reads the hang catalog, then the `video` track
+/// until `frames` frames arrived.
+///
+/// # Errors
+/// A description of the first failure.
+pub async fn moq_subscribe(
+    server: SocketAddr,
+    alpn: &[&str],
+    certificate_sha256: &str,
+    name: &str,
+    frames: usize,
+) -> Result<MoqReport, String> {
+    let conn = connect(server, alpn, certificate_sha256)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
+    let origin_task = tokio::spawn(moq_net::time::run(driver));
+    let (session, driver) = moq_net::Client::new()
+        .with_subscriber(origin.clone())
+        .connect(
+            std::time::Instant::now(),
+            web_transport_quinn::Session::raw(conn),
+        )
+        .await
+        .map_err(|e| format!("MoQ SETUP: {e}"))?;
+    let session_task = tokio::spawn(moq_net::time::run(driver));
+    let version = session.version().to_string();
+    let result = async {
+        let broadcast = origin
+            .consume()
+            .routed_broadcast(name)
+            .await
+            .map_err(|e| format!("broadcast {name}: {e}"))?;
+        let mut catalog = hang::Catalog::<()>::subscribe(&broadcast)
+            .await
+            .map_err(|e| format!("catalog: {e}"))?;
+        let catalog = catalog
+            .next()
+            .await
+            .map_err(|e| format!("catalog: {e}"))?
+            .ok_or("catalog track ended")?
+            .to_json()
+            .map_err(|e| format!("catalog JSON: {e}"))?;
+        let mut video = broadcast
+            .track("video")
+            .map_err(|e| format!("video track: {e}"))?
+            .subscribe(
+                moq_net::track::Subscription::default()
+                    .with_priority(hang::catalog::PRIORITY.video),
+            )
+            .await
+            .map_err(|e| format!("subscribe video: {e}"))?;
+        let mut out = Vec::new();
+        while out.len() < frames {
+            let Some(mut group) = video
+                .recv_group()
+                .await
+                .map_err(|e| format!("group: {e}"))?
+            else {
+                return Err("video track ended".to_owned());
+            };
+            let mut index = 0;
+            while let Some(frame) = group
+                .read_frame()
+                .await
+                .map_err(|e| format!("frame: {e}"))?
+            {
+                let decoded = hang::container::Frame::decode(frame.payload)
+                    .map_err(|e| format!("hang frame: {e}"))?;
+                out.push(MoqFrame {
+                    group: group.sequence,
+                    index,
+                    timestamp_us: decoded.timestamp.as_micros() as u64,
+                    payload: decoded.payload,
+                    received: std::time::Instant::now(),
+                });
+                index += 1;
+                if out.len() >= frames {
+                    break;
+                }
+            }
+        }
+        Ok(MoqReport {
+            version,
+            catalog,
+            frames: out,
+        })
+    }
+    .await;
+    drop(session);
+    session_task.abort();
+    origin_task.abort();
+    result
+}
