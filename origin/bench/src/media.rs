@@ -6,9 +6,14 @@
 //! GOP, no scene-cut keyframes, 2 B-frames, average bitrate with a
 //! maxrate/bufsize cap of one second) and a 440 Hz sine in AAC, in MPEG-TS.
 
-use std::{path::PathBuf, process::Command};
+use std::{collections::HashMap, path::PathBuf, process::Command};
 
 use anyhow::{Context, Result, bail};
+use livestack_media::{
+    ingest::{IngestEvent, TsIngest},
+    model::Timescale,
+};
+use livestack_origin::fanout::MediaEvent;
 
 /// What to encode.
 #[derive(Debug, Clone)]
@@ -126,4 +131,73 @@ pub fn encoded(spec: &EncodeSpec) -> Result<PathBuf> {
 /// (container overhead included).
 pub fn bitrate(path: &std::path::Path) -> Result<u64> {
     livestack_test_harness::bit_rate(path).context("ffprobe reported no bit_rate")
+}
+
+/// A demuxed event with its due time (90 kHz, stream clock: the frame's
+/// DTS, never before the previous event's).
+pub struct Paced {
+    /// Due time, 90 kHz ticks.
+    pub due: i64,
+    /// The event, as the fan-out takes it.
+    pub event: MediaEvent,
+    /// True for a video frame.
+    pub video: bool,
+}
+
+/// Demuxes an MPEG-TS file (as SRT ingest would, 1316-byte chunks) into
+/// fan-out events with their due times, for benchmarks that publish in
+/// real time.
+///
+/// # Errors
+/// Unreadable file, a frame time that does not rebase, no video.
+pub fn demux_paced(path: &std::path::Path) -> Result<Vec<Paced>> {
+    let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let mut ingest = TsIngest::new();
+    let mut raw = Vec::new();
+    for chunk in data.chunks(1316) {
+        ingest.push(chunk);
+        while let Some(e) = ingest.poll_event() {
+            raw.push(e);
+        }
+    }
+    ingest.finish();
+    while let Some(e) = ingest.poll_event() {
+        raw.push(e);
+    }
+    let mut is_video: HashMap<u32, bool> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    let mut last_due = i64::MIN;
+    for e in raw {
+        match e {
+            IngestEvent::Track { id, params } => {
+                is_video.insert(id, params.is_video());
+                out.push(Paced {
+                    due: last_due.max(0),
+                    event: MediaEvent::Track { id, params },
+                    video: false,
+                });
+            }
+            IngestEvent::Frame { id, frame } => {
+                let video = is_video[&id];
+                // Keep the demuxer's order: never due before the previous.
+                let due = frame
+                    .dts
+                    .rebase(Timescale::MPEG_TS)
+                    .with_context(|| format!("frame of track {id} at {}", frame.dts))?
+                    .ticks()
+                    .max(last_due);
+                last_due = due;
+                out.push(Paced {
+                    due,
+                    event: MediaEvent::Frame { id, frame },
+                    video,
+                });
+            }
+            _ => {}
+        }
+    }
+    if !out.iter().any(|t| t.video) {
+        bail!("no video frames demuxed from {}", path.display());
+    }
+    Ok(out)
 }

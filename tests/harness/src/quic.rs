@@ -149,7 +149,7 @@ pub struct MoqReport {
 
 /// Subscribes over raw QUIC (offering `alpn`) to broadcast `name` at
 /// `server` with moq-net, reads the hang catalog, then the `video` track
-/// until `frames` frames arrived.
+/// until `frames` frames arrived or the track ended.
 ///
 /// # Errors
 /// A description of the first failure.
@@ -207,7 +207,7 @@ pub async fn moq_subscribe(
                 .await
                 .map_err(|e| format!("group: {e}"))?
             else {
-                return Err("video track ended".to_owned());
+                break;
             };
             let mut index = 0;
             while let Some(frame) = group

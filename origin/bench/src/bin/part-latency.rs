@@ -46,11 +46,11 @@
 //! ```
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use livestack_bench::{
     command_line,
@@ -58,11 +58,7 @@ use livestack_bench::{
     process::renice_self,
     stats::{Summary, median, show},
 };
-use livestack_media::{
-    ingest::{IngestEvent, TsIngest},
-    model::Timescale,
-};
-use livestack_origin::fanout::{MediaEvent, broadcast};
+use livestack_origin::fanout::broadcast;
 use livestack_test_harness::hls::{HttpClient, MediaPlaylist};
 use serde_json::json;
 
@@ -87,65 +83,6 @@ struct Args {
 /// Goal for the p99 latency, milliseconds.
 const GOAL_P99_MS: f64 = 5.0;
 
-/// A demuxed event with its due time (90 kHz, stream clock).
-struct Timed {
-    due: i64,
-    event: MediaEvent,
-    video: bool,
-}
-
-fn demux(path: &std::path::Path) -> Result<Vec<Timed>> {
-    let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-    let mut ingest = TsIngest::new();
-    let mut raw = Vec::new();
-    for chunk in data.chunks(1316) {
-        ingest.push(chunk);
-        while let Some(e) = ingest.poll_event() {
-            raw.push(e);
-        }
-    }
-    ingest.finish();
-    while let Some(e) = ingest.poll_event() {
-        raw.push(e);
-    }
-    let mut is_video: HashMap<u32, bool> = HashMap::new();
-    let mut out = Vec::with_capacity(raw.len());
-    let mut last_due = i64::MIN;
-    for e in raw {
-        match e {
-            IngestEvent::Track { id, params } => {
-                is_video.insert(id, params.is_video());
-                out.push(Timed {
-                    due: last_due.max(0),
-                    event: MediaEvent::Track { id, params },
-                    video: false,
-                });
-            }
-            IngestEvent::Frame { id, frame } => {
-                let video = is_video[&id];
-                // Keep the demuxer's order: never due before the previous.
-                let due = frame
-                    .dts
-                    .rebase(Timescale::MPEG_TS)
-                    .with_context(|| format!("frame of track {id} at {}", frame.dts))?
-                    .ticks()
-                    .max(last_due);
-                last_due = due;
-                out.push(Timed {
-                    due,
-                    event: MediaEvent::Frame { id, frame },
-                    video,
-                });
-            }
-            _ => {}
-        }
-    }
-    if !out.iter().any(|t| t.video) {
-        bail!("no video frames demuxed from {}", path.display());
-    }
-    Ok(out)
-}
-
 /// Per-part figures of one run, milliseconds.
 #[derive(Debug, Default)]
 struct RunResult {
@@ -155,7 +92,7 @@ struct RunResult {
     unmatched: usize,
 }
 
-async fn run(events: &[Timed], part_target: Duration) -> Result<RunResult> {
+async fn run(events: &[media::Paced], part_target: Duration) -> Result<RunResult> {
     let origin = livestack_test_harness::start_origin(|c| c.hls.part_target = part_target).await;
     let (producer, subscriber) = broadcast();
     let stream = origin.streams.start("bench", &subscriber);
@@ -299,7 +236,7 @@ async fn main() -> Result<()> {
     };
     let path = media::encoded(&spec)?;
     let bps = media::bitrate(&path)?;
-    let events = demux(&path)?;
+    let events = media::demux_paced(&path)?;
     println!(
         "part-latency: last frame of a part ingested -> part served (goal p99 <= {GOAL_P99_MS} ms)"
     );
