@@ -141,12 +141,23 @@ fn bad_config_is_refused_with_the_reason() {
 
 #[test]
 fn demo_prints_the_urls_to_open() {
-    let (_p, out, _) = start(&["demo", "--srt", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+    let (_p, out, _) = start(&[
+        "demo",
+        "--srt",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--webtransport",
+        "127.0.0.1:0",
+    ]);
     let http = out
         .lines()
         .find_map(|l| l.strip_prefix("HTTP listening on http://"))
         .expect("http address printed")
         .to_owned();
+    // (The player URLs, MoQ's included, are printed after the listeners;
+    // this test reads stdout up to the HTTP line.) Every listener on a free
+    // port: the defaults may be taken on a shared machine.
     // The multivariant playlist of the built-in stream becomes available.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
