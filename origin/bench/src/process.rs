@@ -45,6 +45,8 @@ pub struct OriginSpec {
     /// Scheduling niceness (absolute; negative needs root), to keep
     /// unrelated work on a shared machine from delaying the origin.
     pub nice: Option<i32>,
+    /// Also serve Media over QUIC (`--webtransport` on a free UDP port).
+    pub webtransport: bool,
 }
 
 /// A running origin process on free loopback ports.
@@ -56,6 +58,8 @@ pub struct OriginProcess {
     pub srt: SocketAddr,
     /// Its HTTP listener.
     pub http: SocketAddr,
+    /// Its Media over QUIC listener, if asked for.
+    pub webtransport: Option<SocketAddr>,
 }
 
 impl OriginProcess {
@@ -88,6 +92,13 @@ impl OriginProcess {
             "--part-target".to_owned(),
             format!("{}ms", spec.part_target.as_millis()),
         ]);
+        let webtransport = if spec.webtransport {
+            let addr = free_udp_addr()?;
+            args.extend(["--webtransport".to_owned(), addr.to_string()]);
+            Some(addr)
+        } else {
+            None
+        };
         if std::env::var_os("LIVESTACK_LOG").is_none() {
             // Through env(1), which execs: the pid stays the origin's.
             prefix.splice(0..0, ["env".to_owned(), "LIVESTACK_LOG=warn".to_owned()]);
@@ -107,7 +118,12 @@ impl OriginProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(Self { child, srt, http })
+        Ok(Self {
+            child,
+            srt,
+            http,
+            webtransport,
+        })
     }
 }
 

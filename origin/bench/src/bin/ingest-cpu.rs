@@ -77,6 +77,7 @@ async fn step(args: &Args, source: &std::path::Path, k: usize) -> Result<Step> {
         cpu: None,
         part_target: Duration::from_millis(200),
         nice: None,
+        webtransport: false,
     })
     .await?;
     let mut publishers = Vec::new();

@@ -140,6 +140,7 @@ async fn run(
         cpu: None,
         part_target,
         nice,
+        webtransport: false,
     })
     .await?;
     let _ffmpeg = publish(origin.srt, "bench", source, false, None, nice)?;

@@ -493,6 +493,7 @@ async fn main() -> Result<()> {
         cpu: Some(args.origin_cpu),
         part_target: Duration::from_millis(200),
         nice: args.nice,
+        webtransport: false,
     })
     .await?;
     let ffmpeg = publish(

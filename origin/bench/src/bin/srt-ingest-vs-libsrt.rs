@@ -66,6 +66,7 @@ async fn origin_run(args: &Args, source: &std::path::Path) -> Result<f64> {
         cpu: None,
         part_target: Duration::from_millis(200),
         nice: None,
+        webtransport: false,
     })
     .await?;
     let mut publisher = publish(origin.srt, "bench", source, true, None, None)?;
