@@ -201,6 +201,12 @@ pub struct NodeInfo {
     /// Public URLs per protocol: `"http"` (LL-HLS, WHIP, WHEP base URL, no
     /// trailing slash), `"srt"` (`srt://host:port`), `"webtransport"`, ...
     pub urls: BTreeMap<String, String>,
+    /// SHA-256 (lower-case hex) of each self-signed certificate of the
+    /// node's WebTransport listener, for browsers'
+    /// `serverCertificateHashes`; empty for a publicly trusted certificate
+    /// (and in records written before this field existed).
+    #[serde(default)]
+    pub certificate_sha256: Vec<String>,
     /// Load at the last heartbeat.
     pub load: NodeLoad,
     /// True while the node is draining: it takes no new publishers or

@@ -798,6 +798,7 @@ mod tests {
     #[test]
     fn non_finite_loads_are_refused() {
         let mut node = NodeInfo {
+            certificate_sha256: Vec::new(),
             id: "n".into(),
             region: "r".into(),
             location: Some((1.0, f64::INFINITY)),

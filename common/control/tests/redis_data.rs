@@ -48,6 +48,7 @@ fn placement(stream: &str, session: &str) -> Placement {
 
 fn node(id: &str) -> NodeInfo {
     NodeInfo {
+        certificate_sha256: Vec::new(),
         id: id.into(),
         region: "eu".into(),
         location: None,

@@ -55,6 +55,7 @@ fn placement() -> Placement {
 
 fn node() -> NodeInfo {
     NodeInfo {
+        certificate_sha256: Vec::new(),
         id: "n1".into(),
         region: "eu".into(),
         location: None,

@@ -110,8 +110,8 @@ struct Snapshot {
 ///   to the next-ranked node);
 /// - `location` is the record's, else that of another node of its region,
 ///   else [`RegistryOptions::default_location`];
-/// - `load` is `load.load`; `certificate_sha256` is empty (the registry
-///   record has no certificate hashes yet).
+/// - `load` is `load.load`; `certificate_sha256` is the record's hashes
+///   (hex) as bytes, a malformed one left out.
 ///
 /// [`placement`](RegistryView::placement) accepts the stream name as the
 /// control plane keys it (`cam1`) or as a path (`live/cam1`).
@@ -354,7 +354,11 @@ fn convert(
                 heartbeat_age_ms: age,
                 base_url: http.trim_end_matches('/').to_owned(),
                 webtransport_url: n.urls.get("webtransport").cloned(),
-                certificate_sha256: Vec::new(),
+                certificate_sha256: n
+                    .certificate_sha256
+                    .iter()
+                    .filter_map(|hex| hex_32(hex))
+                    .collect(),
             })
         })
         .collect();
@@ -370,6 +374,16 @@ fn convert(
     }
 }
 
+/// 64 hex digits as 32 bytes; `None` for anything else.
+fn hex_32(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -380,6 +394,7 @@ mod tests {
 
     fn info(id: &str, region: &str, location: Option<(f64, f64)>, heartbeat_at: u64) -> NodeInfo {
         NodeInfo {
+            certificate_sha256: Vec::new(),
             id: id.into(),
             region: region.into(),
             location,

@@ -164,6 +164,7 @@ pub struct Node {
     region: String,
     location: Option<(f64, f64)>,
     urls: std::collections::BTreeMap<String, String>,
+    certificate_sha256: Vec<String>,
     config: ClusterConfig,
     client: Arc<ControlClient>,
     metrics: Arc<Metrics>,
@@ -198,12 +199,14 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// A node with `config`'s identity, publishing `urls` (protocol → public
-    /// URL) in the registry, and seeding `config_keys` (see
+    /// URL) and `certificate_sha256` (hashes of its self-signed WebTransport
+    /// certificates, hex) in the registry, and seeding `config_keys` (see
     /// [`seed_keys`](Self::seed_keys)). It reads time from `client`'s
     /// clock.
     pub fn new(
         config: &ClusterConfig,
         urls: std::collections::BTreeMap<String, String>,
+        certificate_sha256: Vec<String>,
         client: Arc<ControlClient>,
         metrics: Arc<Metrics>,
         open: bool,
@@ -215,6 +218,7 @@ impl Node {
             region: config.region.clone(),
             location: config.location,
             urls,
+            certificate_sha256,
             config: config.clone(),
             client,
             metrics: metrics.clone(),
@@ -613,6 +617,7 @@ impl Node {
             region: self.region.clone(),
             location: self.location,
             urls: self.urls.clone(),
+            certificate_sha256: self.certificate_sha256.clone(),
             load: NodeLoad {
                 streams,
                 viewers,
@@ -773,7 +778,15 @@ mod tests {
             ..ClusterConfig::default()
         };
         let metrics = Arc::new(Metrics::new());
-        let node = Node::new(&config, BTreeMap::new(), client, metrics, true, Vec::new());
+        let node = Node::new(
+            &config,
+            BTreeMap::new(),
+            Vec::new(),
+            client,
+            metrics,
+            true,
+            Vec::new(),
+        );
         // Open mode: a stream without keys publishes without a credential.
         let ticket = node.begin_publish("cam", None, false).await.unwrap();
         clock.advance(Duration::from_millis(250));

@@ -126,34 +126,37 @@ impl Origin {
         // Bind first: the registry record carries the bound addresses.
         let (srt_socket, srt_bound) = bind_srt(config.srt).await?;
         let (listener, http_addr) = bind_tcp("HTTP", config.http).await?;
-        let node = start_node(
-            config,
-            control,
-            advertised_urls(&config.cluster, http_addr, srt_bound),
-            &metrics,
-            &mut tasks,
-        )
-        .await;
-
         let certificate = if config.https.is_some() || config.webtransport.is_some() {
             Some(https_certificate(config)?)
         } else {
             None
         };
         let certificate_sha256 = certificate.as_ref().map(tls::leaf_sha256_hex);
-        // Before the ingest listens: every broadcast reaches the MoQ egress.
-        let webtransport_addr = match (config.webtransport, &certificate) {
-            (Some(addr), Some(ck)) => Some(serve_moq(
-                config,
-                addr,
-                ck.clone(),
-                &node,
-                &streams,
-                &metrics,
-                &mut tasks,
-            )?),
+        let moq_endpoint = match (config.webtransport, &certificate) {
+            (Some(addr), Some(ck)) => Some(bind_moq(config, addr, ck.clone())?),
             _ => None,
         };
+        let webtransport_addr = moq_endpoint.as_ref().map(|(_, bound)| *bound);
+        // Browsers pin a self-signed certificate by its hash; a configured
+        // (publicly trusted) one needs none, and a hash would make them
+        // apply the 14-day rule to it.
+        let advertised_hashes = match (&webtransport_addr, &config.tls_cert, &certificate_sha256) {
+            (Some(_), None, Some(hash)) => vec![hash.clone()],
+            _ => Vec::new(),
+        };
+        let node = start_node(
+            config,
+            control,
+            advertised_urls(&config.cluster, http_addr, srt_bound, webtransport_addr),
+            advertised_hashes,
+            &metrics,
+            &mut tasks,
+        )
+        .await;
+        // Before the ingest listens: every broadcast reaches the MoQ egress.
+        if let Some((endpoint, _)) = moq_endpoint {
+            start_moq(config, endpoint, &node, &streams, &metrics, &mut tasks);
+        }
         let ctx = Arc::new(IngestContext {
             node: node.clone(),
             streams: streams.clone(),
@@ -258,6 +261,7 @@ fn advertised_urls(
     cluster: &ClusterConfig,
     http_addr: SocketAddr,
     srt_addr: SocketAddr,
+    webtransport_addr: Option<SocketAddr>,
 ) -> BTreeMap<String, String> {
     let http = cluster
         .public_url
@@ -268,7 +272,22 @@ fn advertised_urls(
         .public_srt
         .clone()
         .unwrap_or_else(|| format!("srt://{srt_addr}"));
-    BTreeMap::from([("http".to_owned(), http), ("srt".to_owned(), srt)])
+    let mut urls = BTreeMap::from([("http".to_owned(), http), ("srt".to_owned(), srt)]);
+    if let Some(wt) = webtransport_addr {
+        // The public host of the HTTP URL, else the bound address, at the
+        // WebTransport port.
+        let host = cluster
+            .public_url
+            .as_ref()
+            .and_then(|u| u.parse::<::http::Uri>().ok())
+            .and_then(|u| u.host().map(str::to_owned));
+        let url = match host {
+            Some(h) => format!("https://{h}:{}{}", wt.port(), moq::WEBTRANSPORT_PATH),
+            None => format!("https://{wt}{}", moq::WEBTRANSPORT_PATH),
+        };
+        urls.insert("webtransport".to_owned(), url);
+    }
+    urls
 }
 
 /// This node of the deployment: its control-plane client (with the
@@ -280,6 +299,7 @@ async fn start_node(
     config: &OriginConfig,
     control: Arc<dyn ControlPlane>,
     urls: BTreeMap<String, String>,
+    certificate_sha256: Vec<String>,
     metrics: &Arc<Metrics>,
     tasks: &mut JoinSet<()>,
 ) -> Arc<Node> {
@@ -299,6 +319,7 @@ async fn start_node(
     let node = Node::new(
         cluster,
         urls,
+        certificate_sha256,
         client,
         metrics.clone(),
         open,
@@ -311,24 +332,32 @@ async fn start_node(
     node
 }
 
-/// Starts the Media over QUIC egress: the node's MoQ origin (fed from every
-/// broadcast that starts from now on) and its QUIC listener on UDP `addr`;
-/// returns the bound address.
-fn serve_moq(
+/// Binds the Media over QUIC listener (UDP `addr`) with `ck`; returns the
+/// endpoint and its bound address.
+fn bind_moq(
     config: &OriginConfig,
     addr: SocketAddr,
     ck: tls::CertAndKey,
-    node: &Arc<Node>,
-    streams: &Arc<Streams>,
-    metrics: &Arc<Metrics>,
-    tasks: &mut JoinSet<()>,
-) -> Result<SocketAddr, StartError> {
+) -> Result<(quinn::Endpoint, SocketAddr), StartError> {
     let quic = moq::server_config(ck, &config.limits)?;
     let endpoint =
         quinn::Endpoint::server(quic, addr).map_err(bind_error("WebTransport (UDP)", addr))?;
     let bound = endpoint
         .local_addr()
         .map_err(bind_error("WebTransport (UDP)", addr))?;
+    Ok((endpoint, bound))
+}
+
+/// Starts the Media over QUIC egress: the node's MoQ origin (fed from every
+/// broadcast that starts from now on) and its QUIC listener on `endpoint`.
+fn start_moq(
+    config: &OriginConfig,
+    endpoint: quinn::Endpoint,
+    node: &Arc<Node>,
+    streams: &Arc<Streams>,
+    metrics: &Arc<Metrics>,
+    tasks: &mut JoinSet<()>,
+) {
     let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
     tasks.spawn(async move {
         let end = moq_net::time::run(driver).await;
@@ -343,7 +372,6 @@ fn serve_moq(
     let admission =
         livestack_listener::Admission::new(config.limits, metrics.http_connections_refused.clone());
     tasks.spawn(moq::serve(endpoint, origin, admission, metrics.clone()));
-    Ok(bound)
 }
 
 /// The HTTPS (and HTTP/3) certificate: the configured PEM files, or a

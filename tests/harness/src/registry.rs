@@ -21,6 +21,7 @@ pub const NODE_TTL: Duration = Duration::from_secs(10);
 pub fn node(id: &str, region: &str, location: (f64, f64), http: SocketAddr) -> NodeInfo {
     let now = now_millis();
     NodeInfo {
+        certificate_sha256: Vec::new(),
         id: id.to_owned(),
         region: region.to_owned(),
         location: Some(location),

@@ -47,6 +47,7 @@ fn key(id: &str, stream: &str, expires_at: Option<u64>) -> StreamKey {
 
 fn node(id: &str, streams: u64) -> NodeInfo {
     NodeInfo {
+        certificate_sha256: Vec::new(),
         id: id.into(),
         region: "eu-west".into(),
         location: Some((53.35, -6.26)),
