@@ -18,23 +18,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const POLL_MS = 250;
 const TIMEOUT_MS = 45_000;
-
-// Headless Chromium on this machine: no sandbox, no GPU (WebCodecs decodes
-// in software), no background networking.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-  '--mute-audio',
-];
 
 const [url, screenshot, framesArg = '50'] = process.argv.slice(2);
 if (!url || !screenshot) {

@@ -34,22 +34,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const POLL_MS = 250;
-
-// Headless Chromium on this machine (see /work/shared/FACTS.md): no sandbox,
-// no GPU, and no background networking (it would flood the closed network).
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-  '--mute-audio',
-];
 
 function usage(message) {
   process.stderr.write(`${message}\nusage: node play.mjs URL SCREENSHOT.png [seconds] [page|shaka]\n`);
