@@ -114,10 +114,13 @@ pub struct Metrics {
     /// Publishers currently connected.
     pub publishers: Gauge,
     /// HTTP connections closed at accept by a cap (`reason`: `listener`,
-    /// `address`), public listeners (HTTP and HTTPS).
+    /// `address`), public listeners (HTTP, HTTPS and HTTP/3).
     pub http_connections_refused: Family<livestack_listener::RefusalLabels, Counter>,
     /// The same for the admin listener.
     pub admin_connections_refused: Family<livestack_listener::RefusalLabels, Counter>,
+    /// The same for the Media over QUIC listener (refused before the QUIC
+    /// handshake).
+    pub moq_connections_refused: Family<livestack_listener::RefusalLabels, Counter>,
     /// Bytes received from publishers.
     pub ingest_bytes: Counter,
     /// MPEG-TS packets demuxed.
@@ -210,6 +213,7 @@ impl Metrics {
             publishers: Gauge::default(),
             http_connections_refused: Family::default(),
             admin_connections_refused: Family::default(),
+            moq_connections_refused: Family::default(),
             ingest_bytes: Counter::default(),
             ts_packets: Counter::default(),
             ts_cc_errors: Counter::default(),
@@ -253,6 +257,11 @@ impl Metrics {
             "http_connections_refused",
             "HTTP connections closed at accept because a connection cap was reached, by cap",
             m.http_connections_refused.clone(),
+        );
+        r.register(
+            "moq_connections_refused",
+            "Media over QUIC connections refused before the handshake because a connection cap was reached, by cap",
+            m.moq_connections_refused.clone(),
         );
         r.register(
             "admin_connections_refused",
