@@ -33,7 +33,10 @@
 //! moq-net then fans the tracks out to every session: a subscriber takes
 //! the live edge, and one that cannot keep up has whole older groups
 //! dropped for it (never partial ones, never slowing the publisher or the
-//! others), counted in `livestack_origin_moq_subscriber_groups_dropped`.
+//! others). Groups moq-net skips before sending, because they aged past a
+//! subscriber's budget, are counted in
+//! `livestack_origin_moq_subscriber_groups_dropped`; groups a stalled
+//! subscriber's own moq-net drops on resuming are not visible here.
 //!
 //! # Access
 //!

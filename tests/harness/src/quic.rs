@@ -242,3 +242,74 @@ pub async fn moq_subscribe(
     origin_task.abort();
     result
 }
+
+/// Subscribes like [`moq_subscribe`] to the `video` track of `name`, reads
+/// the first frame of the first group, then reads nothing for `stall`
+/// (letting QUIC flow control fill up), then reads the next group it gets.
+/// Returns the two group sequence numbers: (first, the one after the
+/// stall).
+///
+/// # Errors
+/// A description of the first failure.
+pub async fn moq_subscribe_stalling(
+    server: SocketAddr,
+    alpn: &[&str],
+    certificate_sha256: String,
+    name: &str,
+    stall: std::time::Duration,
+) -> Result<(u64, u64), String> {
+    let conn = connect(server, alpn, &certificate_sha256)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
+    let origin_task = tokio::spawn(moq_net::time::run(driver));
+    let (session, driver) = moq_net::Client::new()
+        .with_subscriber(origin.clone())
+        .connect(
+            std::time::Instant::now(),
+            web_transport_quinn::Session::raw(conn),
+        )
+        .await
+        .map_err(|e| format!("MoQ SETUP: {e}"))?;
+    let session_task = tokio::spawn(moq_net::time::run(driver));
+    let result = async {
+        let broadcast = origin
+            .consume()
+            .routed_broadcast(name)
+            .await
+            .map_err(|e| format!("broadcast {name}: {e}"))?;
+        let mut video = broadcast
+            .track("video")
+            .map_err(|e| format!("video track: {e}"))?
+            .subscribe(
+                moq_net::track::Subscription::default()
+                    .with_priority(hang::catalog::PRIORITY.video),
+            )
+            .await
+            .map_err(|e| format!("subscribe video: {e}"))?;
+        let mut group = video
+            .recv_group()
+            .await
+            .map_err(|e| format!("group: {e}"))?
+            .ok_or("video track ended")?;
+        let first = group.sequence;
+        group
+            .read_frame()
+            .await
+            .map_err(|e| format!("frame: {e}"))?
+            .ok_or("empty group")?;
+        tokio::time::sleep(stall).await;
+        drop(group);
+        let next = video
+            .recv_group()
+            .await
+            .map_err(|e| format!("group: {e}"))?
+            .ok_or("video track ended")?;
+        Ok((first, next.sequence))
+    }
+    .await;
+    drop(session);
+    session_task.abort();
+    origin_task.abort();
+    result
+}
