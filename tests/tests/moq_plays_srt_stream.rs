@@ -8,12 +8,9 @@
 //!
 //! Needs `node`, `/usr/bin/chromium`, ffmpeg and `npm ci` in
 //! `tests/browser`; a missing one fails the test with a message saying so.
-
-use std::time::Duration;
-
 use livestack_test_harness::{
     VideoCodec, artifacts_dir, browser::play_moq, encode_source, hls::HttpClient, publish,
-    registry::metric, start_origin, workdir,
+    registry::metric, start_origin, wait_live, workdir,
 };
 
 /// Decoded frames the player must report.
@@ -28,14 +25,8 @@ async fn moq_watch_in_chromium_plays_an_srt_stream() {
     assert!(origin.webtransport_addr.is_some());
     let mut ffmpeg = publish(origin.srt_addr, "#!::r=live/moqcam,m=publish", &source);
 
-    // Live (the LL-HLS side has parts) before the browser starts.
+    wait_live(origin.http_addr, "moqcam").await;
     let client = HttpClient::new();
-    let url = format!("http://{}/live/moqcam/index.m3u8", origin.http_addr);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while client.get(&url).await.status != 200 {
-        assert!(tokio::time::Instant::now() < deadline, "stream not live");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     let page = format!("http://{}/moq.html?stream=moqcam", origin.http_addr);
     let screenshot = artifacts_dir().join("moq-watch-srt.png");

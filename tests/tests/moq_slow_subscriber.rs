@@ -10,11 +10,11 @@
 //! publisher-side count of groups skipped before sending, stays 0 in this
 //! case; the test prints it.)
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use livestack_test_harness::{
     VideoCodec, encode_source, hls::HttpClient, publish, quic, registry::metric, start_origin,
-    workdir,
+    wait_live, workdir,
 };
 
 /// How long the slow subscriber does not read.
@@ -29,13 +29,8 @@ async fn a_stalled_subscriber_skips_whole_groups_and_the_others_play_on() {
     let wt = origin.webtransport_addr.expect("MoQ listener");
     let hash = origin.certificate_sha256.clone().expect("certificate");
     let mut ffmpeg = publish(origin.srt_addr, "#!::r=live/slow,m=publish", &source);
+    wait_live(origin.http_addr, "slow").await;
     let client = HttpClient::new();
-    let url = format!("http://{}/live/slow/index.m3u8", origin.http_addr);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(&url).await.status != 200 {
-        assert!(Instant::now() < deadline, "stream not live");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     // The slow one: reads its first group's first frame, stalls, reads on.
     let slow = tokio::spawn(quic::moq_subscribe_stalling(

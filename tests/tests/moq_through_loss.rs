@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use livestack_test_harness::{
     VideoCodec, encode_source,
-    hls::HttpClient,
     impair::{Impairment, Relay},
-    publish, quic, start_origin, workdir,
+    publish, quic, start_origin, wait_live, workdir,
 };
 
 /// Video frames the subscriber must read (25 fps: 8 s, four GOPs).
@@ -42,13 +41,7 @@ async fn moq_plays_through_five_percent_loss_and_50_ms() {
     let wt = origin.webtransport_addr.expect("MoQ listener");
     let hash = origin.certificate_sha256.clone().expect("certificate");
     let mut ffmpeg = publish(origin.srt_addr, "#!::r=live/lossy,m=publish", &source);
-    let client = HttpClient::new();
-    let url = format!("http://{}/live/lossy/index.m3u8", origin.http_addr);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while client.get(&url).await.status != 200 {
-        assert!(tokio::time::Instant::now() < deadline, "stream not live");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_live(origin.http_addr, "lossy").await;
 
     let relay = Relay::start(
         wt,

@@ -139,12 +139,11 @@ async fn serve_connection(
                     // No route reads a body: refuse one rather than buffer it.
                     stream.stop_sending(Code::H3_NO_ERROR);
                     let (parts, body) = answer(&head, peer, &state, &touched).await.into_parts();
-                    // Full<Bytes>: one frame, never an error.
-                    let body = body
-                        .collect()
-                        .await
-                        .map(|c| c.to_bytes())
-                        .unwrap_or_default();
+                    // Full<Bytes>: one frame; its error type is Infallible.
+                    let body = match body.collect().await {
+                        Ok(collected) => collected.to_bytes(),
+                        Err(never) => match never {},
+                    };
                     let sent = async {
                         stream
                             .send_response(Response::from_parts(parts, ()))

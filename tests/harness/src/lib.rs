@@ -214,6 +214,22 @@ pub fn publish_with_latency(
         .expect("spawn ffmpeg")
 }
 
+/// Waits until stream `name` of the origin at `http` answers its
+/// multivariant playlist with 200 (the packager has its first parts);
+/// panics after 30 s.
+pub async fn wait_live(http: std::net::SocketAddr, name: &str) {
+    let client = hls::HttpClient::new();
+    let url = format!("http://{http}/live/{name}/index.m3u8");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while client.get(&url).await.status != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream {name} did not go live within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// An `srt://` URL for ffmpeg's libsrt caller with a streamid.
 ///
 /// `linger=2`: libsrt's live mode closes without waiting for the last

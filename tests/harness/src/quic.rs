@@ -147,6 +147,104 @@ pub struct MoqReport {
     pub frames: Vec<MoqFrame>,
 }
 
+/// A moq-net client session over raw QUIC, subscribing only: its local
+/// origin (where the server's announced broadcasts appear) and the two
+/// driver tasks, aborted on drop (which closes the session).
+pub struct MoqSubscriber {
+    origin: moq_net::origin::Producer,
+    /// Held for its lifetime: dropping the last handle closes the session.
+    _session: moq_net::Session,
+    version: String,
+    tasks: [tokio::task::JoinHandle<moq_net::Error>; 2],
+}
+
+impl Drop for MoqSubscriber {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl MoqSubscriber {
+    /// Connects to `server` offering `alpn`, trusting the certificate with
+    /// SHA-256 `certificate_sha256` (hex), and completes the MoQ SETUP.
+    ///
+    /// # Errors
+    /// A description of the failed step.
+    pub async fn connect(
+        server: SocketAddr,
+        alpn: &[&str],
+        certificate_sha256: &str,
+    ) -> Result<Self, String> {
+        let conn = connect(server, alpn, certificate_sha256)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
+        let origin_task = tokio::spawn(moq_net::time::run(driver));
+        let (session, driver) = match moq_net::Client::new()
+            .with_subscriber(origin.clone())
+            .connect(
+                std::time::Instant::now(),
+                web_transport_quinn::Session::raw(conn),
+            )
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                origin_task.abort();
+                return Err(format!("MoQ SETUP: {e}"));
+            }
+        };
+        let session_task = tokio::spawn(moq_net::time::run(driver));
+        Ok(Self {
+            origin,
+            version: session.version().to_string(),
+            _session: session,
+            tasks: [origin_task, session_task],
+        })
+    }
+
+    /// The negotiated MoQ version (`moq-lite-06`, `moqt-17`, ...).
+    pub fn version(&self) -> String {
+        self.version.clone()
+    }
+
+    /// Waits until the server announces broadcast `name` and returns it.
+    ///
+    /// # Errors
+    /// The session or origin failed.
+    pub async fn broadcast(&self, name: &str) -> Result<moq_net::broadcast::Consumer, String> {
+        self.origin
+            .consume()
+            .routed_broadcast(name)
+            .await
+            .map_err(|e| format!("broadcast {name}: {e}"))
+    }
+
+    /// Subscribes to `track` of `broadcast` at the hang priority of its
+    /// kind (`video` or anything else: audio).
+    ///
+    /// # Errors
+    /// The track cannot be subscribed.
+    pub async fn subscribe(
+        broadcast: &moq_net::broadcast::Consumer,
+        track: &str,
+    ) -> Result<moq_net::track::Subscriber, String> {
+        let priority = if track.starts_with("video") {
+            hang::catalog::PRIORITY.video
+        } else {
+            hang::catalog::PRIORITY.audio
+        };
+        broadcast
+            .track(track)
+            .map_err(|e| format!("{track} track: {e}"))?
+            .subscribe(moq_net::track::Subscription::default().with_priority(priority))
+            .await
+            .map_err(|e| format!("subscribe {track}: {e}"))
+    }
+}
+
 /// Subscribes over raw QUIC (offering `alpn`) to broadcast `name` at
 /// `server` with moq-net, reads the hang catalog, then the `video` track
 /// until `frames` frames arrived or the track ended.
@@ -160,87 +258,54 @@ pub async fn moq_subscribe(
     name: &str,
     frames: usize,
 ) -> Result<MoqReport, String> {
-    let conn = connect(server, alpn, certificate_sha256)
+    let client = MoqSubscriber::connect(server, alpn, certificate_sha256).await?;
+    let broadcast = client.broadcast(name).await?;
+    let mut catalog = hang::Catalog::<()>::subscribe(&broadcast)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
-    let origin_task = tokio::spawn(moq_net::time::run(driver));
-    let (session, driver) = moq_net::Client::new()
-        .with_subscriber(origin.clone())
-        .connect(
-            std::time::Instant::now(),
-            web_transport_quinn::Session::raw(conn),
-        )
+        .map_err(|e| format!("catalog: {e}"))?;
+    let catalog = catalog
+        .next()
         .await
-        .map_err(|e| format!("MoQ SETUP: {e}"))?;
-    let session_task = tokio::spawn(moq_net::time::run(driver));
-    let version = session.version().to_string();
-    let result = async {
-        let broadcast = origin
-            .consume()
-            .routed_broadcast(name)
+        .map_err(|e| format!("catalog: {e}"))?
+        .ok_or("catalog track ended")?
+        .to_json()
+        .map_err(|e| format!("catalog JSON: {e}"))?;
+    let mut video = MoqSubscriber::subscribe(&broadcast, "video").await?;
+    let mut out = Vec::new();
+    while out.len() < frames {
+        let Some(mut group) = video
+            .recv_group()
             .await
-            .map_err(|e| format!("broadcast {name}: {e}"))?;
-        let mut catalog = hang::Catalog::<()>::subscribe(&broadcast)
+            .map_err(|e| format!("group: {e}"))?
+        else {
+            break;
+        };
+        let mut index = 0;
+        while let Some(frame) = group
+            .read_frame()
             .await
-            .map_err(|e| format!("catalog: {e}"))?;
-        let catalog = catalog
-            .next()
-            .await
-            .map_err(|e| format!("catalog: {e}"))?
-            .ok_or("catalog track ended")?
-            .to_json()
-            .map_err(|e| format!("catalog JSON: {e}"))?;
-        let mut video = broadcast
-            .track("video")
-            .map_err(|e| format!("video track: {e}"))?
-            .subscribe(
-                moq_net::track::Subscription::default()
-                    .with_priority(hang::catalog::PRIORITY.video),
-            )
-            .await
-            .map_err(|e| format!("subscribe video: {e}"))?;
-        let mut out = Vec::new();
-        while out.len() < frames {
-            let Some(mut group) = video
-                .recv_group()
-                .await
-                .map_err(|e| format!("group: {e}"))?
-            else {
+            .map_err(|e| format!("frame: {e}"))?
+        {
+            let decoded = hang::container::Frame::decode(frame.payload)
+                .map_err(|e| format!("hang frame: {e}"))?;
+            out.push(MoqFrame {
+                group: group.sequence,
+                index,
+                timestamp_us: decoded.timestamp.as_micros() as u64,
+                payload: decoded.payload,
+                received: std::time::Instant::now(),
+            });
+            index += 1;
+            if out.len() >= frames {
                 break;
-            };
-            let mut index = 0;
-            while let Some(frame) = group
-                .read_frame()
-                .await
-                .map_err(|e| format!("frame: {e}"))?
-            {
-                let decoded = hang::container::Frame::decode(frame.payload)
-                    .map_err(|e| format!("hang frame: {e}"))?;
-                out.push(MoqFrame {
-                    group: group.sequence,
-                    index,
-                    timestamp_us: decoded.timestamp.as_micros() as u64,
-                    payload: decoded.payload,
-                    received: std::time::Instant::now(),
-                });
-                index += 1;
-                if out.len() >= frames {
-                    break;
-                }
             }
         }
-        Ok(MoqReport {
-            version,
-            catalog,
-            frames: out,
-        })
     }
-    .await;
-    drop(session);
-    session_task.abort();
-    origin_task.abort();
-    result
+    Ok(MoqReport {
+        version: client.version(),
+        catalog,
+        frames: out,
+    })
 }
 
 /// Subscribes like [`moq_subscribe`] to the `video` track of `name`, reads
@@ -258,58 +323,26 @@ pub async fn moq_subscribe_stalling(
     name: &str,
     stall: std::time::Duration,
 ) -> Result<(u64, u64), String> {
-    let conn = connect(server, alpn, &certificate_sha256)
+    let client = MoqSubscriber::connect(server, alpn, &certificate_sha256).await?;
+    let broadcast = client.broadcast(name).await?;
+    let mut video = MoqSubscriber::subscribe(&broadcast, "video").await?;
+    let mut group = video
+        .recv_group()
         .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
-    let origin_task = tokio::spawn(moq_net::time::run(driver));
-    let (session, driver) = moq_net::Client::new()
-        .with_subscriber(origin.clone())
-        .connect(
-            std::time::Instant::now(),
-            web_transport_quinn::Session::raw(conn),
-        )
+        .map_err(|e| format!("group: {e}"))?
+        .ok_or("video track ended")?;
+    let first = group.sequence;
+    group
+        .read_frame()
         .await
-        .map_err(|e| format!("MoQ SETUP: {e}"))?;
-    let session_task = tokio::spawn(moq_net::time::run(driver));
-    let result = async {
-        let broadcast = origin
-            .consume()
-            .routed_broadcast(name)
-            .await
-            .map_err(|e| format!("broadcast {name}: {e}"))?;
-        let mut video = broadcast
-            .track("video")
-            .map_err(|e| format!("video track: {e}"))?
-            .subscribe(
-                moq_net::track::Subscription::default()
-                    .with_priority(hang::catalog::PRIORITY.video),
-            )
-            .await
-            .map_err(|e| format!("subscribe video: {e}"))?;
-        let mut group = video
-            .recv_group()
-            .await
-            .map_err(|e| format!("group: {e}"))?
-            .ok_or("video track ended")?;
-        let first = group.sequence;
-        group
-            .read_frame()
-            .await
-            .map_err(|e| format!("frame: {e}"))?
-            .ok_or("empty group")?;
-        tokio::time::sleep(stall).await;
-        drop(group);
-        let next = video
-            .recv_group()
-            .await
-            .map_err(|e| format!("group: {e}"))?
-            .ok_or("video track ended")?;
-        Ok((first, next.sequence))
-    }
-    .await;
-    drop(session);
-    session_task.abort();
-    origin_task.abort();
-    result
+        .map_err(|e| format!("frame: {e}"))?
+        .ok_or("empty group")?;
+    tokio::time::sleep(stall).await;
+    drop(group);
+    let next = video
+        .recv_group()
+        .await
+        .map_err(|e| format!("group: {e}"))?
+        .ok_or("video track ended")?;
+    Ok((first, next.sequence))
 }

@@ -18,7 +18,9 @@ struct HostileKeys;
 impl Guest for HostileKeys {
     fn rewrite(playlist: String, _options: RewriteOptions) -> Result<String, ManifestError> {
         // Sign with the HS256 signing key, if any, and leak the MAC. (The
-        // host never links this module.)
+        // host never links this module.) A missing key, a refused signature
+        // or an unset issuer leaks an empty value instead: this module only
+        // exists to ask for the imports, so nothing here may fail first.
         let kid = livestack::edge::keys::signing_key("HS256").unwrap_or_default();
         let mac = livestack::edge::keys::sign(&kid, playlist.as_bytes()).unwrap_or_default();
         let issuer = livestack::edge::config::get("tokens.issuer").unwrap_or_default();

@@ -46,7 +46,7 @@ use livestack_bench::{
     media::{self, EncodeSpec},
     process::{OriginProcess, OriginSpec, cpu_time, publish},
 };
-use livestack_test_harness::{hls::HttpClient, quic};
+use livestack_test_harness::{hls::HttpClient, quic::MoqSubscriber};
 use serde_json::json;
 
 /// MoQ subscribers per origin core.
@@ -75,46 +75,20 @@ struct Counters {
 }
 
 /// One subscriber: a raw-QUIC moq-net session reading `video` and `audio`
-/// until dropped, counting bytes, groups and gaps in group sequences.
+/// until dropped (it never returns otherwise), counting bytes, groups and
+/// gaps in group sequences.
 async fn subscriber(
     addr: std::net::SocketAddr,
     hash: String,
     counters: Arc<Counters>,
 ) -> std::result::Result<(), String> {
-    let conn = quic::connect(addr, moq_net::ALPNS, &hash)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
-    let _origin_task = AbortOnDrop(tokio::spawn(async move {
-        moq_net::time::run(driver).await;
-    }));
-    let (_session, driver) = moq_net::Client::new()
-        .with_subscriber(origin.clone())
-        .connect(Instant::now(), web_transport_quinn::Session::raw(conn))
-        .await
-        .map_err(|e| e.to_string())?;
-    let _session_task = AbortOnDrop(tokio::spawn(async move {
-        moq_net::time::run(driver).await;
-    }));
-    let broadcast = origin
-        .consume()
-        .routed_broadcast("load")
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = MoqSubscriber::connect(addr, moq_net::ALPNS, &hash).await?;
+    let broadcast = client.broadcast("load").await?;
     let mut tracks = Vec::new();
-    for (name, priority) in [
-        ("video", hang::catalog::PRIORITY.video),
-        ("audio", hang::catalog::PRIORITY.audio),
-    ] {
-        let track = broadcast
-            .track(name)
-            .map_err(|e| e.to_string())?
-            .subscribe(moq_net::track::Subscription::default().with_priority(priority))
-            .await
-            .map_err(|e| e.to_string())?;
+    for name in ["video", "audio"] {
+        let mut track = MoqSubscriber::subscribe(&broadcast, name).await?;
         let counters = counters.clone();
         tracks.push(AbortOnDrop(tokio::spawn(async move {
-            let mut track = track;
             let mut last: Option<u64> = None;
             while let Ok(Some(mut group)) = track.recv_group().await {
                 if let Some(l) = last
@@ -124,7 +98,7 @@ async fn subscriber(
                         .dropped
                         .fetch_add(group.sequence - l - 1, Ordering::Relaxed);
                 }
-                last = Some(group.sequence.max(last.unwrap_or(0)));
+                last = Some(last.map_or(group.sequence, |l| l.max(group.sequence)));
                 counters.groups.fetch_add(1, Ordering::Relaxed);
                 while let Ok(Some(frame)) = group.read_frame().await {
                     counters
@@ -134,9 +108,10 @@ async fn subscriber(
             }
         })));
     }
-    std::future::pending::<()>().await;
-    drop(tracks);
-    Ok(())
+    // Until the step drops this task: the session and the track readers
+    // live as long as it.
+    let _alive = (client, tracks);
+    std::future::pending().await
 }
 
 /// Aborts a task when dropped.
