@@ -15,10 +15,10 @@
 //! `max_h2_streams` concurrent requests per connection (QUIC's
 //! `initial_max_streams_bidi`), request header sections of at most
 //! [`MAX_FIELD_SECTION_SIZE`], and a connection that receives nothing for
-//! [`IDLE_TIMEOUT`] is closed. Request bodies are never read (no route
+//! [`QUIC_IDLE_TIMEOUT`](crate::tls::QUIC_IDLE_TIMEOUT) is closed. Request bodies are never read (no route
 //! takes one): a request stream's body is refused with `STOP_SENDING`.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use bytes::Bytes;
 use h3::error::Code;
@@ -28,12 +28,6 @@ use livestack_listener::{ClientAddr, ListenerLimits};
 use tracing::debug;
 
 use crate::http::{HttpState, Touched, answer};
-
-/// A QUIC connection with no packet received for this long is closed
-/// (`max_idle_timeout`, RFC 9000 §10.1). Longer than any held request
-/// (a blocking reload waits at most three target durations), so a client
-/// that sends no keep-alive while it waits is not cut.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest request header section accepted (`SETTINGS_MAX_FIELD_SECTION_SIZE`,
 /// RFC 9114 §4.2.2), bytes: the same 16 KiB a header-read buffer of the TCP
@@ -45,22 +39,12 @@ pub const MAX_FIELD_SECTION_SIZE: u64 = 16 * 1024;
 /// it may announce and we ignore.
 const MAX_UNI_STREAMS: u32 = 8;
 
-/// The QUIC endpoint configuration for `crypto` under `limits`.
-pub fn server_config(
-    mut config: quinn::ServerConfig,
-    limits: &ListenerLimits,
-) -> quinn::ServerConfig {
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .max_concurrent_bidi_streams(limits.max_h2_streams.into())
-        .max_concurrent_uni_streams(MAX_UNI_STREAMS.into())
-        .max_idle_timeout(Some(
-            IDLE_TIMEOUT
-                .try_into()
-                .expect("30 s is a valid QUIC idle timeout"),
-        ));
-    config.transport_config(Arc::new(transport));
-    config
+/// `config` (the HTTP/3 crypto, [`crate::tls::quic_server_config`]) with
+/// the HTTP/3 listener's transport parameters under `limits` (see the
+/// module docs); no server keep-alive: a connection idle for
+/// [`QUIC_IDLE_TIMEOUT`](crate::tls::QUIC_IDLE_TIMEOUT) is closed.
+pub fn server_config(config: quinn::ServerConfig, limits: &ListenerLimits) -> quinn::ServerConfig {
+    crate::tls::with_quic_transport(config, limits, MAX_UNI_STREAMS, false)
 }
 
 /// Accepts QUIC connections on `endpoint` and serves HTTP/3 on them until

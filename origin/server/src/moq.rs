@@ -52,7 +52,8 @@
 //! `tls_handshake_timeout`, the WebTransport CONNECT and the MoQ SETUP
 //! each within `header_read_timeout`; at most `max_h2_streams` concurrent
 //! bidirectional streams per connection (control and subscriptions) and
-//! [`MAX_UNI_STREAMS`] unidirectional ones; [`IDLE_TIMEOUT`] without a
+//! [`MAX_UNI_STREAMS`] unidirectional ones;
+//! [`QUIC_IDLE_TIMEOUT`](crate::tls::QUIC_IDLE_TIMEOUT) without a
 //! packet closes a connection.
 
 use std::{
@@ -78,11 +79,6 @@ use crate::{
 /// Media time an audio group spans at most: a late subscriber's audio
 /// starts at most this far behind the live edge.
 pub const AUDIO_GROUP: Duration = Duration::from_millis(500);
-
-/// A connection with no packet received for this long is closed
-/// (`max_idle_timeout`, RFC 9000 §10.1); the server sends keep-alives
-/// every third of it, so only a peer that is gone times out.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Unidirectional streams a peer may have open at once: moq-lite opens one
 /// per group it sends (a publishing client); HTTP/3 needs three for
@@ -402,7 +398,12 @@ fn audio_config(a: &AudioParams) -> Option<AudioConfig> {
 }
 
 /// The QUIC endpoint configuration: ALPN `h3` (WebTransport) and every MoQ
-/// ALPN, TLS 1.3, no 0-RTT, the limits of the module docs.
+/// ALPN, TLS 1.3, no 0-RTT, the limits of the module docs, with server
+/// keep-alives (a subscriber may sit idle waiting for a broadcast).
+///
+/// # Errors
+/// [`TlsError`](crate::tls::TlsError) when rustls refuses the certificate
+/// or the configuration cannot carry QUIC.
 pub fn server_config(
     ck: crate::tls::CertAndKey,
     limits: &ListenerLimits,
@@ -411,19 +412,13 @@ pub fn server_config(
         .chain(moq_net::ALPNS.iter().copied())
         .map(str::as_bytes)
         .collect();
-    let mut config = crate::tls::quic_server_config_with_alpn(ck, &alpn)?;
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .max_concurrent_bidi_streams(limits.max_h2_streams.into())
-        .max_concurrent_uni_streams(MAX_UNI_STREAMS.into())
-        .keep_alive_interval(Some(IDLE_TIMEOUT / 3))
-        .max_idle_timeout(Some(
-            IDLE_TIMEOUT
-                .try_into()
-                .expect("30 s is a valid QUIC idle timeout"),
-        ));
-    config.transport_config(Arc::new(transport));
-    Ok(config)
+    let config = crate::tls::quic_server_config_with_alpn(ck, &alpn)?;
+    Ok(crate::tls::with_quic_transport(
+        config,
+        limits,
+        MAX_UNI_STREAMS,
+        true,
+    ))
 }
 
 /// Accepts QUIC connections on `endpoint` and runs a MoQ session on each,

@@ -141,6 +141,39 @@ pub fn quic_server_config_with_alpn(
     Ok(quinn::ServerConfig::with_crypto(Arc::new(crypto)))
 }
 
+/// A QUIC connection with no packet received for this long is closed
+/// (`max_idle_timeout`, RFC 9000 §10.1), on the HTTP/3 and the Media over
+/// QUIC listeners. Longer than any held LL-HLS request (a blocking reload
+/// waits at most three target durations), so a client that sends no
+/// keep-alive while it waits is not cut.
+pub const QUIC_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `config` with the transport parameters of a listener under `limits`:
+/// at most `max_h2_streams` concurrent bidirectional streams (requests,
+/// subscriptions) and `max_uni_streams` unidirectional ones per connection
+/// (RFC 9000 §4.6), [`QUIC_IDLE_TIMEOUT`], and, with `keep_alive`, a PING
+/// every third of it (RFC 9000 §10.1.2) so that an idle but present peer
+/// is kept.
+pub fn with_quic_transport(
+    mut config: quinn::ServerConfig,
+    limits: &livestack_listener::ListenerLimits,
+    max_uni_streams: u32,
+    keep_alive: bool,
+) -> quinn::ServerConfig {
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(limits.max_h2_streams.into())
+        .max_concurrent_uni_streams(max_uni_streams.into())
+        .keep_alive_interval(keep_alive.then_some(QUIC_IDLE_TIMEOUT / 3))
+        .max_idle_timeout(Some(
+            QUIC_IDLE_TIMEOUT
+                .try_into()
+                .expect("30 s is a valid QUIC idle timeout"),
+        ));
+    config.transport_config(Arc::new(transport));
+    config
+}
+
 /// A TLS acceptor offering ALPN `h2` and `http/1.1`.
 ///
 /// # Errors
