@@ -52,6 +52,14 @@ if [ "$(wasmtime --version 2>/dev/null | cut -d' ' -f2)" != "$wasmtime_version" 
     --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model,component-model-async
 fi
 
+# The suite builds every crate and ~60 test binaries once: an incremental
+# cache would only double the target directory (13 GB here), and full debug
+# info in our own crates makes each end-to-end binary ~190 MB. Line tables
+# keep file:line in panics and backtraces; a clean suite build then needs
+# about 20 GB of disk instead of 35 GB.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+
 cargo fmt --all --check
 cargo fmt --manifest-path edge-modules/components/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
