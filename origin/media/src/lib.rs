@@ -28,6 +28,7 @@ pub mod h264;
 pub mod h265;
 pub mod ingest;
 pub mod model;
+pub mod relay_track;
 pub mod srt_access;
 pub mod time;
 pub mod ts;

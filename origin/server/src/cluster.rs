@@ -124,6 +124,17 @@ impl Viewers {
         }
     }
 
+    /// Viewers of `stream` now.
+    pub fn count(&self, stream: &str) -> u64 {
+        let now = self.clock.now();
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(stream).map_or(0, |m| {
+            m.values()
+                .filter(|t| now.saturating_duration_since(**t) < VIEWER_WINDOW)
+                .count() as u64
+        })
+    }
+
     /// Viewers per stream now (forgetting older entries).
     pub fn counts(&self) -> HashMap<String, u64> {
         let now = self.clock.now();

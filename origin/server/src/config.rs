@@ -143,6 +143,15 @@ pub struct ClusterConfig {
     pub max_viewers: u64,
     /// Capacity: HTTP egress, bits per second. Default 10 Gbit/s.
     pub max_egress_bps: u64,
+    /// Origin-to-origin relay ([`crate::relay`]): a viewer asking for a
+    /// stream another origin holds makes this node pull it over Media over
+    /// QUIC. Default true (it needs a shared control plane and the holder's
+    /// `webtransport` listener).
+    pub relay: bool,
+    /// A pulled stream without viewers for this long is let go (its
+    /// upstream subscription ends). Default 10 s; range 1 s ..= 1 h.
+    #[serde(with = "humantime_serde")]
+    pub relay_idle: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -166,6 +175,8 @@ impl Default for ClusterConfig {
             max_streams: 100,
             max_viewers: 10_000,
             max_egress_bps: 10_000_000_000,
+            relay: true,
+            relay_idle: Duration::from_secs(10),
         }
     }
 }
@@ -435,6 +446,11 @@ impl OriginConfig {
         if c.heartbeat_ttl < c.heartbeat_interval * 2 {
             return Err(ConfigError::Invalid(
                 "cluster.heartbeat_ttl must be at least twice cluster.heartbeat_interval".into(),
+            ));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&c.relay_idle) {
+            return Err(ConfigError::Invalid(
+                "cluster.relay_idle must be within 1s..=1h".into(),
             ));
         }
         if let Some((lat, lon)) = c.location

@@ -65,6 +65,8 @@ pub struct HttpState {
     /// UDP port of the Media over QUIC listener, for `/moq.json` (`None`:
     /// not enabled).
     pub webtransport_port: Option<u16>,
+    /// Pulls streams other origins hold (`None`: relay disabled).
+    pub relay: Option<Arc<crate::relay::Relay>>,
 }
 
 /// Whether a request carries the configured edge credential.
@@ -457,9 +459,6 @@ async fn route(
         return error(StatusCode::NOT_FOUND, "not found");
     };
     let sub = parts.next();
-    let Some(stream) = state.streams.get(name) else {
-        return error(StatusCode::NOT_FOUND, "no such live stream");
-    };
     // The edge verified the viewer; otherwise streams with play keys need
     // one (`token` query parameter; the edge's extractor, percent-decoded
     // as everywhere), and a closed origin needs it for every stream. Keys
@@ -483,6 +482,18 @@ async fn route(
         };
         return error(status, &e.to_string());
     }
+    // Held here, or pulled from the origin that holds it (an ended stream
+    // here may be live there again).
+    let stream = match state.streams.get(name) {
+        Some(s) if !s.ended() => Some(s),
+        local => match &state.relay {
+            Some(relay) => relay.stream(name).await.or(local),
+            None => local,
+        },
+    };
+    let Some(stream) = stream else {
+        return error(StatusCode::NOT_FOUND, "no such live stream");
+    };
     match (file, sub) {
         ("index.m3u8", None) => multivariant(&stream).await,
         (f, None) => match f.strip_suffix(".m3u8").and_then(Rendition::parse) {

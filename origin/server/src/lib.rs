@@ -24,6 +24,7 @@ pub mod h3;
 pub mod http;
 pub mod metrics;
 pub mod moq;
+pub mod relay;
 /// The sans-IO packager (re-exported: the origin's APIs use its types).
 pub use livestack_packager as packager;
 pub mod srt;
@@ -170,7 +171,17 @@ impl Origin {
             .map_err(bind_error("SRT", config.srt))?;
         tasks.spawn(srt_task);
 
+        let relay = config.cluster.relay.then(|| {
+            relay::Relay::new(
+                node.clone(),
+                streams.clone(),
+                metrics.clone(),
+                config.access.edge_credential.clone(),
+                config.cluster.relay_idle,
+            )
+        });
         let state = Arc::new(HttpState {
+            relay,
             certificate_sha256: certificate_sha256.clone(),
             webtransport_port: webtransport_addr.map(|a| a.port()),
             streams: streams.clone(),
@@ -371,7 +382,31 @@ fn start_moq(
     )));
     let admission =
         livestack_listener::Admission::new(config.limits, metrics.http_connections_refused.clone());
-    tasks.spawn(moq::serve(endpoint, origin, admission, metrics.clone()));
+    // The relay origin: ingested broadcasts in the relay track format,
+    // for other origins' relay sessions.
+    let (relay_origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
+    tasks.spawn(async move {
+        let end = moq_net::time::run(driver).await;
+        tracing::debug!(reason = %end, "relay origin ended");
+    });
+    let credential = config.access.edge_credential.clone();
+    streams.add_egress(Arc::new(relay::RelayEgress::new(
+        relay_origin.clone(),
+        node.clone(),
+        credential.is_some(),
+        config.access.closed,
+    )));
+    let relay = moq::RelayAccess {
+        origin: relay_origin,
+        credential,
+    };
+    tasks.spawn(moq::serve(
+        endpoint,
+        origin,
+        Some(relay),
+        admission,
+        metrics.clone(),
+    ));
 }
 
 /// The HTTPS (and HTTP/3) certificate: the configured PEM files, or a

@@ -147,6 +147,17 @@ pub struct Metrics {
     /// Groups moq-net dropped for subscribers that could not keep up (stale
     /// groups, summed over sessions, since start).
     pub moq_subscriber_groups_dropped: Gauge,
+    /// Relay sessions other origins hold open to this one now
+    /// ([`crate::relay`]): one per stream each of them pulls.
+    pub relay_sessions: Gauge,
+    /// Streams this origin pulls from the origins that hold them now.
+    pub relay_pulls: Gauge,
+    /// Pulls ended, by `outcome` (`idle`: no viewers for `relay_idle`;
+    /// `upstream_ended`: the publisher or the holder went away;
+    /// `failed`: the holder could not be reached or refused).
+    pub relay_pulls_ended: Family<Labels, Counter>,
+    /// Relayed frames or parameter records refused as malformed.
+    pub relay_frames_refused: Counter,
     /// SRT data packets of every publisher, by kind: received,
     /// retransmitted, dropped as too late (from each socket's
     /// statistics, once a second and at its end).
@@ -225,6 +236,10 @@ impl Metrics {
             moq_sessions: Family::default(),
             moq_groups_skipped: Counter::default(),
             moq_subscriber_groups_dropped: Gauge::default(),
+            relay_sessions: Gauge::default(),
+            relay_pulls: Gauge::default(),
+            relay_pulls_ended: Family::default(),
+            relay_frames_refused: Counter::default(),
             srt_packets: Family::default(),
             frames_dropped: Counter::default(),
             consumer_lagged_events: Counter::default(),
@@ -292,6 +307,26 @@ impl Metrics {
             "moq_subscriber_groups_dropped",
             "Groups dropped for MoQ subscribers that could not keep up, since start",
             m.moq_subscriber_groups_dropped.clone(),
+        );
+        r.register(
+            "relay_sessions",
+            "Relay sessions other origins hold open to this one (one per pulled stream)",
+            m.relay_sessions.clone(),
+        );
+        r.register(
+            "relay_pulls",
+            "Streams this origin pulls from the origins holding them",
+            m.relay_pulls.clone(),
+        );
+        r.register(
+            "relay_pulls_ended",
+            "Pulls from other origins ended, by outcome (idle, upstream_ended, failed)",
+            m.relay_pulls_ended.clone(),
+        );
+        r.register(
+            "relay_frames_refused",
+            "Relayed frames or parameter records refused as malformed",
+            m.relay_frames_refused.clone(),
         );
         r.register(
             "srt_packets",

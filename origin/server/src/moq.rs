@@ -43,7 +43,10 @@
 //! Only streams anyone may play are offered over MoQ: on a closed origin,
 //! and for streams with a play key, the broadcast is not published to MoQ
 //! at all (token-gated MoQ sessions are not implemented yet). WebTransport
-//! sessions must ask for `/moq` (anything else is refused with 404).
+//! sessions must ask for `/moq`, or for [`RELAY_PATH`](crate::relay::RELAY_PATH)
+//! (other origins pulling a stream, see [`crate::relay`]; 401 without the
+//! edge credential when one is configured); anything else is refused with
+//! 404.
 //!
 //! # Limits
 //!
@@ -73,7 +76,7 @@ use crate::{
     cluster::Node,
     fanout::{BroadcastSubscriber, MediaEvent, Received},
     metrics::Metrics,
-    streams::Egress,
+    streams::{Egress, Source},
 };
 
 /// Media time an audio group spans at most: a late subscriber's audio
@@ -127,7 +130,13 @@ impl std::fmt::Debug for MoqEgress {
 }
 
 impl Egress for MoqEgress {
-    fn broadcast_started(&self, name: &str, session: u64, media: &BroadcastSubscriber) {
+    fn broadcast_started(
+        &self,
+        name: &str,
+        session: u64,
+        _source: &Source,
+        media: &BroadcastSubscriber,
+    ) {
         let this = self.clone();
         let name = name.to_owned();
         let media = media.clone();
@@ -149,7 +158,7 @@ impl Egress for MoqEgress {
 
 /// The MoQ broadcast at path `name`, waiting up to a second for the
 /// previous publisher session's broadcast of the same name to close.
-async fn create_broadcast(
+pub(crate) async fn create_broadcast(
     origin: &moq_net::origin::Producer,
     name: &str,
 ) -> Option<moq_net::broadcast::Producer> {
@@ -360,7 +369,7 @@ enum BridgeError {
 }
 
 /// The hang legacy container's clock: microseconds.
-const MICROS: Timescale = match Timescale::new(1_000_000) {
+pub(crate) const MICROS: Timescale = match Timescale::new(1_000_000) {
     Some(t) => t,
     None => panic!("1 MHz is a timescale"),
 };
@@ -421,11 +430,23 @@ pub fn server_config(
     ))
 }
 
+/// What relay sessions ([`crate::relay::RELAY_PATH`]) are served.
+#[derive(Clone)]
+pub struct RelayAccess {
+    /// The relay origin ([`crate::relay::RelayEgress`] publishes into it).
+    pub origin: moq_net::origin::Producer,
+    /// The edge credential a relay session must present, if configured.
+    pub credential: Option<String>,
+}
+
 /// Accepts QUIC connections on `endpoint` and runs a MoQ session on each,
-/// publishing from `origin`, until the task is dropped.
+/// publishing from `origin` (WebTransport at [`WEBTRANSPORT_PATH`], raw
+/// QUIC) or, for WebTransport sessions at the relay path, from `relay`,
+/// until the task is dropped.
 pub async fn serve(
     endpoint: quinn::Endpoint,
     origin: moq_net::origin::Producer,
+    relay: Option<RelayAccess>,
     admission: Arc<Admission>,
     metrics: Arc<Metrics>,
 ) {
@@ -454,11 +475,12 @@ pub async fn serve(
         };
         let limits = *admission.limits();
         let origin = origin.clone();
+        let relay = relay.clone();
         let metrics = metrics.clone();
         let stats = tier.session("");
         tokio::spawn(async move {
             let _admitted = admitted;
-            let outcome = session(incoming, peer, origin, stats, &limits).await;
+            let outcome = session(incoming, peer, origin, relay, stats, &limits, &metrics).await;
             let label = match &outcome {
                 Ok(()) => "ended",
                 Err(e) => e.label(),
@@ -471,6 +493,22 @@ pub async fn serve(
                 debug!(peer = %ClientAddr::from(peer), error = %e, "MoQ session refused or failed");
             }
         });
+    }
+}
+
+/// Counts one in a gauge while it lives.
+struct GaugeGuard(prometheus_client::metrics::gauge::Gauge);
+
+impl GaugeGuard {
+    fn new(g: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        g.inc();
+        Self(g.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -494,8 +532,10 @@ enum SessionError {
     Alpn(Option<String>),
     #[error("WebTransport: {0}")]
     WebTransport(String),
-    #[error("WebTransport path {0:?} is not /moq")]
+    #[error("WebTransport path {0:?} is not /moq (or /relay)")]
     Path(String),
+    #[error("relay session without the edge credential")]
+    Unauthorized,
     #[error("MoQ: {0}")]
     Moq(moq_net::Error),
 }
@@ -508,6 +548,7 @@ impl SessionError {
             SessionError::Alpn(_) => "bad_alpn",
             SessionError::WebTransport(_) => "bad_webtransport",
             SessionError::Path(_) => "not_found",
+            SessionError::Unauthorized => "unauthorized",
             SessionError::Moq(_) => "moq_error",
         }
     }
@@ -518,10 +559,13 @@ impl SessionError {
 async fn session(
     incoming: quinn::Incoming,
     peer: SocketAddr,
-    origin: moq_net::origin::Producer,
+    mut origin: moq_net::origin::Producer,
+    relay: Option<RelayAccess>,
     stats: moq_net::stats::Session,
     limits: &ListenerLimits,
+    metrics: &Metrics,
 ) -> Result<(), SessionError> {
+    let mut relay_session = None;
     let conn = tokio::time::timeout(limits.tls_handshake_timeout, incoming)
         .await
         .map_err(|_| SessionError::Timeout("the QUIC handshake"))?
@@ -541,9 +585,31 @@ async fn session(
             .map_err(|_| SessionError::Timeout("the WebTransport CONNECT"))?
             .map_err(|e| SessionError::WebTransport(e.to_string()))?;
             let path = request.url.path().to_owned();
-            if path != WEBTRANSPORT_PATH {
-                let _ = request.reject(http::StatusCode::NOT_FOUND).await;
-                return Err(SessionError::Path(path));
+            match (path.as_str(), &relay) {
+                (WEBTRANSPORT_PATH, _) => {}
+                (crate::relay::RELAY_PATH, Some(r)) => {
+                    let presented = request
+                        .headers
+                        .get(livestack_tokens::EDGE_CREDENTIAL_HEADER)
+                        .map(|v| v.as_bytes());
+                    let allowed = match (&r.credential, presented) {
+                        (None, _) => true,
+                        (Some(c), Some(p)) => {
+                            livestack_tokens::edge_credential_matches(p, c.as_bytes())
+                        }
+                        (Some(_), None) => false,
+                    };
+                    if !allowed {
+                        let _ = request.reject(http::StatusCode::UNAUTHORIZED).await;
+                        return Err(SessionError::Unauthorized);
+                    }
+                    origin = r.origin.clone();
+                    relay_session = Some(GaugeGuard::new(&metrics.relay_sessions));
+                }
+                _ => {
+                    let _ = request.reject(http::StatusCode::NOT_FOUND).await;
+                    return Err(SessionError::Path(path));
+                }
             }
             // The subprotocol: our most preferred MoQ version the client
             // offers (none offered: moq-net negotiates in its SETUP).
@@ -580,6 +646,7 @@ async fn session(
     debug!(peer = %ClientAddr::from(peer), version = %session.version(), "MoQ session");
     let end = moq_net::time::run(driver).await;
     drop(session);
+    drop(relay_session);
     match end {
         moq_net::Error::Closed | moq_net::Error::Cancel => Ok(()),
         e => Err(SessionError::Moq(e)),

@@ -68,6 +68,8 @@ pub struct Stream {
     /// served `immutable` is never reused for other bytes after a
     /// reconnect.
     pub session: u64,
+    /// Where the broadcast comes from.
+    pub source: Source,
     snapshot: watch::Sender<Arc<StreamSnapshot>>,
     /// Where a successor continues, kept current by the owner after every
     /// change (cheaper than a new snapshot per part): next MSN and
@@ -137,11 +139,31 @@ pub struct Streams {
 /// every broadcast the origin ingests, each from its own consumer of the
 /// broadcast's generic relay ([`crate::fanout`]).
 pub trait Egress: Send + Sync + std::fmt::Debug {
-    /// Publisher session `session` of broadcast `name` started: subscribe
-    /// to `media` (a late consumer starts at each track's latest keyframe)
-    /// and serve it until its `End`. Called on the ingest's task: must
-    /// return at once (spawn the work).
-    fn broadcast_started(&self, name: &str, session: u64, media: &BroadcastSubscriber);
+    /// Publisher session `session` of broadcast `name` started, from
+    /// `source`: subscribe to `media` (a late consumer starts at each
+    /// track's latest keyframe) and serve it until its `End`. Called on the
+    /// ingest's task: must return at once (spawn the work).
+    fn broadcast_started(
+        &self,
+        name: &str,
+        session: u64,
+        source: &Source,
+        media: &BroadcastSubscriber,
+    );
+}
+
+/// Where a broadcast this origin serves comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A publisher of this node (SRT, the built-in test source).
+    Ingest,
+    /// Pulled from the origin node `node` that holds its publisher
+    /// ([`crate::relay`]). Never offered to other origins' relay sessions,
+    /// so a relay chain is one hop long by construction.
+    Relay {
+        /// The holding node's id.
+        node: String,
+    },
 }
 
 impl Streams {
@@ -182,6 +204,19 @@ impl Streams {
         names
     }
 
+    /// Forgets session `session` of `name` at once instead of after the
+    /// linger time (a relayed stream nobody watches: the next viewer pulls
+    /// it afresh). Its readers see it end.
+    pub fn forget(&self, name: &str, session: u64) {
+        self.map.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            if map.get(name).is_some_and(|s| s.session == session) {
+                map.remove(name);
+            }
+            map
+        });
+    }
+
     /// The HLS settings.
     pub fn hls_config(&self) -> &HlsConfig {
         &self.hls
@@ -198,6 +233,16 @@ impl Streams {
     /// name a new session, so neither an `immutable` cache entry nor a
     /// player that stayed mixes the two sessions' bytes.
     pub fn start(self: &Arc<Self>, name: &str, media: &BroadcastSubscriber) -> Arc<Stream> {
+        self.start_from(name, Source::Ingest, media)
+    }
+
+    /// [`start`](Self::start) for a broadcast from `source`.
+    pub fn start_from(
+        self: &Arc<Self>,
+        name: &str,
+        source: Source,
+        media: &BroadcastSubscriber,
+    ) -> Arc<Stream> {
         // Subscribed before anything is published: the packager sees every
         // frame.
         let consumer = media.subscribe();
@@ -213,6 +258,7 @@ impl Streams {
         let stream = Arc::new(Stream {
             name: name.to_owned(),
             session,
+            source: source.clone(),
             snapshot: watch::channel(Arc::new(StreamSnapshot::default())).0,
             next_msn: start.next_msn.into(),
             next_discontinuity_sequence: start.discontinuity_sequence.into(),
@@ -240,7 +286,7 @@ impl Streams {
             map
         });
         for egress in self.egresses.load().iter() {
-            egress.broadcast_started(name, session, media);
+            egress.broadcast_started(name, session, &source, media);
         }
         let this = self.clone();
         let s = stream.clone();

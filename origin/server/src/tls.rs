@@ -191,3 +191,161 @@ impl Clone for CertAndKey {
         }
     }
 }
+
+/// A server certificate verifier that accepts exactly the end-entity
+/// certificates whose SHA-256 is listed: how WebTransport's
+/// `serverCertificateHashes` pins a self-signed certificate (W3C
+/// WebTransport §4.4), and how one origin trusts another's certificate
+/// as the control plane's registry advertises it. Signatures are still
+/// checked (the peer holds the key).
+#[derive(Debug)]
+pub struct PinnedCertificates {
+    sha256: Vec<[u8; 32]>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl PinnedCertificates {
+    /// A verifier for certificates with the SHA-256 hashes `sha256_hex`
+    /// (lower- or upper-case hex, 64 digits each; others are ignored).
+    pub fn new<'a>(sha256_hex: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            sha256: sha256_hex.into_iter().filter_map(parse_sha256).collect(),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        }
+    }
+
+    /// True when no valid hash was given (nothing would verify).
+    pub fn is_empty(&self) -> bool {
+        self.sha256.is_empty()
+    }
+}
+
+/// A 64-digit hex SHA-256.
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks_exact(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedCertificates {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+        if self.sha256.contains(&digest) {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A QUIC client configuration (TLS 1.3, ring) offering `alpn` and
+/// trusting the certificates `pinned` accepts, with a PING every third of
+/// [`QUIC_IDLE_TIMEOUT`] so that a quiet connection stays up.
+///
+/// # Errors
+/// [`TlsError::Rustls`], or [`TlsError::Quic`] if rustls's configuration
+/// cannot carry QUIC.
+pub fn quic_client_config(
+    pinned: PinnedCertificates,
+    alpn: &[&[u8]],
+) -> Result<quinn::ClientConfig, TlsError> {
+    let provider = pinned.provider.clone();
+    let crypto = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(pinned))
+        .with_no_client_auth();
+    quic_client(crypto, alpn)
+}
+
+/// As [`quic_client_config`], trusting the system's root certificates
+/// (for a peer with a publicly trusted certificate).
+///
+/// # Errors
+/// As [`quic_client_config`]; [`TlsError::Quic`] when no system root
+/// certificate could be loaded.
+pub fn quic_client_config_with_roots(alpn: &[&[u8]]) -> Result<quinn::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) =
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if added == 0 {
+        return Err(TlsError::Quic("no system root certificates".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let crypto = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    quic_client(crypto, alpn)
+}
+
+fn quic_client(
+    mut crypto: rustls::ClientConfig,
+    alpn: &[&[u8]],
+) -> Result<quinn::ClientConfig, TlsError> {
+    crypto.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(QUIC_IDLE_TIMEOUT / 3))
+        .max_idle_timeout(Some(
+            QUIC_IDLE_TIMEOUT
+                .try_into()
+                .expect("30 s is a valid QUIC idle timeout"),
+        ));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}

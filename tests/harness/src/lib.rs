@@ -45,6 +45,15 @@ pub fn require(tool: &str) {
 /// defaults (but no reconnect grace) and an in-memory control plane
 /// holding the config's keys.
 pub async fn start_origin(tweak: impl FnOnce(&mut OriginConfig)) -> Origin {
+    start_origin_in(MemoryControlPlane::new(), tweak).await
+}
+
+/// As [`start_origin`], as a node of the deployment whose control plane is
+/// `control` (several origins sharing one Redis).
+pub async fn start_origin_in(
+    control: Arc<dyn ControlPlane>,
+    tweak: impl FnOnce(&mut OriginConfig),
+) -> Origin {
     let mut config = OriginConfig {
         srt: "127.0.0.1:0".parse().expect("addr"),
         http: "127.0.0.1:0".parse().expect("addr"),
@@ -56,7 +65,6 @@ pub async fn start_origin(tweak: impl FnOnce(&mut OriginConfig)) -> Origin {
     config.hls.reconnect_grace = Duration::ZERO;
     tweak(&mut config);
     // The origin seeds the configuration's stream keys into it at start.
-    let control: Arc<dyn ControlPlane> = MemoryControlPlane::new();
     Origin::start(&config, control)
         .await
         .expect("origin starts")

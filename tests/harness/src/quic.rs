@@ -2,104 +2,16 @@
 //! certificate by its SHA-256 (what a browser's `serverCertificateHashes`
 //! does), for raw QUIC with any ALPN, and moq-net subscribers on it.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
-use rustls::{
-    DigitallySignedStruct, SignatureScheme,
-    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime},
-};
-
-/// Accepts the server certificate whose SHA-256 is `sha256`, and checks
-/// the handshake signature with it.
-#[derive(Debug)]
-struct PinnedCertificate {
-    sha256: Vec<u8>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let digest = sha256(end_entity.as_ref());
-        if digest == self.sha256 {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("certificate hash mismatch".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// SHA-256 of `data`.
-fn sha256(data: &[u8]) -> Vec<u8> {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(data).to_vec()
-}
-
-/// Decodes lower-case or upper-case hex.
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
-}
+use livestack_origin::tls::{PinnedCertificates, quic_client_config};
 
 /// A client endpoint on loopback whose connections offer `alpn` and trust
 /// only the certificate with SHA-256 `certificate_sha256` (hex).
 pub fn endpoint(alpn: &[&str], certificate_sha256: &str) -> (quinn::Endpoint, quinn::ClientConfig) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut crypto = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("TLS 1.3")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedCertificate {
-            sha256: hex(certificate_sha256),
-            provider,
-        }))
-        .with_no_client_auth();
-    crypto.alpn_protocols = alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto).expect("QUIC crypto");
-    let config = quinn::ClientConfig::new(Arc::new(crypto));
+    let alpn: Vec<&[u8]> = alpn.iter().map(|a| a.as_bytes()).collect();
+    let config = quic_client_config(PinnedCertificates::new([certificate_sha256]), &alpn)
+        .expect("QUIC client configuration");
     let endpoint =
         quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint");
     (endpoint, config)
