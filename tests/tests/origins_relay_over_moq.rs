@@ -1,15 +1,17 @@
-//! Origin-to-origin relay: two origins (and a third with the wrong
-//! credential) in one real Redis control plane. ffmpeg publishes over SRT
-//! to origin A, which the placement records; viewers ask origin B, which
-//! pulls the stream from A over Media over QUIC (WebTransport, A's
-//! self-signed certificate pinned by the hash A advertises in the
-//! registry) and serves it over LL-HLS.
+//! Origin-to-origin relay: two origins in two regions (and a third with
+//! the wrong credential) in one real Redis control plane, an edge routing
+//! viewers to their nearest region. ffmpeg publishes over SRT to origin A
+//! (Paris), which the placement records; viewers ask origin B
+//! (Washington), which pulls the stream from A over Media over QUIC
+//! (WebTransport, A's self-signed certificate pinned by the hash A
+//! advertises in the registry) and serves it over LL-HLS.
 //!
 //! - Three viewers on B: A serves exactly one relay session.
 //! - The viewers leave: B lets the pull go after its idle time and A's
 //!   relay session ends while A still has the stream.
-//! - A new viewer on B makes B pull again; followed to the end, what B
-//!   served decodes without error and has every frame of its time span
+//! - A viewer in Washington asks the edge (`routing.nearest-region-first`):
+//!   it is sent to B, not to A that holds the stream; B pulls again;
+//!   followed to the end, what B served decodes without error and has every frame of its time span
 //!   (the relay carries decoding times: the source has B-frames).
 //! - Origin C presents a wrong edge credential: A refuses its relay
 //!   session (401), C answers 404, A and B are not disturbed.
@@ -20,13 +22,14 @@ use std::{
 };
 
 use livestack_control::{ControlPlane, RedisControlPlane, RedisOptions, RedisTarget};
+use livestack_edge_server::ORIGIN_NODE_HEADER;
 use livestack_origin::Origin;
 use livestack_test_harness::{
     VideoCodec, count_frames, decode_errors, encode_source,
     hls::{Followed, HttpClient, follow},
     publish,
-    registry::metric,
-    start_origin_in, wait_live, workdir,
+    registry::{PARIS, WASHINGTON, metric, play_token},
+    start_edge_with, start_origin_in, wait_live, workdir,
 };
 
 const CREDENTIAL: &str = "relay-test-edge-credential-0123456789";
@@ -41,13 +44,17 @@ async fn control(redis: &livestack_control::testing::RedisServer) -> Arc<dyn Con
 async fn origin(
     redis: &livestack_control::testing::RedisServer,
     id: &str,
+    (region, location): (&str, (f64, f64)),
     credential: &str,
 ) -> Origin {
     let id = id.to_owned();
+    let region = region.to_owned();
     let credential = credential.to_owned();
     start_origin_in(control(redis).await, move |c| {
         c.webtransport = Some("127.0.0.1:0".parse().expect("addr"));
         c.cluster.node_id = id;
+        c.cluster.region = region;
+        c.cluster.location = Some(location);
         c.cluster.heartbeat_interval = Duration::from_millis(200);
         c.cluster.heartbeat_ttl = Duration::from_secs(2);
         c.cluster.relay_idle = Duration::from_secs(2);
@@ -114,9 +121,23 @@ async fn a_stream_published_to_one_origin_plays_on_another_through_one_relay_ses
     let dir = workdir();
     let source = encode_source(dir.path(), VideoCodec::H264, 40);
     let redis = tokio::task::block_in_place(livestack_control::testing::RedisServer::start);
-    let a = origin(&redis, "origin-a", CREDENTIAL).await;
-    let b = origin(&redis, "origin-b", CREDENTIAL).await;
-    let c = origin(&redis, "origin-c", "a-wrong-edge-credential-0123456789").await;
+    let a = origin(&redis, "origin-a", ("eu-west", PARIS), CREDENTIAL).await;
+    let b = origin(&redis, "origin-b", ("us-east", WASHINGTON), CREDENTIAL).await;
+    let c = origin(
+        &redis,
+        "origin-c",
+        ("eu-west", PARIS),
+        "a-wrong-edge-credential-0123456789",
+    )
+    .await;
+    let edge_control = control(&redis).await;
+    let edge = start_edge_with(a.http_addr, |e| {
+        e.control = Some(edge_control);
+        e.registry_refresh = Duration::from_millis(200);
+        e.module_config
+            .insert("routing.nearest-region-first".into(), "true".into());
+    })
+    .await;
 
     let mut ffmpeg = publish(a.srt_addr, "#!::r=live/cam,m=publish", &source);
     wait_live(a.http_addr, "cam").await;
@@ -171,10 +192,28 @@ async fn a_stream_published_to_one_origin_plays_on_another_through_one_relay_ses
     )
     .await;
 
-    // A new viewer on B: B pulls again and plays to the end.
+    // A viewer in Washington, through the edge: sent to B, which pulls
+    // again, and plays to the end.
+    let viewer = HttpClient::new().with_header("x-client-location", "38.90,-77.04");
+    let token = play_token("cam");
+    let first = viewer
+        .get(&format!(
+            "http://{}/live/cam/index.m3u8?token={token}",
+            edge.http_addr
+        ))
+        .await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(
+        first.headers.get(ORIGIN_NODE_HEADER).map(|v| v.as_bytes()),
+        Some(&b"origin-b"[..]),
+        "the edge sends the viewer to its own region's origin"
+    );
     let followed = follow(
-        &HttpClient::new(),
-        &format!("http://{}/live/cam/video.m3u8", b.http_addr),
+        &viewer,
+        &format!(
+            "http://{}/live/cam/video.m3u8?token={token}",
+            edge.http_addr
+        ),
         Duration::from_secs(90),
     )
     .await;

@@ -57,6 +57,14 @@ pub struct Policy<'a> {
     /// Country (ISO 3166-1 alpha-2) → home region, used when the client's
     /// coordinates are unknown. Default [`DEFAULT_COUNTRY_REGIONS`].
     pub country_regions: &'a [(&'a str, &'a str)],
+    /// Nearest region first, even before the placement node: for
+    /// deployments whose origins relay streams to each other (an origin
+    /// pulls a stream it does not hold from the placement node, see the
+    /// origin's `relay` module), so a viewer is served from its own region
+    /// and each region pulls a stream once (its rendezvous node). Within a
+    /// region the placement node still comes first. Default false: the
+    /// placement node first, wherever the viewer is.
+    pub nearest_region_first: bool,
 }
 
 impl Default for Policy<'static> {
@@ -65,7 +73,41 @@ impl Default for Policy<'static> {
             load_cap: DEFAULT_LOAD_CAP,
             max_heartbeat_age: DEFAULT_MAX_HEARTBEAT_AGE,
             country_regions: DEFAULT_COUNTRY_REGIONS,
+            nearest_region_first: false,
         }
+    }
+}
+
+impl Policy<'static> {
+    /// The default policy with the edge's `routing.*` configuration keys
+    /// applied, `get` reading a key: `routing.load-cap` (a fraction),
+    /// `routing.max-heartbeat-age-ms` (milliseconds),
+    /// `routing.nearest-region-first` (`true`/`false`).
+    ///
+    /// # Errors
+    /// A message naming the key whose value does not parse.
+    pub fn from_config(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut policy = Policy::default();
+        if let Some(cap) = get("routing.load-cap") {
+            policy.load_cap = cap
+                .trim()
+                .parse()
+                .map_err(|_| "routing.load-cap is not a number".to_owned())?;
+        }
+        if let Some(ms) = get("routing.max-heartbeat-age-ms") {
+            policy.max_heartbeat_age = Duration::from_millis(
+                ms.trim()
+                    .parse()
+                    .map_err(|_| "routing.max-heartbeat-age-ms is not a number".to_owned())?,
+            );
+        }
+        if let Some(b) = get("routing.nearest-region-first") {
+            policy.nearest_region_first = b
+                .trim()
+                .parse()
+                .map_err(|_| "routing.nearest-region-first is neither true nor false".to_owned())?;
+        }
+        Ok(policy)
     }
 }
 
@@ -161,6 +203,10 @@ struct Ranked<'n> {
 ///    ties by id), so every viewer of a stream lands on the same node and
 ///    its failover is the next-ranked node of the region.
 ///
+/// With [`Policy::nearest_region_first`] (origins that relay), regions
+/// nearest first come before everything: within each region the placement
+/// node (if alive and there), then the others by rendezvous score.
+///
 /// Region distance: the haversine distance ([`haversine_km`]) from
 /// [`ClientGeo::location`]; without it, from the location of the
 /// country's home region ([`Policy::country_regions`]; the home region
@@ -250,7 +296,9 @@ fn ranked<'n>(
         .map(|node| {
             let stage = match placed {
                 Some(p) if core::ptr::eq(p, node) => Stage::Placement,
-                Some(p) if p.region == node.region => Stage::PlacementRegion,
+                Some(p) if !policy.nearest_region_first && p.region == node.region => {
+                    Stage::PlacementRegion
+                }
                 _ => Stage::Geo,
             };
             let region_rank = regions
@@ -266,9 +314,16 @@ fn ranked<'n>(
         })
         .collect();
     ranked.sort_unstable_by(|a, b| {
-        a.stage
-            .cmp(&b.stage)
-            .then(a.region_rank.cmp(&b.region_rank))
+        let first = if policy.nearest_region_first {
+            a.region_rank
+                .cmp(&b.region_rank)
+                .then(a.stage.cmp(&b.stage))
+        } else {
+            a.stage
+                .cmp(&b.stage)
+                .then(a.region_rank.cmp(&b.region_rank))
+        };
+        first
             .then(b.score.cmp(&a.score))
             .then_with(|| a.node.id.cmp(&b.node.id))
     });

@@ -90,6 +90,13 @@ pub struct EdgeConfig {
     /// `[access]`): a closed origin serves only requests carrying it.
     /// `None`: none sent.
     pub origin_credential: Option<String>,
+    /// Configuration the components read with `config.get` (the `config`
+    /// import of WIT `livestack:edge`): `routing.load-cap` (fraction,
+    /// default 0.85), `routing.max-heartbeat-age-ms` (default 10,000),
+    /// `routing.nearest-region-first` (`true` when the origins relay
+    /// streams to each other: viewers stay in their nearest region; default
+    /// `false`), `signaling.session-*`. Empty by default.
+    pub module_config: std::collections::HashMap<String, String>,
 }
 
 impl EdgeConfig {
@@ -123,6 +130,7 @@ impl EdgeConfig {
             geo_headers: GeoHeaders::default(),
             clock: SystemClock::shared(),
             origin_credential: None,
+            module_config: std::collections::HashMap::new(),
         }
     }
 }
@@ -170,6 +178,9 @@ pub enum EdgeError {
         livestack_tokens::MIN_EDGE_CREDENTIAL_LEN
     )]
     OriginCredential,
+    /// A `routing.*` value of [`EdgeConfig::module_config`] does not parse.
+    #[error("invalid module configuration: {0}")]
+    ModuleConfig(String),
 }
 
 /// The cache's base URI when no origin is configured: every fetch then names
@@ -241,6 +252,10 @@ impl Edge {
             return Err(EdgeError::NoOrigin);
         }
         let keys = Keys::parse(&config.token_keys)?;
+        // The components parse these per request: a typo is refused here,
+        // not answered with 502s.
+        livestack_routing::Policy::from_config(|k| config.module_config.get(k).cloned())
+            .map_err(EdgeError::ModuleConfig)?;
         let origin_headers = origin_headers(&config)?;
         let metrics = Arc::new(EdgeMetrics::new());
         let refresh = config.registry_refresh.max(Duration::from_millis(10));
@@ -263,7 +278,7 @@ impl Edge {
         let imports = HostImports {
             keys,
             registry: upstreams.component_view(),
-            ..HostImports::default()
+            config: config.module_config.clone(),
         };
         let components = Arc::new(Components::load(
             config.modules.as_deref(),

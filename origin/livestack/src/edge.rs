@@ -122,6 +122,13 @@ pub(crate) struct EdgeArgs {
     /// `--edge-credential-file`); also `LIVESTACK_ORIGIN_CREDENTIAL`.
     #[arg(long, env = "LIVESTACK_ORIGIN_CREDENTIAL_FILE", value_name = "PATH")]
     origin_credential_file: Option<PathBuf>,
+    /// A configuration value for the components, `KEY=VALUE`, repeatable:
+    /// `routing.nearest-region-first=true` when the origins relay streams
+    /// to each other (viewers go to their nearest region, whose origin
+    /// pulls the stream), `routing.load-cap=0.85`,
+    /// `routing.max-heartbeat-age-ms=10000`.
+    #[arg(long = "module-config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    module_config: Vec<(String, String)>,
     #[command(flatten)]
     listener: crate::listener_args::ListenerArgs,
     #[command(flatten)]
@@ -150,6 +157,14 @@ fn edge_config(
     config.modules = modules;
     config.public_url = public_url;
     Ok(config)
+}
+
+/// `KEY=VALUE` of `--module-config`.
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 /// Starts an edge on `http` in front of `origin` (no control plane).
@@ -188,6 +203,7 @@ pub(crate) async fn run(args: EdgeArgs) -> Result<()> {
         "LIVESTACK_ORIGIN_CREDENTIAL",
         "the origin credential",
     )?;
+    config.module_config = args.module_config.into_iter().collect();
     args.listener.apply(&mut config.listener);
     if let Some(url) = args.redis.as_deref() {
         config.control = Some(control_plane::redis(url).await.context("--redis")?);

@@ -78,21 +78,7 @@ fn reason_to_wit(r: pure::RouteReason) -> RouteReason {
 
 /// The policy from the `routing.*` config keys.
 fn policy() -> Result<pure::Policy<'static>, String> {
-    let mut policy = pure::Policy::default();
-    if let Some(cap) = config::get("routing.load-cap") {
-        policy.load_cap = cap
-            .trim()
-            .parse()
-            .map_err(|_| "routing.load-cap is not a number".to_owned())?;
-    }
-    if let Some(ms) = config::get("routing.max-heartbeat-age-ms") {
-        policy.max_heartbeat_age = Duration::from_millis(
-            ms.trim()
-                .parse()
-                .map_err(|_| "routing.max-heartbeat-age-ms is not a number".to_owned())?,
-        );
-    }
-    Ok(policy)
+    pure::Policy::from_config(config::get)
 }
 
 export!(Routing);

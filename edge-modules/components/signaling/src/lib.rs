@@ -123,21 +123,7 @@ fn session_config() -> Result<pure::SessionConfig, String> {
 
 /// The routing policy from the `routing.*` config keys.
 fn policy() -> Result<routing::Policy<'static>, String> {
-    let mut policy = routing::Policy::default();
-    if let Some(cap) = config::get("routing.load-cap") {
-        policy.load_cap = cap
-            .trim()
-            .parse()
-            .map_err(|_| "routing.load-cap is not a number".to_owned())?;
-    }
-    if let Some(ms) = config::get("routing.max-heartbeat-age-ms") {
-        policy.max_heartbeat_age = Duration::from_millis(
-            ms.trim()
-                .parse()
-                .map_err(|_| "routing.max-heartbeat-age-ms is not a number".to_owned())?,
-        );
-    }
-    Ok(policy)
+    routing::Policy::from_config(config::get)
 }
 
 fn node_from_wit(n: &OriginNode) -> routing::OriginNode {
