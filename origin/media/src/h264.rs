@@ -410,6 +410,50 @@ pub fn avc_decoder_config(sps: &[&[u8]], pps: &[&[u8]]) -> Result<Vec<u8>, H264E
     Ok(out)
 }
 
+/// The parameter sets of an `AVCDecoderConfigurationRecord` (ISO/IEC
+/// 14496-15 §5.3.3.1) and the byte size of the NAL unit length prefixes it
+/// declares (1, 2 or 4): `(length_size, sps, pps)`, slices of `record`.
+///
+/// # Errors
+/// [`H264Error::ConfigRecord`] for a version other than 1, a length size
+/// of 3, no SPS, or a record that ends inside a parameter set.
+pub fn avcc_parameter_sets(record: &[u8]) -> Result<AvccParameterSets<'_>, H264Error> {
+    let bad = || H264Error::ConfigRecord;
+    let head = record.get(..6).ok_or_else(bad)?;
+    if head[0] != 1 {
+        return Err(bad());
+    }
+    let length_size = usize::from(head[4] & 3) + 1;
+    if length_size == 3 {
+        return Err(bad());
+    }
+    /// `count` length-prefixed parameter sets from the front of `rest`.
+    fn take<'r>(rest: &mut &'r [u8], count: usize) -> Result<Vec<&'r [u8]>, H264Error> {
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = rest.get(..2).ok_or(H264Error::ConfigRecord)?;
+            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+            let nal = rest.get(2..2 + len).ok_or(H264Error::ConfigRecord)?;
+            out.push(nal);
+            *rest = &rest[2 + len..];
+        }
+        Ok(out)
+    }
+    let mut rest = &record[6..];
+    let sps = take(&mut rest, usize::from(head[5] & 0x1F))?;
+    if sps.is_empty() {
+        return Err(bad());
+    }
+    let count = usize::from(*rest.first().ok_or_else(bad)?);
+    rest = &rest[1..];
+    let pps = take(&mut rest, count)?;
+    Ok((length_size, sps, pps))
+}
+
+/// What [`avcc_parameter_sets`] returns: the NAL length size, the SPS and
+/// the PPS NAL units.
+pub type AvccParameterSets<'a> = (usize, Vec<&'a [u8]>, Vec<&'a [u8]>);
+
 /// Builds the [`VideoParams`] of an H.264 track from one SPS and one PPS
 /// NAL unit (without start codes).
 ///

@@ -335,17 +335,38 @@ fn video_pes(
     stats: &mut IngestStats,
     parse_errors: &mut u64,
 ) -> Vec<IngestEvent> {
-    let mut out = Vec::new();
     let id = u32::from(pes.pid);
     let Some(pts) = pes.pts else {
         *parse_errors += 1;
-        return out;
+        return Vec::new();
     };
     let Some((pts, dts)) = v.clock.pts_dts(pts, pes.dts) else {
         *parse_errors += 1;
-        return out;
+        return Vec::new();
     };
+    access_unit(
+        v,
+        id,
+        split_annexb(&pes.data),
+        (pts, dts),
+        stats,
+        parse_errors,
+    )
+}
 
+/// One access unit of `v` (its NAL units, any order) at `pts`/`dts`:
+/// parameter sets move into the track's parameters (a `Track` event when
+/// they change), AUDs and filler go, the rest becomes one length-prefixed
+/// frame, dropped before the first keyframe or parameters.
+fn access_unit<'a>(
+    v: &mut VideoTrack,
+    id: u32,
+    nals: impl IntoIterator<Item = &'a [u8]>,
+    (pts, dts): (MediaTime, MediaTime),
+    stats: &mut IngestStats,
+    parse_errors: &mut u64,
+) -> Vec<IngestEvent> {
+    let mut out = Vec::new();
     let mut keep: Vec<&[u8]> = Vec::new();
     let mut keyframe = false;
     let mut has_vcl = false;
@@ -356,7 +377,7 @@ fn video_pes(
             ps_changed = true;
         }
     };
-    for nal in split_annexb(&pes.data) {
+    for nal in nals {
         match v.codec {
             VideoCodec::H265 => {
                 let Ok(header) = h265::NalHeader::parse(nal) else {
@@ -435,6 +456,132 @@ fn video_pes(
         },
     });
     out
+}
+
+/// One H.264 or H.265 video track whose access units arrive whole, each
+/// with its timestamps (Media over QUIC ingest), rather than in a
+/// transport stream: the per-access-unit half of [`TsIngest`], with the
+/// same rules (parameter sets out of band, AUDs and filler removed,
+/// 4-byte length prefixes, frames before the first keyframe dropped).
+///
+/// Input shapes: Annex B with in-band parameter sets (`avc3`/`hev1`,
+/// [`push_annexb`](Self::push_annexb)), or length-prefixed NAL units with
+/// an out-of-band `avcC` record (`avc1`, [`set_avc_config`](Self::set_avc_config)
+/// then [`push_length_prefixed`](Self::push_length_prefixed)).
+#[derive(Debug)]
+pub struct AccessUnitIngest {
+    id: u32,
+    track: VideoTrack,
+    /// Bytes of each NAL unit's length prefix (from the `avcC` record).
+    length_size: usize,
+    stats: IngestStats,
+    parse_errors: u64,
+}
+
+impl AccessUnitIngest {
+    /// A track with id `id` of `codec`.
+    pub fn new(id: u32, codec: VideoCodec) -> Self {
+        Self {
+            id,
+            track: VideoTrack {
+                codec,
+                vps: None,
+                sps: None,
+                pps: None,
+                params: None,
+                seen_keyframe: false,
+                clock: Unwrapper::default(),
+            },
+            length_size: 4,
+            stats: IngestStats::default(),
+            parse_errors: 0,
+        }
+    }
+
+    /// Takes the parameter sets of an `AVCDecoderConfigurationRecord`
+    /// (ISO/IEC 14496-15 §5.3.3.1) and its NAL length size; the `Track`
+    /// event follows if they are new.
+    ///
+    /// # Errors
+    /// [`h264::H264Error`] for a truncated record or an unusable SPS.
+    pub fn set_avc_config(&mut self, record: &[u8]) -> Result<Vec<IngestEvent>, h264::H264Error> {
+        let (length_size, sps, pps) = h264::avcc_parameter_sets(record)?;
+        self.length_size = length_size;
+        let nals: Vec<&[u8]> = sps.into_iter().chain(pps).collect();
+        let ts = MediaTime::from_90khz(0);
+        Ok(access_unit(
+            &mut self.track,
+            self.id,
+            nals,
+            (ts, ts),
+            &mut self.stats,
+            &mut self.parse_errors,
+        ))
+    }
+
+    /// One Annex B access unit.
+    pub fn push_annexb(&mut self, data: &[u8], pts: MediaTime, dts: MediaTime) -> Vec<IngestEvent> {
+        access_unit(
+            &mut self.track,
+            self.id,
+            split_annexb(data),
+            (pts, dts),
+            &mut self.stats,
+            &mut self.parse_errors,
+        )
+    }
+
+    /// One access unit of length-prefixed NAL units (the size set by
+    /// [`set_avc_config`](Self::set_avc_config), 4 by default). A
+    /// truncated unit ends the access unit there and is counted as a parse
+    /// error.
+    pub fn push_length_prefixed(
+        &mut self,
+        data: &[u8],
+        pts: MediaTime,
+        dts: MediaTime,
+    ) -> Vec<IngestEvent> {
+        let mut nals = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let Some((len, body)) = read_length(rest, self.length_size) else {
+                self.parse_errors += 1;
+                break;
+            };
+            let Some(nal) = body.get(..len) else {
+                self.parse_errors += 1;
+                break;
+            };
+            nals.push(nal);
+            rest = &body[len..];
+        }
+        access_unit(
+            &mut self.track,
+            self.id,
+            nals,
+            (pts, dts),
+            &mut self.stats,
+            &mut self.parse_errors,
+        )
+    }
+
+    /// Frames dropped before the first keyframe (and parse errors in
+    /// [`IngestStats::parse_errors`]).
+    pub fn stats(&self) -> IngestStats {
+        IngestStats {
+            parse_errors: self.parse_errors,
+            ..self.stats.clone()
+        }
+    }
+}
+
+/// A big-endian length of `size` (1, 2 or 4) bytes and what follows it.
+fn read_length(data: &[u8], size: usize) -> Option<(usize, &[u8])> {
+    let (head, body) = (data.get(..size)?, data.get(size..)?);
+    let len = head
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    Some((len, body))
 }
 
 /// Turns one AAC PES (one or more ADTS frames) into events.
@@ -753,6 +900,66 @@ mod tests {
                 .iter()
                 .all(|f| f.keyframe && f.duration == Some(at(1024)) && f.dts == f.pts)
         );
+    }
+
+    #[test]
+    fn access_units_in_both_shapes_give_the_same_track_and_frames() {
+        let idr: &[u8] = &[0x65, 0x88, 0x84, 0x21];
+        let p: &[u8] = &[0x41, 0x9a, 0x02];
+        let t = |n| MediaTime::from_90khz(n);
+
+        // avc3: Annex B, parameter sets in band, an AUD to drop.
+        let mut a = AccessUnitIngest::new(1, VideoCodec::H264);
+        assert!(
+            a.push_annexb(&annexb(&[p]), t(0), t(0)).is_empty(),
+            "no params yet"
+        );
+        let first = a.push_annexb(&annexb(&[&[0x09, 0xf0], SPS, PPS, idr]), t(3000), t(3000));
+        let second = a.push_annexb(&annexb(&[p]), t(6000), t(6000));
+        assert_eq!(a.stats().frames_dropped_before_keyframe, 1);
+
+        // avc1: the avcC record, then length-prefixed units.
+        let record = h264::avc_decoder_config(&[SPS], &[PPS]).unwrap();
+        let mut b = AccessUnitIngest::new(1, VideoCodec::H264);
+        let track = b.set_avc_config(&record).unwrap();
+        let prefixed = |nal: &[u8]| {
+            let mut v = (nal.len() as u32).to_be_bytes().to_vec();
+            v.extend_from_slice(nal);
+            v
+        };
+        let mut frames = b.push_length_prefixed(&prefixed(idr), t(3000), t(3000));
+        frames.extend(b.push_length_prefixed(&prefixed(p), t(6000), t(6000)));
+        assert_eq!(track.len(), 1);
+        assert_eq!(first[0], track[0], "same parameters either way");
+        assert_eq!(&first[1..], &frames[..1]);
+        assert_eq!(second, frames[1..]);
+        let IngestEvent::Frame { frame, .. } = &frames[0] else {
+            panic!("a frame");
+        };
+        assert!(frame.keyframe);
+        assert_eq!(&frame.data[..], &prefixed(idr)[..]);
+
+        // A unit longer than what is left: cut there, counted.
+        let mut cut = prefixed(p);
+        cut.truncate(5);
+        assert!(b.push_length_prefixed(&cut, t(9000), t(9000)).is_empty());
+        assert_eq!(b.stats().parse_errors, 1);
+    }
+
+    #[test]
+    fn avcc_records_are_checked() {
+        let record = h264::avc_decoder_config(&[SPS], &[PPS]).unwrap();
+        let (size, sps, pps) = h264::avcc_parameter_sets(&record).unwrap();
+        assert_eq!((size, sps, pps), (4, vec![SPS], vec![PPS]));
+        for len in 0..record.len() - 4 {
+            assert!(
+                h264::avcc_parameter_sets(&record[..len]).is_err(),
+                "cut at {len}"
+            );
+        }
+        let mut v2 = record.clone();
+        v2[0] = 2;
+        assert!(h264::avcc_parameter_sets(&v2).is_err());
     }
 
     #[test]

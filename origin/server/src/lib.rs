@@ -24,6 +24,7 @@ pub mod h3;
 pub mod http;
 pub mod metrics;
 pub mod moq;
+pub mod moq_ingest;
 pub mod relay;
 /// The sans-IO packager (re-exported: the origin's APIs use its types).
 pub use livestack_packager as packager;
@@ -154,10 +155,6 @@ impl Origin {
             &mut tasks,
         )
         .await;
-        // Before the ingest listens: every broadcast reaches the MoQ egress.
-        if let Some((endpoint, _)) = moq_endpoint {
-            start_moq(config, endpoint, &node, &streams, &metrics, &mut tasks);
-        }
         let ctx = Arc::new(IngestContext {
             node: node.clone(),
             streams: streams.clone(),
@@ -166,6 +163,10 @@ impl Origin {
             limits: config.srt_options.clone(),
             publishing: std::sync::atomic::AtomicUsize::new(0),
         });
+        // Before the ingest listens: every broadcast reaches the MoQ egress.
+        if let Some((endpoint, _)) = moq_endpoint {
+            start_moq(config, endpoint, &ctx, &mut tasks);
+        }
         let (srt_addr, srt_task) = srt::listen(srt_socket, ctx)
             .await
             .map_err(bind_error("SRT", config.srt))?;
@@ -364,11 +365,10 @@ fn bind_moq(
 fn start_moq(
     config: &OriginConfig,
     endpoint: quinn::Endpoint,
-    node: &Arc<Node>,
-    streams: &Arc<Streams>,
-    metrics: &Arc<Metrics>,
+    ctx: &Arc<IngestContext>,
     tasks: &mut JoinSet<()>,
 ) {
+    let (node, streams, metrics) = (&ctx.node, &ctx.streams, &ctx.metrics);
     let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
     tasks.spawn(async move {
         let end = moq_net::time::run(driver).await;
@@ -404,6 +404,7 @@ fn start_moq(
         endpoint,
         origin,
         Some(relay),
+        Some(ctx.clone()),
         admission,
         metrics.clone(),
     ));

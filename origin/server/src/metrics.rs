@@ -147,6 +147,15 @@ pub struct Metrics {
     /// Groups moq-net dropped for subscribers that could not keep up (stale
     /// groups, summed over sessions, since start).
     pub moq_subscriber_groups_dropped: Gauge,
+    /// Broadcasts MoQ sessions announced, by `outcome`: `accepted`,
+    /// `unauthorized`, `forbidden`, `conflict` (live elsewhere),
+    /// `over_capacity`, `unavailable` (control plane), `bad_catalog`,
+    /// `bad_name`.
+    pub moq_publishes: Family<Labels, Counter>,
+    /// Frames of MoQ publishers refused: undecodable container, a
+    /// timestamp not after the previous frame's (B-frames), an unusable
+    /// track.
+    pub moq_ingest_frames_refused: Counter,
     /// Relay sessions other origins hold open to this one now
     /// ([`crate::relay`]): one per stream each of them pulls.
     pub relay_sessions: Gauge,
@@ -236,6 +245,8 @@ impl Metrics {
             moq_sessions: Family::default(),
             moq_groups_skipped: Counter::default(),
             moq_subscriber_groups_dropped: Gauge::default(),
+            moq_publishes: Family::default(),
+            moq_ingest_frames_refused: Counter::default(),
             relay_sessions: Gauge::default(),
             relay_pulls: Gauge::default(),
             relay_pulls_ended: Family::default(),
@@ -307,6 +318,16 @@ impl Metrics {
             "moq_subscriber_groups_dropped",
             "Groups dropped for MoQ subscribers that could not keep up, since start",
             m.moq_subscriber_groups_dropped.clone(),
+        );
+        r.register(
+            "moq_publishes",
+            "Broadcasts announced by MoQ publishers, by outcome",
+            m.moq_publishes.clone(),
+        );
+        r.register(
+            "moq_ingest_frames_refused",
+            "Frames of MoQ publishers refused (bad container, non-increasing timestamps, unusable track)",
+            m.moq_ingest_frames_refused.clone(),
         );
         r.register(
             "relay_sessions",

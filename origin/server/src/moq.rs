@@ -447,6 +447,7 @@ pub async fn serve(
     endpoint: quinn::Endpoint,
     origin: moq_net::origin::Producer,
     relay: Option<RelayAccess>,
+    ingest: Option<Arc<crate::srt::IngestContext>>,
     admission: Arc<Admission>,
     metrics: Arc<Metrics>,
 ) {
@@ -476,11 +477,17 @@ pub async fn serve(
         let limits = *admission.limits();
         let origin = origin.clone();
         let relay = relay.clone();
+        let ingest = ingest.clone();
         let metrics = metrics.clone();
         let stats = tier.session("");
         tokio::spawn(async move {
             let _admitted = admitted;
-            let outcome = session(incoming, peer, origin, relay, stats, &limits, &metrics).await;
+            let sides = Sides {
+                origin,
+                relay,
+                ingest,
+            };
+            let outcome = session(incoming, peer, sides, stats, &limits, &metrics).await;
             let label = match &outcome {
                 Ok(()) => "ended",
                 Err(e) => e.label(),
@@ -556,16 +563,31 @@ impl SessionError {
 
 /// One connection: QUIC handshake, WebTransport CONNECT (ALPN `h3`) or raw
 /// QUIC (a MoQ ALPN), MoQ SETUP, then the session until it ends.
+/// What a session may be served from and publish into.
+struct Sides {
+    /// The public MoQ origin.
+    origin: moq_net::origin::Producer,
+    /// Relay sessions' origin and credential.
+    relay: Option<RelayAccess>,
+    /// Where publishes go ([`crate::moq_ingest`]); `None`: not accepted.
+    ingest: Option<Arc<crate::srt::IngestContext>>,
+}
+
 async fn session(
     incoming: quinn::Incoming,
     peer: SocketAddr,
-    mut origin: moq_net::origin::Producer,
-    relay: Option<RelayAccess>,
+    sides: Sides,
     stats: moq_net::stats::Session,
     limits: &ListenerLimits,
     metrics: &Metrics,
 ) -> Result<(), SessionError> {
+    let Sides {
+        mut origin,
+        relay,
+        mut ingest,
+    } = sides;
     let mut relay_session = None;
+    let mut token: Option<String> = None;
     let conn = tokio::time::timeout(limits.tls_handshake_timeout, incoming)
         .await
         .map_err(|_| SessionError::Timeout("the QUIC handshake"))?
@@ -604,6 +626,8 @@ async fn session(
                         return Err(SessionError::Unauthorized);
                     }
                     origin = r.origin.clone();
+                    // Relay sessions only read.
+                    ingest = None;
                     relay_session = Some(GaugeGuard::new(&metrics.relay_sessions));
                 }
                 _ => {
@@ -611,6 +635,8 @@ async fn session(
                     return Err(SessionError::Path(path));
                 }
             }
+            token = livestack_tokens::request_token(request.url.query(), None)
+                .map(std::borrow::Cow::into_owned);
             // The subprotocol: our most preferred MoQ version the client
             // offers (none offered: moq-net negotiates in its SETUP).
             let chosen = moq_net::ALPNS
@@ -632,12 +658,26 @@ async fn session(
             return Err(SessionError::Alpn(other.map(str::to_owned)));
         }
     };
+    // What the client publishes lands in a session-local origin; the
+    // ingest admits each announced broadcast on its own.
+    let mut server = moq_net::Server::new()
+        .with_publisher(&origin)
+        .with_stats(stats);
+    let mut _ingesting = None;
+    if let Some(ctx) = ingest {
+        let (announced, driver) =
+            moq_net::origin::Producer::new(moq_net::origin::Config::default());
+        server = server.with_subscriber(announced.clone());
+        _ingesting = Some((
+            AbortOnDrop(tokio::spawn(async move {
+                let _ = moq_net::time::run(driver).await;
+            })),
+            AbortOnDrop(tokio::spawn(crate::moq_ingest::run(announced, token, ctx))),
+        ));
+    }
     let handshake = tokio::time::timeout(
         limits.header_read_timeout,
-        moq_net::Server::new()
-            .with_publisher(&origin)
-            .with_stats(stats)
-            .accept_request(std::time::Instant::now(), transport),
+        server.accept_request(std::time::Instant::now(), transport),
     )
     .await
     .map_err(|_| SessionError::Timeout("the MoQ SETUP"))?

@@ -76,10 +76,10 @@ pub struct IngestContext {
 
 /// One of the [`SrtConfig::max_publishers`] places, held from the handshake
 /// to the end of the session.
-struct PublisherSlot<'a>(&'a AtomicUsize);
+pub(crate) struct PublisherSlot<'a>(&'a AtomicUsize);
 
 impl<'a> PublisherSlot<'a> {
-    fn take(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+    pub(crate) fn take(count: &'a AtomicUsize, max: usize) -> Option<Self> {
         count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
