@@ -60,6 +60,18 @@ fi
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 
+# moq-dev's own MoQ CLI (`moq`), the independent publisher of
+# tests/tests/moq_publish_plays_over_llhls.rs: the pinned version, built from
+# crates.io into target/tools unless it is there already, QUIC only (about
+# 8 minutes on 2 cores, once). Not --locked: its packaged lock file names a
+# webpki-roots release some registry mirrors do not carry; the version of
+# moq-cli itself is pinned.
+moq_cli_version=0.14.10
+if [ "$(moq --version 2>/dev/null | cut -d' ' -f2)" != "$moq_cli_version" ]; then
+  cargo install moq-cli --version "$moq_cli_version" --root target/tools \
+    --no-default-features --features noq
+fi
+
 cargo fmt --all --check
 cargo fmt --manifest-path edge-modules/components/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -38,6 +38,11 @@
 //! `livestack_origin_moq_subscriber_groups_dropped`; groups a stalled
 //! subscriber's own moq-net drops on resuming are not visible here.
 //!
+//! # Publishing
+//!
+//! A session may also publish: what it announces is ingested as a stream
+//! of this origin ([`crate::moq_ingest`]), admitted like an SRT publish.
+//!
 //! # Access
 //!
 //! Only streams anyone may play are offered over MoQ: on a closed origin,

@@ -60,6 +60,11 @@ use crate::{
 /// How long an announced broadcast has to deliver its catalog.
 pub const CATALOG_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How far behind its newest group an ingest subscription starts: what a
+/// publisher sent before the origin subscribed (its first groups) is
+/// ingested too.
+pub const PUBLISHER_BACKLOG: Duration = Duration::from_secs(10);
+
 /// Broadcasts one session may publish at once.
 pub const MAX_BROADCASTS_PER_SESSION: usize = 4;
 
@@ -235,6 +240,8 @@ async fn ingest(
     ctx.streams.start(name, &subscriber);
     drop(subscriber);
     ctx.metrics.publishers.inc();
+    // Until every track reader is done (the broadcast ended or the
+    // session went: what was received is delivered first) or a kick.
     let reason = loop {
         tokio::select! {
             ev = received.recv() => match ev {
@@ -242,7 +249,6 @@ async fn ingest(
                 None => break "closed",
             },
             () = ticket.kick.notified() => break "kicked",
-            _ = broadcast.closed() => break "closed",
         }
     };
     readers.abort_all();
@@ -303,10 +309,13 @@ async fn subscribe(
             return None;
         }
     };
-    match consumer
-        .subscribe(moq_net::track::Subscription::default())
-        .await
-    {
+    // Every group the publisher still holds, not only its newest: the
+    // groups it sent between its announce and this subscription are part
+    // of the stream.
+    let subscription = moq_net::track::Subscription::default()
+        .with_max_age(PUBLISHER_BACKLOG)
+        .with_start(moq_net::track::Position::group(0));
+    match consumer.subscribe(subscription).await {
         Ok(s) => Some(s.ordered()),
         Err(e) => {
             warn!(%track, error = %e, "MoQ publisher's track refused");
@@ -375,6 +384,11 @@ async fn read_video(
                 metrics.moq_ingest_frames_refused.inc();
                 continue;
             };
+            // moq-mux ends a group with an empty frame at the next
+            // group's time: no access unit.
+            if payload.is_empty() {
+                continue;
+            }
             if last_pts.is_some_and(|p| pts.ticks() <= p.ticks()) {
                 metrics.moq_ingest_frames_refused.inc();
                 if !refused_logged {
@@ -445,6 +459,9 @@ async fn read_audio(
                 metrics.moq_ingest_frames_refused.inc();
                 continue;
             };
+            if data.is_empty() {
+                continue;
+            }
             // Back on the 1,024-sample grid the microsecond rounding left.
             let pts = match next {
                 Some(n) if (pts.ticks() - n.ticks()).abs() <= AAC_FRAME / 2 => n,
