@@ -137,6 +137,13 @@ pub(crate) struct OriginArgs {
     /// `LIVESTACK_EDGE_CREDENTIAL`.
     #[arg(long, env = "LIVESTACK_EDGE_CREDENTIAL_FILE", value_name = "PATH")]
     edge_credential_file: Option<PathBuf>,
+    /// File holding the keys that verify the edges' session tokens (the
+    /// edge's `--token-keys-file` format; public keys suffice for
+    /// ES256/EdDSA): a `?token=` minted by the edge's signaling for this
+    /// node then opens its stream for play (LL-HLS, MoQ). Also
+    /// `LIVESTACK_TOKEN_KEYS`.
+    #[arg(long, env = "LIVESTACK_TOKEN_KEYS_FILE", value_name = "PATH")]
+    token_keys_file: Option<PathBuf>,
     #[command(flatten)]
     listener: crate::listener_args::ListenerArgs,
 }
@@ -234,6 +241,12 @@ impl OriginArgs {
             "--edge-credential-file",
             "LIVESTACK_EDGE_CREDENTIAL",
             "the edge credential",
+        )?;
+        c.access.session_keys = secrets::optional_secret(
+            self.token_keys_file.as_deref(),
+            "--token-keys-file",
+            "LIVESTACK_TOKEN_KEYS",
+            "the token keys",
         )?;
         self.listener.apply(&mut c.limits);
         let mut stream_keys = self.stream_keys;

@@ -194,6 +194,8 @@ pub struct Node {
     seeded: AtomicBool,
     /// Viewer accounting, fed by the HTTP server.
     pub viewers: Viewers,
+    /// Keys verifying the edges' session tokens ([`Self::set_session_keys`]).
+    session_keys: std::sync::OnceLock<livestack_tokens::KeySet>,
     last: Mutex<Sample>,
 }
 
@@ -242,6 +244,7 @@ impl Node {
             seeded: AtomicBool::new(config_keys.is_empty()),
             config_keys,
             viewers: Viewers::with_clock(clock.clone()),
+            session_keys: std::sync::OnceLock::new(),
             last: Mutex::new(Sample {
                 at: clock.now(),
                 egress_bytes: metrics.http_sent_bytes.get(),
@@ -509,6 +512,9 @@ impl Node {
         stream: &str,
         credential: Option<&str>,
     ) -> Result<(), ControlError> {
+        if self.valid_session_token(stream, credential) {
+            return Ok(());
+        }
         // Open streams (no play key), keys cached fresh: decided without a
         // lock or an allocation, as every LL-HLS request asks.
         if self.client.play_is_open(stream) {
@@ -542,10 +548,51 @@ impl Node {
         stream: &str,
         credential: Option<&str>,
     ) -> Result<(), ControlError> {
+        if self.valid_session_token(stream, credential) {
+            return Ok(());
+        }
         self.client
             .authorize(Action::Play, stream, credential, false)
             .await
             .map(|_| ())
+    }
+
+    /// Sets the keys that verify session tokens (CAT or JWT) the edges'
+    /// signaling mints, in `livestack-tokens` key-config format; once.
+    ///
+    /// # Errors
+    /// The key configuration does not parse, or keys were set already.
+    pub fn set_session_keys(&self, keys: &str) -> Result<(), String> {
+        let keys: livestack_tokens::KeySet = keys.parse().map_err(|e| format!("{e}"))?;
+        self.session_keys
+            .set(keys)
+            .map_err(|_| "session keys are set already".to_owned())
+    }
+
+    /// True when `credential` is a session token (CAT or JWT) that opens
+    /// `stream` for play here: keys configured, the token names this
+    /// stream and play access, is within its times and, if it has an
+    /// audience, names this node (CTA-5007 / RFC 7519 checks of
+    /// `livestack-tokens`). Anything else is left to the stream keys.
+    fn valid_session_token(&self, stream: &str, credential: Option<&str>) -> bool {
+        let (Some(keys), Some(token)) = (self.session_keys.get(), credential) else {
+            return false;
+        };
+        if livestack_tokens::TokenKind::detect(token).is_none() {
+            return false;
+        }
+        let now = self.client.clock().unix_millis() / 1000;
+        let mut opts = livestack_tokens::VerifyOptions::new(now);
+        opts.audience = Some(self.id.clone());
+        opts.stream = Some(stream.to_owned());
+        opts.access = Some(livestack_tokens::Access::Play);
+        match livestack_tokens::verify(token, keys, &opts) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(stream, error = %e, "not a session token for this stream");
+                false
+            }
+        }
     }
 
     async fn put_session(&self, stream: &str, session_id: &str, since: UnixMillis) {

@@ -324,6 +324,14 @@ pub struct AccessConfig {
     /// `LIVESTACK_EDGE_CREDENTIAL`. `None`: no request is an edge's.
     #[serde(skip)]
     pub edge_credential: Option<String>,
+    /// Keys verifying the session tokens (CAT or JWT) the edges' signaling
+    /// mints for this node (`aud` = the node id), in `livestack-tokens`
+    /// key-config format (`kid:ALG:base64url`, comma-separated; public
+    /// keys suffice for ES256/EdDSA). With them a `?token=` that is such a
+    /// token opens its stream for play here: LL-HLS, MoQ sessions. Not
+    /// read from the TOML: `--token-keys-file` or `LIVESTACK_TOKEN_KEYS`.
+    #[serde(skip)]
+    pub session_keys: Option<String>,
 }
 
 /// One stream key (`[[auth.keys]]`).
@@ -404,6 +412,12 @@ impl OriginConfig {
                 "the edge credential must be at least {} visible ASCII characters",
                 livestack_tokens::MIN_EDGE_CREDENTIAL_LEN
             )));
+        }
+        if let Some(k) = &self.access.session_keys
+            && let Err(e) = k.parse::<livestack_tokens::KeySet>()
+        {
+            // The message names the problem, never the key bytes.
+            return Err(ConfigError::Invalid(format!("the token keys: {e}")));
         }
         if self.hls.reconnect_grace > Duration::from_secs(60) {
             return Err(ConfigError::Invalid(

@@ -155,6 +155,10 @@ impl Origin {
             &mut tasks,
         )
         .await;
+        if let Some(keys) = &config.access.session_keys {
+            node.set_session_keys(keys)
+                .map_err(|e| StartError::Config(config::ConfigError::Invalid(e)))?;
+        }
         let ctx = Arc::new(IngestContext {
             node: node.clone(),
             streams: streams.clone(),
@@ -369,26 +373,33 @@ fn start_moq(
     tasks: &mut JoinSet<()>,
 ) {
     let (node, streams, metrics) = (&ctx.node, &ctx.streams, &ctx.metrics);
-    let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
-    tasks.spawn(async move {
-        let end = moq_net::time::run(driver).await;
-        tracing::debug!(reason = %end, "MoQ origin ended");
-    });
+    // Every MoQ origin runs its driver for as long as the node.
+    let mut origin = |what: &'static str| {
+        let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
+        tasks.spawn(async move {
+            let end = moq_net::time::run(driver).await;
+            tracing::debug!(reason = %end, what, "MoQ origin ended");
+        });
+        origin
+    };
+    let origins = moq::Origins {
+        open: origin("open"),
+        keyed: origin("keyed"),
+        node: node.clone(),
+        closed: config.access.closed,
+    };
+    // The relay origin: ingested broadcasts in the relay track format,
+    // for other origins' relay sessions.
+    let relay_origin = origin("relay");
     streams.add_egress(Arc::new(moq::MoqEgress::new(
-        origin.clone(),
+        origins.open.clone(),
+        origins.keyed.clone(),
         node.clone(),
         config.access.closed,
         metrics.clone(),
     )));
     let admission =
         livestack_listener::Admission::new(config.limits, metrics.http_connections_refused.clone());
-    // The relay origin: ingested broadcasts in the relay track format,
-    // for other origins' relay sessions.
-    let (relay_origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
-    tasks.spawn(async move {
-        let end = moq_net::time::run(driver).await;
-        tracing::debug!(reason = %end, "relay origin ended");
-    });
     let credential = config.access.edge_credential.clone();
     streams.add_egress(Arc::new(relay::RelayEgress::new(
         relay_origin.clone(),
@@ -402,7 +413,7 @@ fn start_moq(
     };
     tasks.spawn(moq::serve(
         endpoint,
-        origin,
+        origins,
         Some(relay),
         Some(ctx.clone()),
         admission,

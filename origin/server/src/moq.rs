@@ -45,13 +45,18 @@
 //!
 //! # Access
 //!
-//! Only streams anyone may play are offered over MoQ: on a closed origin,
-//! and for streams with a play key, the broadcast is not published to MoQ
-//! at all (token-gated MoQ sessions are not implemented yet). WebTransport
-//! sessions must ask for `/moq`, or for [`RELAY_PATH`](crate::relay::RELAY_PATH)
-//! (other origins pulling a stream, see [`crate::relay`]; 401 without the
-//! edge credential when one is configured); anything else is refused with
-//! 404.
+//! Streams anyone may play are published into the `open` origin, the
+//! others (every stream on a closed origin) into the `keyed` one
+//! ([`Origins`]). A session without a token (raw QUIC, or WebTransport
+//! without `?token=`) is served from `open`. A WebTransport session with
+//! `?token=T` is served through a session-local gate: each
+//! broadcast it asks for is authorized with `T` as an LL-HLS request
+//! would be (a play stream key, or a session token the edge minted for
+//! this node, see [`Node::authorize_play`]) and refused with
+//! `Unauthorized` otherwise. WebTransport sessions must ask for `/moq`, or
+//! for [`RELAY_PATH`](crate::relay::RELAY_PATH) (other origins pulling a
+//! stream, see [`crate::relay`]; 401 without the edge credential when one
+//! is configured); anything else is refused with 404.
 //!
 //! # Limits
 //!
@@ -75,7 +80,7 @@ use bytes::Bytes;
 use hang::catalog::{AudioConfig, Container, PRIORITY, VideoConfig};
 use livestack_listener::{Admission, ClientAddr, ListenerLimits};
 use livestack_media::model::{AudioParams, Frame, Timescale, TrackParams, VideoParams};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::{
     cluster::Node,
@@ -99,26 +104,31 @@ pub const WEBTRANSPORT_PATH: &str = "/moq";
 /// The ALPN of WebTransport over HTTP/3 (RFC 9114 §3.1).
 const ALPN_H3: &str = "h3";
 
-/// The MoQ egress: publishes every broadcast into the node's MoQ origin.
+/// The MoQ egress: publishes every broadcast into the node's MoQ origins,
+/// `open` for the streams anyone may play, `keyed` for the others.
 #[derive(Clone)]
 pub struct MoqEgress {
-    origin: moq_net::origin::Producer,
+    open: moq_net::origin::Producer,
+    keyed: moq_net::origin::Producer,
     node: Arc<Node>,
     closed: bool,
     metrics: Arc<Metrics>,
 }
 
 impl MoqEgress {
-    /// An egress publishing into `origin`; `closed` as
-    /// [`AccessConfig::closed`](crate::config::AccessConfig::closed).
+    /// An egress publishing into `open` and `keyed`; `closed` as
+    /// [`AccessConfig::closed`](crate::config::AccessConfig::closed) (no
+    /// stream is open then).
     pub fn new(
-        origin: moq_net::origin::Producer,
+        open: moq_net::origin::Producer,
+        keyed: moq_net::origin::Producer,
         node: Arc<Node>,
         closed: bool,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            origin,
+            open,
+            keyed,
             node,
             closed,
             metrics,
@@ -146,11 +156,14 @@ impl Egress for MoqEgress {
         let name = name.to_owned();
         let media = media.clone();
         tokio::spawn(async move {
-            if this.closed || this.node.authorize_play(&name, None).await.is_err() {
-                info!(stream = %name, "not offered over MoQ: it needs a play token");
-                return;
-            }
-            let Some(broadcast) = create_broadcast(&this.origin, &name).await else {
+            let open = !this.closed && this.node.authorize_play(&name, None).await.is_ok();
+            let origin = if open {
+                &this.open
+            } else {
+                debug!(stream = %name, "offered over MoQ to token holders only");
+                &this.keyed
+            };
+            let Some(broadcast) = create_broadcast(origin, &name).await else {
                 return;
             };
             debug!(stream = %name, session, "offered over MoQ");
@@ -450,7 +463,7 @@ pub struct RelayAccess {
 /// until the task is dropped.
 pub async fn serve(
     endpoint: quinn::Endpoint,
-    origin: moq_net::origin::Producer,
+    origins: Origins,
     relay: Option<RelayAccess>,
     ingest: Option<Arc<crate::srt::IngestContext>>,
     admission: Arc<Admission>,
@@ -480,7 +493,7 @@ pub async fn serve(
             continue;
         };
         let limits = *admission.limits();
-        let origin = origin.clone();
+        let origins = origins.clone();
         let relay = relay.clone();
         let ingest = ingest.clone();
         let metrics = metrics.clone();
@@ -488,7 +501,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let _admitted = admitted;
             let sides = Sides {
-                origin,
+                origins,
                 relay,
                 ingest,
             };
@@ -505,6 +518,40 @@ pub async fn serve(
                 debug!(peer = %ClientAddr::from(peer), error = %e, "MoQ session refused or failed");
             }
         });
+    }
+}
+
+/// Answers a token session's broadcast requests: each path is authorized
+/// with the session's `token` (a play stream key, or a session token the
+/// edge minted for this node) as an LL-HLS request would be, then served
+/// from the open or the keyed origin; refused with `Unauthorized`
+/// otherwise.
+async fn run_gate(requests: moq_net::origin::Dynamic, origins: Origins, token: String) {
+    let open = origins.open.consume();
+    let keyed = origins.keyed.consume();
+    while let Ok(request) = kio::wait(|w| requests.poll_requested_broadcast(w)).await {
+        let name = request.path().as_str().to_owned();
+        let allowed = if origins.closed {
+            origins
+                .node
+                .authorize_play_strict(&name, Some(&token))
+                .await
+        } else {
+            origins.node.authorize_play(&name, Some(&token)).await
+        };
+        if let Err(e) = allowed {
+            debug!(stream = %name, reason = %e, "MoQ subscription refused");
+            request.reject(moq_net::Error::Unauthorized);
+            continue;
+        }
+        let found = match open.request_broadcast(name.as_str()).await {
+            Ok(b) => Ok(b),
+            Err(_) => keyed.request_broadcast(name.as_str()).await,
+        };
+        match found {
+            Ok(b) => request.accept(b),
+            Err(e) => request.reject(e),
+        }
     }
 }
 
@@ -568,10 +615,23 @@ impl SessionError {
 
 /// One connection: QUIC handshake, WebTransport CONNECT (ALPN `h3`) or raw
 /// QUIC (a MoQ ALPN), MoQ SETUP, then the session until it ends.
+/// The MoQ origins subscribers are served from.
+#[derive(Clone)]
+pub struct Origins {
+    /// Streams anyone may play: what sessions without a token see.
+    pub open: moq_net::origin::Producer,
+    /// Streams that need a play token (all of them on a closed origin).
+    pub keyed: moq_net::origin::Producer,
+    /// Authorizes token sessions' requests.
+    pub node: Arc<Node>,
+    /// [`AccessConfig::closed`](crate::config::AccessConfig::closed).
+    pub closed: bool,
+}
+
 /// What a session may be served from and publish into.
 struct Sides {
-    /// The public MoQ origin.
-    origin: moq_net::origin::Producer,
+    /// The public MoQ origins.
+    origins: Origins,
     /// Relay sessions' origin and credential.
     relay: Option<RelayAccess>,
     /// Where publishes go ([`crate::moq_ingest`]); `None`: not accepted.
@@ -587,10 +647,11 @@ async fn session(
     metrics: &Metrics,
 ) -> Result<(), SessionError> {
     let Sides {
-        mut origin,
+        origins,
         relay,
         mut ingest,
     } = sides;
+    let mut origin = origins.open.clone();
     let mut relay_session = None;
     let mut token: Option<String> = None;
     let conn = tokio::time::timeout(limits.tls_handshake_timeout, incoming)
@@ -663,6 +724,24 @@ async fn session(
             return Err(SessionError::Alpn(other.map(str::to_owned)));
         }
     };
+    // A session with a token (not a relay session) sees what the token
+    // opens, broadcast by broadcast, through a session-local gate.
+    let mut _gating = None;
+    if relay_session.is_none()
+        && let Some(token) = token.clone()
+    {
+        let (gate, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
+        let requests = gate
+            .dynamic("", moq_net::origin::Route::default())
+            .map_err(SessionError::Moq)?;
+        _gating = Some((
+            AbortOnDrop(tokio::spawn(async move {
+                let _ = moq_net::time::run(driver).await;
+            })),
+            AbortOnDrop(tokio::spawn(run_gate(requests, origins, token))),
+        ));
+        origin = gate;
+    }
     // What the client publishes lands in a session-local origin; the
     // ingest admits each announced broadcast on its own.
     let mut server = moq_net::Server::new()

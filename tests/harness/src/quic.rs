@@ -92,14 +92,42 @@ impl MoqSubscriber {
         let conn = connect(server, alpn, certificate_sha256)
             .await
             .map_err(|e| format!("connect: {e}"))?;
+        Self::setup(web_transport_quinn::Session::raw(conn)).await
+    }
+
+    /// Connects to the WebTransport URL `url` (`https://HOST:PORT/moq`,
+    /// query and all, e.g. `?token=`) offering every MoQ version as a
+    /// subprotocol, trusting the certificate with SHA-256
+    /// `certificate_sha256`, and completes the MoQ SETUP.
+    ///
+    /// # Errors
+    /// A description of the failed step.
+    pub async fn connect_webtransport(url: &str, certificate_sha256: &str) -> Result<Self, String> {
+        let url: url::Url = url.parse().map_err(|e| format!("url: {e}"))?;
+        let server = url
+            .socket_addrs(|| None)
+            .map_err(|e| format!("address: {e}"))?
+            .into_iter()
+            .next()
+            .ok_or("no address")?;
+        let conn = connect(server, &["h3"], certificate_sha256)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let request = web_transport_quinn::proto::ConnectRequest::new(url)
+            .with_protocols(moq_net::ALPNS.iter().map(|a| (*a).to_owned()));
+        let session = web_transport_quinn::Session::connect(conn, request)
+            .await
+            .map_err(|e| format!("WebTransport: {e}"))?;
+        Self::setup(session).await
+    }
+
+    /// The MoQ SETUP on `session`, subscribing only.
+    async fn setup(session: web_transport_quinn::Session) -> Result<Self, String> {
         let (origin, driver) = moq_net::origin::Producer::new(moq_net::origin::Config::default());
         let origin_task = tokio::spawn(moq_net::time::run(driver));
         let (session, driver) = match moq_net::Client::new()
             .with_subscriber(origin.clone())
-            .connect(
-                std::time::Instant::now(),
-                web_transport_quinn::Session::raw(conn),
-            )
+            .connect(std::time::Instant::now(), session)
             .await
         {
             Ok(s) => s,
