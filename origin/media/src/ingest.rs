@@ -168,6 +168,21 @@ struct VideoTrack {
     clock: Unwrapper,
 }
 
+impl VideoTrack {
+    /// A track of `codec` before its parameter sets and first keyframe.
+    fn new(codec: VideoCodec) -> Self {
+        Self {
+            codec,
+            vps: None,
+            sps: None,
+            pps: None,
+            params: None,
+            seen_keyframe: false,
+            clock: Unwrapper::default(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct AudioTrack {
     params: Option<crate::model::AudioParams>,
@@ -281,19 +296,13 @@ impl TsIngest {
         language: Option<[u8; 3]>,
     ) {
         let track = match kind {
-            StreamKind::H264 | StreamKind::H265 => Track::Video(Box::new(VideoTrack {
-                codec: if kind == StreamKind::H264 {
+            StreamKind::H264 | StreamKind::H265 => {
+                Track::Video(Box::new(VideoTrack::new(if kind == StreamKind::H264 {
                     VideoCodec::H264
                 } else {
                     VideoCodec::H265
-                },
-                vps: None,
-                sps: None,
-                pps: None,
-                params: None,
-                seen_keyframe: false,
-                clock: Unwrapper::default(),
-            })),
+                })))
+            }
             StreamKind::AacAdts => Track::Audio(AudioTrack {
                 // Three ASCII letters (checked by the demuxer).
                 language: language.map(|l| l.iter().map(|&c| char::from(c)).collect()),
@@ -483,15 +492,7 @@ impl AccessUnitIngest {
     pub fn new(id: u32, codec: VideoCodec) -> Self {
         Self {
             id,
-            track: VideoTrack {
-                codec,
-                vps: None,
-                sps: None,
-                pps: None,
-                params: None,
-                seen_keyframe: false,
-                clock: Unwrapper::default(),
-            },
+            track: VideoTrack::new(codec),
             length_size: 4,
             stats: IngestStats::default(),
             parse_errors: 0,

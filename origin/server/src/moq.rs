@@ -167,9 +167,7 @@ impl Egress for MoqEgress {
                 return;
             };
             debug!(stream = %name, session, "offered over MoQ");
-            Bridge::new(broadcast, this.metrics.clone())
-                .run(&name, media)
-                .await;
+            drive(&name, media, Bridge::new(broadcast, this.metrics.clone())).await;
         });
     }
 }
@@ -223,38 +221,6 @@ impl Bridge {
             announced: false,
             metrics,
         }
-    }
-
-    async fn run(mut self, name: &str, media: BroadcastSubscriber) {
-        let mut consumer = media.subscribe();
-        drop(media);
-        loop {
-            match consumer.recv().await {
-                Received::Event(MediaEvent::Track { id, params }) => {
-                    if let Err(e) = self.track(id, &params) {
-                        warn!(stream = %name, error = %e, "MoQ track refused");
-                    }
-                }
-                Received::Event(MediaEvent::Frame { id, frame }) => {
-                    if let Err(e) = self.frame(id, frame) {
-                        debug!(stream = %name, error = %e, "MoQ frame dropped");
-                    }
-                }
-                Received::Event(MediaEvent::Loss { id }) => {
-                    if let Some(t) = self.tracks.get_mut(&id) {
-                        finish_group(t);
-                    }
-                }
-                Received::Skipped { groups, .. } => {
-                    self.metrics.moq_groups_skipped.inc_by(groups);
-                    for t in self.tracks.values_mut() {
-                        finish_group(t);
-                    }
-                }
-                Received::Event(MediaEvent::End) | Received::Closed => break,
-            }
-        }
-        self.finish();
     }
 
     /// A track's (new) parameters: creates the MoQ track and (re)writes the
@@ -363,7 +329,7 @@ impl Bridge {
     }
 
     /// Ends every track and the broadcast.
-    fn finish(mut self) {
+    fn finish_all(mut self) {
         for t in self.tracks.values_mut() {
             finish_group(t);
             let _ = t.track.finish();
@@ -372,6 +338,79 @@ impl Bridge {
             let _ = catalog.finish();
         }
         self.broadcast.close();
+    }
+}
+
+/// Writes one broadcast's tracks into MoQ groups: the MoQ egress's hang
+/// tracks ([`Bridge`]) and the relay's ([`crate::relay`]). Fed by
+/// [`drive`].
+pub(crate) trait GroupWriter {
+    /// What the logs call its tracks and frames.
+    const WHAT: &'static str;
+    /// Track `id` has (new) parameters.
+    fn track(&mut self, id: u32, params: &TrackParams) -> Result<(), String>;
+    /// A frame of track `id`.
+    fn frame(&mut self, id: u32, frame: Frame) -> Result<(), String>;
+    /// Ends the open group of track `id`, or of every track (`None`): the
+    /// next frame must start a group at a keyframe.
+    fn end_group(&mut self, id: Option<u32>);
+    /// The relay consumer skipped `groups` groups to catch up.
+    fn skipped(&mut self, groups: u64);
+    /// Ends every track and the broadcast.
+    fn finish(self);
+}
+
+/// Feeds `writer` from a consumer of `media` until the broadcast ends.
+pub(crate) async fn drive<W: GroupWriter>(name: &str, media: BroadcastSubscriber, mut writer: W) {
+    let mut consumer = media.subscribe();
+    drop(media);
+    loop {
+        match consumer.recv().await {
+            Received::Event(MediaEvent::Track { id, params }) => {
+                if let Err(e) = writer.track(id, &params) {
+                    warn!(stream = %name, error = %e, "{} track refused", W::WHAT);
+                }
+            }
+            Received::Event(MediaEvent::Frame { id, frame }) => {
+                if let Err(e) = writer.frame(id, frame) {
+                    debug!(stream = %name, error = %e, "{} frame dropped", W::WHAT);
+                }
+            }
+            Received::Event(MediaEvent::Loss { id }) => writer.end_group(Some(id)),
+            Received::Skipped { groups, .. } => {
+                writer.skipped(groups);
+                writer.end_group(None);
+            }
+            Received::Event(MediaEvent::End) | Received::Closed => break,
+        }
+    }
+    writer.finish();
+}
+
+impl GroupWriter for Bridge {
+    const WHAT: &'static str = "MoQ";
+
+    fn track(&mut self, id: u32, params: &TrackParams) -> Result<(), String> {
+        Bridge::track(self, id, params).map_err(|e| e.to_string())
+    }
+
+    fn frame(&mut self, id: u32, frame: Frame) -> Result<(), String> {
+        Bridge::frame(self, id, frame).map_err(|e| e.to_string())
+    }
+
+    fn end_group(&mut self, id: Option<u32>) {
+        match id {
+            Some(id) => self.tracks.get_mut(&id).into_iter().for_each(finish_group),
+            None => self.tracks.values_mut().for_each(finish_group),
+        }
+    }
+
+    fn skipped(&mut self, groups: u64) {
+        self.metrics.moq_groups_skipped.inc_by(groups);
+    }
+
+    fn finish(self) {
+        self.finish_all();
     }
 }
 

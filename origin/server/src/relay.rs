@@ -73,7 +73,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     cluster::Node,
-    fanout::{self, BroadcastSubscriber, MediaEvent, Received},
+    fanout::{self, BroadcastSubscriber, MediaEvent},
     metrics::Metrics,
     moq::{AUDIO_GROUP, MICROS},
     streams::{Egress, Source, Stream, Streams},
@@ -166,7 +166,7 @@ impl Egress for RelayEgress {
             let Some(broadcast) = crate::moq::create_broadcast(&this.origin, &name).await else {
                 return;
             };
-            RelayBridge::new(broadcast).run(&name, media).await;
+            crate::moq::drive(&name, media, RelayBridge::new(broadcast)).await;
         });
     }
 }
@@ -199,40 +199,6 @@ impl RelayBridge {
             tracks: BTreeMap::new(),
             announced: false,
         }
-    }
-
-    async fn run(mut self, name: &str, media: BroadcastSubscriber) {
-        let mut consumer = media.subscribe();
-        drop(media);
-        loop {
-            match consumer.recv().await {
-                Received::Event(MediaEvent::Track { id, params }) => {
-                    if let Err(e) = self.track(id, &params) {
-                        warn!(stream = %name, error = %e, "relay track refused");
-                    }
-                }
-                Received::Event(MediaEvent::Frame { id, frame }) => {
-                    if let Err(e) = self.frame(id, &frame) {
-                        debug!(stream = %name, error = %e, "relay frame dropped");
-                    }
-                }
-                Received::Event(MediaEvent::Loss { id }) => {
-                    if let Some(t) = self.tracks.get_mut(&id) {
-                        finish_group(t);
-                    }
-                }
-                Received::Skipped { .. } => self.tracks.values_mut().for_each(finish_group),
-                Received::Event(MediaEvent::End) | Received::Closed => break,
-            }
-        }
-        for t in self.tracks.values_mut() {
-            finish_group(t);
-            let _ = t.track.finish();
-        }
-        if let Some(c) = self.catalog.take() {
-            let _ = c.finish();
-        }
-        self.broadcast.close();
     }
 
     fn track(&mut self, id: u32, params: &TrackParams) -> Result<(), moq_net::Error> {
@@ -322,6 +288,38 @@ impl RelayBridge {
         };
         let data = relay_track::encode_frame(frame).map_err(|_| RelayError::Time)?;
         group.write_frame(timestamp, data).map_err(RelayError::Moq)
+    }
+}
+
+impl crate::moq::GroupWriter for RelayBridge {
+    const WHAT: &'static str = "relay";
+
+    fn track(&mut self, id: u32, params: &TrackParams) -> Result<(), String> {
+        RelayBridge::track(self, id, params).map_err(|e| e.to_string())
+    }
+
+    fn frame(&mut self, id: u32, frame: Frame) -> Result<(), String> {
+        RelayBridge::frame(self, id, &frame).map_err(|e| e.to_string())
+    }
+
+    fn end_group(&mut self, id: Option<u32>) {
+        match id {
+            Some(id) => self.tracks.get_mut(&id).into_iter().for_each(finish_group),
+            None => self.tracks.values_mut().for_each(finish_group),
+        }
+    }
+
+    fn skipped(&mut self, _groups: u64) {}
+
+    fn finish(mut self) {
+        for t in self.tracks.values_mut() {
+            finish_group(t);
+            let _ = t.track.finish();
+        }
+        if let Some(c) = self.catalog.take() {
+            let _ = c.finish();
+        }
+        self.broadcast.close();
     }
 }
 
