@@ -69,7 +69,7 @@ fn moq_publish(url: &str, hash: &str, name: &str, source: &std::path::Path) -> (
     let moq = Command::new("moq")
         .args(["--connect", url, "--connect-tls-fingerprint", hash])
         .args(["--broadcast", name, "import", "ts"])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "error")
         .stdin(stdin)
         .spawn()
         .expect("spawn moq");
