@@ -47,6 +47,9 @@ pub struct OriginSpec {
     pub nice: Option<i32>,
     /// Also serve Media over QUIC (`--webtransport` on a free UDP port).
     pub webtransport: bool,
+    /// Also serve HTTPS (HTTP/1.1 and HTTP/2 over TLS, HTTP/3; `--https`
+    /// on a free port, self-signed certificate).
+    pub https: bool,
 }
 
 /// A running origin process on free loopback ports.
@@ -60,6 +63,8 @@ pub struct OriginProcess {
     pub http: SocketAddr,
     /// Its Media over QUIC listener, if asked for.
     pub webtransport: Option<SocketAddr>,
+    /// Its HTTPS listener, if asked for.
+    pub https: Option<SocketAddr>,
 }
 
 impl OriginProcess {
@@ -99,6 +104,13 @@ impl OriginProcess {
         } else {
             None
         };
+        let https = if spec.https {
+            let addr = free_tcp_addr()?;
+            args.extend(["--https".to_owned(), addr.to_string()]);
+            Some(addr)
+        } else {
+            None
+        };
         if std::env::var_os("LIVESTACK_LOG").is_none() {
             // Through env(1), which execs: the pid stays the origin's.
             prefix.splice(0..0, ["env".to_owned(), "LIVESTACK_LOG=warn".to_owned()]);
@@ -123,6 +135,7 @@ impl OriginProcess {
             srt,
             http,
             webtransport,
+            https,
         })
     }
 }

@@ -78,6 +78,7 @@ async fn step(args: &Args, source: &std::path::Path, k: usize) -> Result<Step> {
         part_target: Duration::from_millis(200),
         nice: None,
         webtransport: false,
+        https: false,
     })
     .await?;
     let mut publishers = Vec::new();

@@ -141,6 +141,7 @@ async fn run(
         part_target,
         nice,
         webtransport: false,
+        https: false,
     })
     .await?;
     let _ffmpeg = publish(origin.srt, "bench", source, false, None, nice)?;

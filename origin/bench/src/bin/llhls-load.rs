@@ -494,6 +494,7 @@ async fn main() -> Result<()> {
         part_target: Duration::from_millis(200),
         nice: args.nice,
         webtransport: false,
+        https: false,
     })
     .await?;
     let ffmpeg = publish(

@@ -155,6 +155,7 @@ async fn main() -> Result<()> {
         part_target: Duration::from_millis(200),
         nice: None,
         webtransport: true,
+        https: false,
     })
     .await?;
     let wt = origin.webtransport.context("MoQ listener")?;

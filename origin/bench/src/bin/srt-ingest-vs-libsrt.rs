@@ -67,6 +67,7 @@ async fn origin_run(args: &Args, source: &std::path::Path) -> Result<f64> {
         part_target: Duration::from_millis(200),
         nice: None,
         webtransport: false,
+        https: false,
     })
     .await?;
     let mut publisher = publish(origin.srt, "bench", source, true, None, None)?;
