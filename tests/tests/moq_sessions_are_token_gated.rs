@@ -3,14 +3,16 @@
 //! `vip`; a WebTransport session with `?token=` sees `vip` when the token
 //! is the play key or a session token the edge's signaling would mint for
 //! this node (CTA-5007 CAT, `aud` = the node id), and not with a wrong
-//! key, a token for another stream, or a token for another node.
+//! key, a token for another stream, or a token for another node. A MoQ
+//! publish (moq-dev's CLI) of a stream with a publish key is refused with
+//! a wrong token and admitted with the edge's publish session token.
 
 use std::time::Duration;
 
 use livestack_control::{ControlPlane, MemoryControlPlane, Scope, StreamKey};
 use livestack_test_harness::{
     EDGE_TEST_KEYS, VideoCodec, encode_source, hls::HttpClient, publish, quic::MoqSubscriber,
-    start_origin_in, wait_live, workdir,
+    registry::metric, require, start_origin_in, wait_live, workdir,
 };
 use livestack_tokens::{Access, KeySet, MintRequest, mint_cat};
 
@@ -20,12 +22,17 @@ const NODE: &str = "origin-token-test";
 /// A session token as the edge's signaling mints it: stream, play, this
 /// (or another) node as audience, five minutes.
 fn session_token(stream: &str, node: &str) -> String {
+    session_token_for(stream, node, Access::Play)
+}
+
+/// As [`session_token`], for `access`.
+fn session_token_for(stream: &str, node: &str, access: Access) -> String {
     let keys: KeySet = EDGE_TEST_KEYS.parse().expect("keys");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs();
-    let mut req = MintRequest::for_stream(stream, Access::Play, now, 300, b"session-1".to_vec())
+    let mut req = MintRequest::for_stream(stream, access, now, 300, b"session-1".to_vec())
         .expect("mint request");
     req.claims.aud = vec![node.to_owned()];
     mint_cat(&req, &keys).expect("mint")
@@ -158,4 +165,96 @@ async fn moq_sessions_see_what_their_token_opens() {
     let _ = vip.kill();
     let _ = free.kill();
     let _ = (vip.wait(), free.wait());
+
+    // Publishing `stage` (a publish key of its own) over MoQ: refused with
+    // a wrong token, admitted with the edge's publish session token.
+    control
+        .create_key(&StreamKey {
+            id: "k-stage".into(),
+            stream: "stage".into(),
+            secret: "stage-publish-key-0123456789".into(),
+            scope: Scope::Publish,
+            expires_at: None,
+            created_at: 0,
+        })
+        .await
+        .expect("publish key");
+    let plain = dir.path().join("plain.ts");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(&source)
+        .args(["-c:v", "libx264", "-bf", "0", "-g", "25", "-c:a", "copy"])
+        .args(["-t", "8", "-f", "mpegts"])
+        .arg(&plain)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let metrics = || async {
+        let body = http
+            .get(&format!("http://{}/metrics", origin.http_addr))
+            .await
+            .body;
+        String::from_utf8(body.to_vec()).expect("utf-8")
+    };
+    for (token, outcome) in [
+        ("wrong-publish-key-0123456789".to_owned(), "forbidden"),
+        (
+            session_token_for("stage", NODE, Access::Publish),
+            "accepted",
+        ),
+    ] {
+        let (mut feed, mut import) =
+            moq_import(&format!("{url}?token={token}"), &hash, "stage", &plain);
+        let label = format!("livestack_origin_moq_publishes_total{{outcome=\"{outcome}\"}}");
+        let deadline = tokio::time::Instant::now() + long;
+        while metric(&metrics().await, &label) < 1.0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {outcome} publish: {}",
+                metrics()
+                    .await
+                    .lines()
+                    .filter(|l| l.contains("moq_publishes"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if outcome == "accepted" {
+            wait_live(origin.http_addr, "stage").await;
+        }
+        let _ = import.kill();
+        let _ = feed.kill();
+        let _ = (import.wait(), feed.wait());
+    }
+}
+
+/// ffmpeg reading `source` in real time into `moq ... import ts`
+/// publishing `name` to the WebTransport `url`.
+fn moq_import(
+    url: &str,
+    hash: &str,
+    name: &str,
+    source: &std::path::Path,
+) -> (std::process::Child, std::process::Child) {
+    use std::process::{Command, Stdio};
+    require("moq");
+    let mut feed = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(source)
+        .args(["-c", "copy", "-f", "mpegts", "-pes_payload_size", "0"])
+        .args(["-muxdelay", "0", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn ffmpeg");
+    let stdin = feed.stdout.take().expect("ffmpeg stdout");
+    let import = Command::new("moq")
+        .args(["--connect", url, "--connect-tls-fingerprint", hash])
+        .args(["--broadcast", name, "import", "ts"])
+        .env("RUST_LOG", "error")
+        .stdin(stdin)
+        .spawn()
+        .expect("spawn moq");
+    (feed, import)
 }

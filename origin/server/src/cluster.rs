@@ -402,11 +402,26 @@ impl Node {
         if self.is_draining() {
             return Err(Refusal::Draining(self.id.clone()));
         }
-        let authorized = match self
-            .client
-            .authorize(Action::Publish, stream, credential, encrypted)
-            .await
-        {
+        // A session token the edge minted for publishing here (WHIP, MoQ)
+        // is a credential of its own; anything else is a stream key.
+        let by_session_token = self
+            .valid_session_token(stream, credential, livestack_tokens::Access::Publish)
+            .then(|| crate::control::Authorized {
+                grant: crate::control::Grant {
+                    key_id: "session-token".to_owned(),
+                    passphrase: None,
+                },
+                source: Source::Fresh,
+            });
+        let decided = match by_session_token {
+            Some(a) => Ok(a),
+            None => {
+                self.client
+                    .authorize(Action::Publish, stream, credential, encrypted)
+                    .await
+            }
+        };
+        let authorized = match decided {
             Ok(a) => a,
             Err(e @ (ControlError::Unauthorized { .. } | ControlError::Forbidden { .. }))
                 if self.open =>
@@ -512,7 +527,7 @@ impl Node {
         stream: &str,
         credential: Option<&str>,
     ) -> Result<(), ControlError> {
-        if self.valid_session_token(stream, credential) {
+        if self.valid_session_token(stream, credential, livestack_tokens::Access::Play) {
             return Ok(());
         }
         // Open streams (no play key), keys cached fresh: decided without a
@@ -548,7 +563,7 @@ impl Node {
         stream: &str,
         credential: Option<&str>,
     ) -> Result<(), ControlError> {
-        if self.valid_session_token(stream, credential) {
+        if self.valid_session_token(stream, credential, livestack_tokens::Access::Play) {
             return Ok(());
         }
         self.client
@@ -570,11 +585,16 @@ impl Node {
     }
 
     /// True when `credential` is a session token (CAT or JWT) that opens
-    /// `stream` for play here: keys configured, the token names this
-    /// stream and play access, is within its times and, if it has an
+    /// `stream` for `access` here: keys configured, the token names this
+    /// stream and that access, is within its times and, if it has an
     /// audience, names this node (CTA-5007 / RFC 7519 checks of
     /// `livestack-tokens`). Anything else is left to the stream keys.
-    fn valid_session_token(&self, stream: &str, credential: Option<&str>) -> bool {
+    fn valid_session_token(
+        &self,
+        stream: &str,
+        credential: Option<&str>,
+        access: livestack_tokens::Access,
+    ) -> bool {
         let (Some(keys), Some(token)) = (self.session_keys.get(), credential) else {
             return false;
         };
@@ -585,7 +605,7 @@ impl Node {
         let mut opts = livestack_tokens::VerifyOptions::new(now);
         opts.audience = Some(self.id.clone());
         opts.stream = Some(stream.to_owned());
-        opts.access = Some(livestack_tokens::Access::Play);
+        opts.access = Some(access);
         match livestack_tokens::verify(token, keys, &opts) {
             Ok(_) => true,
             Err(e) => {
