@@ -34,6 +34,14 @@ pub(crate) struct OriginArgs {
     /// HTTPS.
     #[arg(long, env = "LIVESTACK_WEBTRANSPORT")]
     webtransport: Option<SocketAddr>,
+    /// WebRTC UDP address (one port for every session, ICE-lite): WHIP
+    /// ingest at `POST /whip/NAME` on the HTTP listeners; off unless given.
+    #[arg(long, env = "LIVESTACK_WEBRTC")]
+    webrtc: Option<SocketAddr>,
+    /// The IP announced to WebRTC clients when it is not the bound one
+    /// (NAT, cloud VMs).
+    #[arg(long, env = "LIVESTACK_WEBRTC_PUBLIC_IP")]
+    webrtc_public_ip: Option<std::net::IpAddr>,
     /// PEM certificate chain for HTTPS (self-signed when omitted).
     #[arg(long, env = "LIVESTACK_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -170,6 +178,12 @@ impl OriginArgs {
         }
         if let Some(v) = self.https {
             c.https = Some(v);
+        }
+        if let Some(v) = self.webrtc {
+            c.webrtc = Some(v);
+        }
+        if let Some(v) = self.webrtc_public_ip {
+            c.webrtc_public_ip = Some(v);
         }
         if let Some(v) = self.webtransport {
             c.webtransport = Some(v);
@@ -315,6 +329,9 @@ pub(crate) fn print_endpoints(origin: &Origin) {
         println!(
             "Media over QUIC listening on https://{a}/moq (WebTransport) and raw QUIC (UDP {a})"
         );
+    }
+    if let Some(a) = origin.webrtc_addr {
+        println!("WebRTC (WHIP at /whip/NAME) on UDP {a}");
     }
     if let Some(hash) = &origin.certificate_sha256 {
         println!("certificate SHA-256 (WebTransport serverCertificateHashes): {hash}");

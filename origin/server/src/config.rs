@@ -51,6 +51,13 @@ pub struct OriginConfig {
     /// at `/moq` and raw QUIC with the MoQ ALPNs (see [`crate::moq`]);
     /// `None` (the default) disables it.
     pub webtransport: Option<SocketAddr>,
+    /// UDP address of WebRTC (WHIP ingest at `POST /whip/NAME` on the HTTP
+    /// listeners, see [`crate::webrtc`]): one port for every session,
+    /// ICE-lite. `None` (the default) disables it.
+    pub webrtc: Option<SocketAddr>,
+    /// The IP announced to WebRTC clients when it is not the bound one
+    /// (NAT, cloud VMs). Default: the bound address.
+    pub webrtc_public_ip: Option<std::net::IpAddr>,
     /// PEM certificate chain for HTTPS. With neither this nor `tls_key`, a
     /// self-signed certificate for `localhost` is generated at start.
     pub tls_cert: Option<PathBuf>,
@@ -83,6 +90,8 @@ impl Default for OriginConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             https: None,
             webtransport: None,
+            webrtc: None,
+            webrtc_public_ip: None,
             tls_cert: None,
             tls_key: None,
             srt_options: SrtConfig::default(),

@@ -67,6 +67,8 @@ pub struct HttpState {
     pub webtransport_port: Option<u16>,
     /// Pulls streams other origins hold (`None`: relay disabled).
     pub relay: Option<Arc<crate::relay::Relay>>,
+    /// WHIP ingest (`None`: no `--webrtc` listener).
+    pub whip: Option<Arc<crate::webrtc::Whip>>,
 }
 
 /// Whether a request carries the configured edge credential.
@@ -125,8 +127,13 @@ pub async fn serve(
                 let touched = touched.clone();
                 let alt_svc = alt_svc.clone();
                 async move {
-                    let (head, _body) = req.into_parts();
-                    let mut resp = answer(&head, peer, &state, &touched).await;
+                    let (head, body) = req.into_parts();
+                    let mut resp = match &state.whip {
+                        Some(whip) if head.uri.path().starts_with("/whip/") => {
+                            whip.handle(&head, body).await
+                        }
+                        _ => answer(&head, peer, &state, &touched).await,
+                    };
                     if let Some(alt_svc) = alt_svc {
                         resp.headers_mut().insert(header::ALT_SVC, alt_svc);
                     }

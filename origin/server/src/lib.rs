@@ -31,6 +31,7 @@ pub use livestack_packager as packager;
 pub mod srt;
 pub mod streams;
 pub mod tls;
+pub mod webrtc;
 
 use std::{
     collections::BTreeMap,
@@ -93,6 +94,8 @@ pub struct Origin {
     /// Bound Media over QUIC (WebTransport and raw QUIC) UDP address, if
     /// enabled.
     pub webtransport_addr: Option<SocketAddr>,
+    /// Bound WebRTC UDP address (WHIP), if enabled.
+    pub webrtc_addr: Option<SocketAddr>,
     /// The streams served (the demo source publishes into it directly).
     pub streams: Arc<Streams>,
     /// The metrics.
@@ -171,7 +174,7 @@ impl Origin {
         if let Some((endpoint, _)) = moq_endpoint {
             start_moq(config, endpoint, &ctx, &mut tasks);
         }
-        let (srt_addr, srt_task) = srt::listen(srt_socket, ctx)
+        let (srt_addr, srt_task) = srt::listen(srt_socket, ctx.clone())
             .await
             .map_err(bind_error("SRT", config.srt))?;
         tasks.spawn(srt_task);
@@ -185,7 +188,18 @@ impl Origin {
                 config.cluster.relay_idle,
             )
         });
+        let whip = match config.webrtc {
+            Some(addr) => {
+                let webrtc = livestack_sfu::WebRtc::bind(addr, config.webrtc_public_ip)
+                    .await
+                    .map_err(bind_error("WebRTC (UDP)", addr))?;
+                Some(webrtc::Whip::new(webrtc, ctx.clone()))
+            }
+            None => None,
+        };
+        let webrtc_addr = whip.as_ref().map(|w| w.udp_addr());
         let state = Arc::new(HttpState {
+            whip,
             relay,
             certificate_sha256: certificate_sha256.clone(),
             webtransport_port: webtransport_addr.map(|a| a.port()),
@@ -227,6 +241,7 @@ impl Origin {
             https_addr,
             certificate_sha256,
             webtransport_addr,
+            webrtc_addr,
             streams,
             metrics,
             node,

@@ -101,6 +101,31 @@ pub async fn play_moq(
     run_script("moq.mjs", &screenshot, args).await
 }
 
+/// Publishes Chromium's fake camera and microphone over WHIP to
+/// `origin/whip/NAME` for `seconds`, then DELETEs the session; returns
+/// whip.mjs's exit status and its JSON report (see whip.mjs).
+pub async fn publish_whip(
+    origin: String,
+    name: String,
+    seconds: u32,
+) -> (std::process::ExitStatus, serde_json::Value) {
+    crate::require("node");
+    crate::require("chromium");
+    let dir = browser_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "{} has no node_modules/playwright-core: run the README test command (npm ci in tests/browser)",
+        dir.display()
+    );
+    let nothing = std::env::temp_dir().join("livestack-no-screenshot.png");
+    run_script(
+        "whip.mjs",
+        &nothing,
+        vec![origin, name, seconds.to_string()],
+    )
+    .await
+}
+
 /// Runs `node SCRIPT ARGS...` in `tests/browser` (one browser at a time)
 /// and parses the JSON report on the last line of its stdout.
 async fn run_script(

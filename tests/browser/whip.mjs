@@ -1,0 +1,109 @@
+// Publishes Chromium's fake camera and microphone over WHIP (RFC 9725):
+// H.264 video, Opus audio, to ORIGIN/whip/NAME for SECONDS, then DELETEs
+// the session.
+//
+//   node whip.mjs ORIGIN NAME SECONDS
+//
+// Prints ONE JSON line on stdout:
+//
+//   {"ok":bool,"status":..,"location":..,"framesSent":..,"deleteStatus":..,
+//    "state":..,"error":..}
+//
+// Diagnostics go to stderr. Exit status 0 if ok, else 1 (2 for bad usage).
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
+
+const [origin, name, secondsArg] = process.argv.slice(2);
+if (!origin || !name || !secondsArg) {
+  process.stderr.write('usage: node whip.mjs ORIGIN NAME SECONDS\n');
+  process.exit(2);
+}
+const log = (...a) => process.stderr.write(`[whip.mjs] ${a.join(' ')}\n`);
+
+const profile = await mkdtemp(join(tmpdir(), 'livestack-whip-'));
+let result = { ok: false, error: 'not run' };
+let browser;
+try {
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      ...CHROMIUM_ARGS,
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ],
+    env: { ...process.env, XDG_CONFIG_HOME: profile },
+  });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  page.on('console', (m) => log(`console.${m.type()}: ${m.text()}`));
+  // Any page of the origin: http://127.0.0.1 is a secure context.
+  await page.goto(`${origin}/healthz`);
+  result = await page.evaluate(
+    async ({ name, seconds }) => {
+      const media = await navigator.mediaDevices.getUserMedia({
+        video: { width: 640, height: 360, frameRate: 25 },
+        audio: true,
+      });
+      const pc = new RTCPeerConnection();
+      for (const track of media.getTracks()) {
+        const t = pc.addTransceiver(track, { direction: 'sendonly' });
+        if (track.kind === 'video') {
+          const h264 = RTCRtpSender.getCapabilities('video').codecs.filter(
+            (c) => c.mimeType === 'video/H264' && /packetization-mode=1/.test(c.sdpFmtpLine ?? ''),
+          );
+          t.setCodecPreferences(h264);
+        }
+      }
+      await pc.setLocalDescription(await pc.createOffer());
+      // No trickle ICE: the offer goes out with every candidate.
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') return resolve();
+        pc.addEventListener('icegatheringstatechange', () => {
+          if (pc.iceGatheringState === 'complete') resolve();
+        });
+        setTimeout(resolve, 3000);
+      });
+      const resp = await fetch(`/whip/${name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: pc.localDescription.sdp,
+      });
+      const text = await resp.text();
+      if (resp.status !== 201) {
+        return { ok: false, status: resp.status, error: text };
+      }
+      const location = resp.headers.get('location');
+      await pc.setRemoteDescription({ type: 'answer', sdp: text });
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      let framesSent = 0;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'outbound-rtp' && s.kind === 'video') framesSent += s.framesSent ?? 0;
+      });
+      const state = pc.connectionState;
+      const del = await fetch(location, { method: 'DELETE' });
+      pc.close();
+      return {
+        ok: state === 'connected' && framesSent > 0 && del.status === 200,
+        status: resp.status,
+        location,
+        framesSent,
+        deleteStatus: del.status,
+        state,
+        error: null,
+      };
+    },
+    { name, seconds: Number(secondsArg) },
+  );
+} catch (e) {
+  result = { ok: false, error: `driver: ${e}` };
+} finally {
+  if (browser) await browser.close();
+  await rm(profile, { recursive: true, force: true });
+}
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(result.ok ? 0 : 1);

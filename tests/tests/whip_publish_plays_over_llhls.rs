@@ -1,0 +1,94 @@
+//! WHIP ingest (RFC 9725): headless Chromium publishes its fake camera
+//! (H.264) and microphone (Opus) to the origin's `/whip/NAME`; the stream
+//! plays over LL-HLS (every segment decodes, video and Opus audio
+//! renditions), and the client's DELETE ends it. Bad requests get the
+//! RFC's answers and disturb nothing: a non-SDP body 415, garbage SDP 400
+//! with a reason, PATCH 405, a DELETE of an unknown session 404.
+
+use std::{process::Command, time::Duration};
+
+use livestack_test_harness::{
+    browser::publish_whip,
+    count_frames, decode_errors,
+    hls::{HttpClient, follow},
+    start_origin, wait_live, workdir,
+};
+
+/// `curl -X METHOD` with `content_type` and `body`: the status code.
+fn curl(method: &str, url: &str, content_type: &str, body: &str) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .args(["-X", method, "-H", &format!("Content-Type: {content_type}")])
+        .args(["--data-binary", body, url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_publishing_over_whip_plays_over_llhls() {
+    let dir = workdir();
+    let origin = start_origin(|c| {
+        c.webrtc = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let base = format!("http://{}", origin.http_addr);
+
+    let whip = format!("{base}/whip/bad");
+    assert_eq!(curl("POST", &whip, "text/plain", "v=0"), 415);
+    assert_eq!(curl("POST", &whip, "application/sdp", "not an offer"), 400);
+    assert_eq!(
+        curl(
+            "PATCH",
+            &format!("{whip}/1"),
+            "application/trickle-ice-sdpfrag",
+            "a=x"
+        ),
+        405
+    );
+    assert_eq!(curl("DELETE", &format!("{whip}/ff"), "text/plain", ""), 404);
+
+    let publisher = tokio::spawn(publish_whip(base.clone(), "cam".into(), 12));
+    wait_live(origin.http_addr, "cam").await;
+    let followed = follow(
+        &HttpClient::new(),
+        &format!("{base}/live/cam/video.m3u8"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, report) = publisher.await.expect("publisher");
+    assert!(status.success(), "WHIP publish: {report}");
+    assert_eq!(report["deleteStatus"], 200);
+
+    let file = dir.path().join("whip.mp4");
+    let mut bytes = followed.inits.values().next().expect("init").to_vec();
+    for (_, seg) in followed.segments.values() {
+        bytes.extend_from_slice(seg);
+    }
+    std::fs::write(&file, bytes).expect("write");
+    let errors = decode_errors(&file);
+    assert!(errors.is_empty(), "WHIP video decodes: {errors}");
+    let frames = count_frames(&file, "v");
+    assert!(
+        frames >= 100,
+        "{frames} frames of the browser's camera over LL-HLS"
+    );
+
+    let multivariant = HttpClient::new()
+        .get(&format!("{base}/live/cam/index.m3u8"))
+        .await;
+    let text = String::from_utf8_lossy(&multivariant.body).into_owned();
+    assert!(text.contains("avc1."), "H.264 rendition: {text}");
+    assert!(text.contains("opus"), "Opus rendition: {text}");
+}
