@@ -39,6 +39,7 @@ use str0m::{
     Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig,
     change::SdpOffer,
     format::Codec,
+    media::{Frequency, MediaKind, Mid, Pt},
     net::{Protocol, Receive},
 };
 use tokio::{
@@ -90,7 +91,72 @@ pub enum WebRtcError {
     Gone,
 }
 
+/// A frame for a viewer session, in the form RTP payloaders take.
+#[derive(Debug)]
+pub enum OutFrame {
+    /// One H.264 access unit in Annex B (start codes; parameter sets before
+    /// an IDR), at a 90 kHz RTP time.
+    Video {
+        /// The access unit.
+        data: Bytes,
+        /// Presentation time, 90 kHz ticks.
+        rtp_time: u64,
+        /// An IDR access unit (decoding can start here).
+        keyframe: bool,
+    },
+    /// One Opus packet at a 48 kHz RTP time.
+    Audio {
+        /// The Opus packet.
+        data: Bytes,
+        /// Presentation time, 48 kHz ticks.
+        rtp_time: u64,
+    },
+}
+
+/// Frames queued towards the session task at most; beyond, frames are
+/// dropped (a viewer that cannot keep up never slows the others).
+pub const MEDIA_QUEUE: usize = 4096;
+
+/// A viewer session's handle: where its frames go, and its end.
+#[derive(Debug)]
+pub struct Viewer {
+    /// The session.
+    pub id: SessionId,
+    media: mpsc::Sender<(SessionId, OutFrame)>,
+    ready: Option<oneshot::Receiver<()>>,
+    ended: oneshot::Receiver<&'static str>,
+}
+
+impl Viewer {
+    /// Queues `frame`; false when the queue is full (the frame is dropped)
+    /// or the task is gone.
+    pub fn send(&self, frame: OutFrame) -> bool {
+        self.media.try_send((self.id, frame)).is_ok()
+    }
+
+    /// Resolves when the session is connected and its media negotiated:
+    /// frames sent before would be dropped (the first keyframe with them).
+    /// At most `wait`; false if the session did not get there.
+    pub async fn ready(&mut self, wait: Duration) -> bool {
+        match self.ready.take() {
+            Some(rx) => matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(()))),
+            None => true,
+        }
+    }
+
+    /// Resolves when the session ends, with the reason.
+    pub async fn ended(&mut self) -> &'static str {
+        (&mut self.ended).await.unwrap_or("closed")
+    }
+}
+
 enum Command {
+    Play {
+        offer: String,
+        ready: oneshot::Sender<()>,
+        ended: oneshot::Sender<&'static str>,
+        reply: oneshot::Sender<Result<(SessionId, String), WebRtcError>>,
+    },
     Publish {
         offer: String,
         sink: Box<dyn MediaSink>,
@@ -106,6 +172,7 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct WebRtc {
     commands: mpsc::Sender<Command>,
+    media: mpsc::Sender<(SessionId, OutFrame)>,
     local: SocketAddr,
 }
 
@@ -123,9 +190,11 @@ impl WebRtc {
         let bound = socket.local_addr()?;
         let announced = public_ip.map_or(bound, |ip| SocketAddr::new(ip, bound.port()));
         let (commands, rx) = mpsc::channel(64);
-        tokio::spawn(run(socket, bound, announced, rx));
+        let (media, media_rx) = mpsc::channel(MEDIA_QUEUE);
+        tokio::spawn(run(socket, bound, announced, rx, media_rx));
         Ok(Self {
             commands,
+            media,
             local: bound,
         })
     }
@@ -160,6 +229,39 @@ impl WebRtc {
         answer.await.map_err(|_| WebRtcError::Gone)?
     }
 
+    /// Answers a viewer's `offer` (WHEP): the session sends what the
+    /// returned [`Viewer`] is given. Returns the SDP answer too.
+    ///
+    /// # Errors
+    /// [`WebRtcError`].
+    pub async fn play(&self, offer: &str) -> Result<(Viewer, String), WebRtcError> {
+        if offer.len() > MAX_OFFER_BYTES {
+            return Err(WebRtcError::BadOffer("offer too large".into()));
+        }
+        let (reply, answer) = oneshot::channel();
+        let (ended_tx, ended) = oneshot::channel();
+        let (ready_tx, ready) = oneshot::channel();
+        self.commands
+            .send(Command::Play {
+                offer: offer.to_owned(),
+                ready: ready_tx,
+                ended: ended_tx,
+                reply,
+            })
+            .await
+            .map_err(|_| WebRtcError::Gone)?;
+        let (id, answer) = answer.await.map_err(|_| WebRtcError::Gone)??;
+        Ok((
+            Viewer {
+                id,
+                media: self.media.clone(),
+                ready: Some(ready),
+                ended,
+            },
+            answer,
+        ))
+    }
+
     /// Ends session `id` (its sink is told `closed`); false if unknown.
     pub async fn close(&self, id: SessionId) -> bool {
         let (reply, done) = oneshot::channel();
@@ -175,14 +277,31 @@ impl WebRtc {
     }
 }
 
-/// One publisher.
+/// One publisher or viewer.
 struct Session {
     id: SessionId,
     rtc: Rtc,
-    sink: Box<dyn MediaSink>,
-    video: AccessUnitIngest,
-    audio_announced: bool,
+    role: Role,
     ended: Option<&'static str>,
+}
+
+enum Role {
+    Publisher {
+        sink: Box<dyn MediaSink>,
+        /// Boxed: far larger than a viewer's state.
+        video: Box<AccessUnitIngest>,
+        audio_announced: bool,
+    },
+    Viewer {
+        ended: Option<oneshot::Sender<&'static str>>,
+        /// Told once connected with media negotiated.
+        ready: Option<oneshot::Sender<()>>,
+        connected: bool,
+        video: Option<(Mid, Option<Pt>)>,
+        audio: Option<(Mid, Option<Pt>)>,
+        /// Video frames are dropped until a keyframe can be written.
+        needs_keyframe: bool,
+    },
 }
 
 impl Session {
@@ -211,46 +330,71 @@ impl Session {
     }
 
     fn event(&mut self, event: Event) {
-        match event {
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                self.ended = Some("disconnected");
+        if let Event::IceConnectionStateChange(IceConnectionState::Disconnected) = event {
+            self.ended = Some("disconnected");
+            return;
+        }
+        if let Event::Connected = event {
+            info!(session = self.id, "WebRTC peer connected");
+            if let Role::Viewer { connected, .. } = &mut self.role {
+                *connected = true;
             }
-            Event::Connected => info!(session = self.id, "WebRTC publisher connected"),
-            Event::MediaData(d) => match d.params.spec().codec {
-                Codec::H264 => {
-                    let ticks = d.time.rebase(str0m::media::Frequency::NINETY_KHZ).numer();
-                    let pts = MediaTime::new(ticks as i64, Timescale::MPEG_TS);
-                    for ev in self.video.push_annexb(&d.data, pts, pts) {
-                        self.sink.event(ev);
+            self.viewer_ready();
+            return;
+        }
+        let (sink, video, audio_announced) = match &mut self.role {
+            Role::Publisher {
+                sink,
+                video,
+                audio_announced,
+            } => (sink, video, audio_announced),
+            Role::Viewer { video, audio, .. } => {
+                if let Event::MediaAdded(m) = event {
+                    match m.kind {
+                        MediaKind::Video => *video = Some((m.mid, None)),
+                        MediaKind::Audio => *audio = Some((m.mid, None)),
                     }
+                    self.viewer_ready();
                 }
-                Codec::Opus => {
-                    if !self.audio_announced {
-                        self.audio_announced = true;
-                        self.sink.event(IngestEvent::Track {
-                            id: AUDIO_TRACK,
-                            params: TrackParams::Audio(opus_params()),
-                        });
-                    }
-                    let rate = Timescale::HZ_48000;
-                    let ticks = d
-                        .time
-                        .rebase(str0m::media::Frequency::FORTY_EIGHT_KHZ)
-                        .numer();
-                    let pts = MediaTime::new(ticks as i64, rate);
-                    self.sink.event(IngestEvent::Frame {
+                return;
+            }
+        };
+        let Event::MediaData(d) = event else {
+            return;
+        };
+        match d.params.spec().codec {
+            Codec::H264 => {
+                let ticks = d.time.rebase(str0m::media::Frequency::NINETY_KHZ).numer();
+                let pts = MediaTime::new(ticks as i64, Timescale::MPEG_TS);
+                for ev in video.push_annexb(&d.data, pts, pts) {
+                    sink.event(ev);
+                }
+            }
+            Codec::Opus => {
+                if !*audio_announced {
+                    *audio_announced = true;
+                    sink.event(IngestEvent::Track {
                         id: AUDIO_TRACK,
-                        frame: Frame {
-                            pts,
-                            dts: pts,
-                            duration: Some(MediaTime::new(OPUS_FRAME, rate)),
-                            keyframe: true,
-                            data: Bytes::copy_from_slice(&d.data),
-                        },
+                        params: TrackParams::Audio(opus_params()),
                     });
                 }
-                _ => {}
-            },
+                let rate = Timescale::HZ_48000;
+                let ticks = d
+                    .time
+                    .rebase(str0m::media::Frequency::FORTY_EIGHT_KHZ)
+                    .numer();
+                let pts = MediaTime::new(ticks as i64, rate);
+                sink.event(IngestEvent::Frame {
+                    id: AUDIO_TRACK,
+                    frame: Frame {
+                        pts,
+                        dts: pts,
+                        duration: Some(MediaTime::new(OPUS_FRAME, rate)),
+                        keyframe: true,
+                        data: Bytes::copy_from_slice(&d.data),
+                    },
+                });
+            }
             _ => {}
         }
     }
@@ -305,13 +449,109 @@ fn accept(
         Session {
             id,
             rtc,
-            sink,
-            video: AccessUnitIngest::new(VIDEO_TRACK, VideoCodec::H264),
-            audio_announced: false,
+            role: Role::Publisher {
+                sink,
+                video: Box::new(AccessUnitIngest::new(VIDEO_TRACK, VideoCodec::H264)),
+                audio_announced: false,
+            },
             ended: None,
         },
         answer,
     ))
+}
+
+impl Session {
+    /// Tells a viewer's handle it is ready once connected with media.
+    fn viewer_ready(&mut self) {
+        if let Role::Viewer {
+            ready,
+            connected,
+            video,
+            audio,
+            ..
+        } = &mut self.role
+            && *connected
+            && (video.is_some() || audio.is_some())
+            && let Some(tx) = ready.take()
+        {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Writes `frame` to a viewer's matching media (dropped until the
+    /// media is negotiated and connected; video then from a keyframe).
+    fn write(&mut self, frame: OutFrame) {
+        let Role::Viewer {
+            video,
+            audio,
+            needs_keyframe,
+            ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        let (slot, codec, time, data) = match frame {
+            OutFrame::Video {
+                data,
+                rtp_time,
+                keyframe,
+            } => {
+                if *needs_keyframe && !keyframe {
+                    return;
+                }
+                (video, Codec::H264, MediaTime90(rtp_time).get(), data)
+            }
+            OutFrame::Audio { data, rtp_time } => (
+                audio,
+                Codec::Opus,
+                str0m::media::MediaTime::new(rtp_time, Frequency::FORTY_EIGHT_KHZ),
+                data,
+            ),
+        };
+        let is_video = codec == Codec::H264;
+        let Some((mid, pt)) = slot else {
+            return;
+        };
+        let Some(writer) = self.rtc.writer(*mid) else {
+            if is_video {
+                *needs_keyframe = true;
+            }
+            return;
+        };
+        if is_video {
+            *needs_keyframe = false;
+        }
+        let pt = match pt {
+            Some(pt) => *pt,
+            None => {
+                let found = writer
+                    .payload_params()
+                    .find(|p| {
+                        p.spec().codec == codec
+                            && (codec != Codec::H264
+                                || p.spec().format.packetization_mode == Some(1))
+                    })
+                    .map(|p| p.pt());
+                let Some(found) = found else {
+                    return;
+                };
+                *pt = Some(found);
+                found
+            }
+        };
+        if let Err(e) = writer.write(pt, Instant::now(), time, data.to_vec()) {
+            debug!(session = self.id, error = %e, "WebRTC write refused");
+        }
+    }
+}
+
+/// A 90 kHz RTP time as str0m's media time.
+struct MediaTime90(u64);
+
+impl MediaTime90 {
+    fn get(self) -> str0m::media::MediaTime {
+        str0m::media::MediaTime::from_90khz(self.0)
+    }
 }
 
 /// An ICE-lite `Rtc` receiving H.264 and Opus that accepted `offer`, and
@@ -349,6 +589,7 @@ async fn run(
     bound: SocketAddr,
     announced: SocketAddr,
     mut commands: mpsc::Receiver<Command>,
+    mut media: mpsc::Receiver<(SessionId, OutFrame)>,
 ) {
     let mut sessions: Vec<Session> = Vec::new();
     let mut next_id: SessionId = 1;
@@ -361,7 +602,14 @@ async fn run(
         sessions.retain_mut(|s| match s.ended {
             Some(reason) => {
                 info!(session = s.id, reason, "WebRTC session ended");
-                s.sink.ended(reason);
+                match &mut s.role {
+                    Role::Publisher { sink, .. } => sink.ended(reason),
+                    Role::Viewer { ended, .. } => {
+                        if let Some(tx) = ended.take() {
+                            let _ = tx.send(reason);
+                        }
+                    }
+                }
                 false
             }
             None => true,
@@ -380,8 +628,44 @@ async fn run(
                     debug!(session = s.id, error = %e, "WebRTC input refused");
                 }
             }
+            frame = media.recv() => {
+                if let Some((id, frame)) = frame
+                    && let Some(s) = sessions.iter_mut().find(|s| s.id == id)
+                {
+                    s.write(frame);
+                }
+            }
             command = commands.recv() => match command {
                 None => return,
+                Some(Command::Play { offer, ready, ended, reply }) => {
+                    if sessions.len() >= MAX_SESSIONS {
+                        let _ = reply.send(Err(WebRtcError::Full));
+                        continue;
+                    }
+                    let id = next_id;
+                    next_id += 1;
+                    match answer_offer(&offer, announced) {
+                        Ok((rtc, answer)) => {
+                            sessions.push(Session {
+                                id,
+                                rtc,
+                                role: Role::Viewer {
+                                    ended: Some(ended),
+                                    ready: Some(ready),
+                                    connected: false,
+                                    video: None,
+                                    audio: None,
+                                    needs_keyframe: true,
+                                },
+                                ended: None,
+                            });
+                            let _ = reply.send(Ok((id, answer)));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
                 Some(Command::Publish { offer, sink, reply }) => {
                     if sessions.len() >= MAX_SESSIONS {
                         let _ = reply.send(Err(WebRtcError::Full));

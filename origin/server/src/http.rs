@@ -129,7 +129,10 @@ pub async fn serve(
                 async move {
                     let (head, body) = req.into_parts();
                     let mut resp = match &state.whip {
-                        Some(whip) if head.uri.path().starts_with("/whip/") => {
+                        Some(whip)
+                            if head.uri.path().starts_with("/whip/")
+                                || head.uri.path().starts_with("/whep/") =>
+                        {
                             whip.handle(&head, body).await
                         }
                         _ => answer(&head, peer, &state, &touched).await,

@@ -193,7 +193,7 @@ impl Origin {
                 let webrtc = livestack_sfu::WebRtc::bind(addr, config.webrtc_public_ip)
                     .await
                     .map_err(bind_error("WebRTC (UDP)", addr))?;
-                Some(webrtc::Whip::new(webrtc, ctx.clone()))
+                Some(webrtc::Whip::new(webrtc, ctx.clone(), config.access.closed))
             }
             None => None,
         };

@@ -30,17 +30,23 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use livestack_media::ingest::IngestEvent;
-use livestack_sfu::{MAX_OFFER_BYTES, MediaSink, SessionId, WebRtc, WebRtcError};
+use livestack_media::{
+    ingest::IngestEvent,
+    model::{AudioCodec, Timescale, TrackParams, VideoCodec},
+};
+use livestack_sfu::{MAX_OFFER_BYTES, MediaSink, OutFrame, SessionId, Viewer, WebRtc, WebRtcError};
 use tracing::{info, warn};
 
 use crate::{
     cluster::{PublishTicket, Refusal},
     control::ControlError,
-    fanout::{self, BroadcastProducer, MediaEvent},
+    fanout::{self, BroadcastProducer, BroadcastSubscriber, MediaEvent, Received},
     metrics::{FrameKind, FrameLabels},
     srt::IngestContext,
 };
+
+/// How long a WHEP viewer has to connect before its session is given up.
+pub const VIEWER_READY: Duration = Duration::from_secs(15);
 
 /// How long a WHIP offer body may take to arrive.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,11 +62,45 @@ struct Resource {
     token: Option<String>,
 }
 
-/// The WHIP endpoint of an origin.
+/// The WHIP and WHEP endpoints of an origin.
 pub struct Whip {
     webrtc: WebRtc,
     ctx: Arc<IngestContext>,
     resources: Mutex<HashMap<String, Resource>>,
+    /// Every broadcast's relay, by name, for WHEP viewers.
+    broadcasts: Arc<WhepEgress>,
+    closed: bool,
+}
+
+/// Keeps each broadcast's relay handle so WHEP viewers can subscribe to
+/// it (the newest session of a name replaces the older one).
+#[derive(Debug, Default)]
+pub struct WhepEgress {
+    subscribers: Mutex<HashMap<String, BroadcastSubscriber>>,
+}
+
+/// Names of broadcasts kept for WHEP at most (ended ones are replaced by
+/// their next session; beyond this, the map is cleared of all but live
+/// names on the next start).
+const MAX_BROADCASTS: usize = 4096;
+
+impl crate::streams::Egress for WhepEgress {
+    fn broadcast_started(
+        &self,
+        name: &str,
+        _session: u64,
+        _source: &crate::streams::Source,
+        media: &BroadcastSubscriber,
+    ) {
+        let mut map = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_BROADCASTS {
+            map.clear();
+        }
+        map.insert(name.to_owned(), media.clone());
+    }
 }
 
 impl std::fmt::Debug for Whip {
@@ -72,12 +112,18 @@ impl std::fmt::Debug for Whip {
 }
 
 impl Whip {
-    /// A WHIP endpoint publishing through `ctx`, its media on `webrtc`.
-    pub fn new(webrtc: WebRtc, ctx: Arc<IngestContext>) -> Arc<Self> {
+    /// WHIP and WHEP endpoints publishing through `ctx`, their media on
+    /// `webrtc`; `closed` as
+    /// [`AccessConfig::closed`](crate::config::AccessConfig::closed).
+    pub fn new(webrtc: WebRtc, ctx: Arc<IngestContext>, closed: bool) -> Arc<Self> {
+        let broadcasts = Arc::new(WhepEgress::default());
+        ctx.streams.add_egress(broadcasts.clone());
         Arc::new(Self {
             webrtc,
             ctx,
             resources: Mutex::default(),
+            broadcasts,
+            closed,
         })
     }
 
@@ -86,17 +132,30 @@ impl Whip {
         self.webrtc.local_addr()
     }
 
-    /// Answers a request whose path starts with `/whip/`.
+    /// Answers a request whose path starts with `/whip/` or `/whep/`.
     pub async fn handle(
         &self,
         head: &http::request::Parts,
         body: Incoming,
     ) -> http::Response<Body> {
         let path = head.uri.path();
-        let rest = path.strip_prefix("/whip/").unwrap_or_default();
+        let (play, rest) = match path.strip_prefix("/whep/") {
+            Some(rest) => (true, rest),
+            None => (false, path.strip_prefix("/whip/").unwrap_or_default()),
+        };
         let token = bearer(head);
         match (&head.method, rest.split_once('/')) {
-            (&Method::POST, None) if !rest.is_empty() => self.post(rest, head, body, token).await,
+            (&Method::POST, None) if !rest.is_empty() => {
+                let offer = match read_offer(head, body).await {
+                    Ok(o) => o,
+                    Err(r) => return r,
+                };
+                if play {
+                    self.play(rest, &offer, token).await
+                } else {
+                    self.post(rest, &offer, token).await
+                }
+            }
             (&Method::DELETE, Some((name, id))) => self.delete(name, id, token).await,
             (&Method::PATCH, Some(_)) => {
                 let mut r = plain(
@@ -111,35 +170,58 @@ impl Whip {
         }
     }
 
-    async fn post(
-        &self,
-        name: &str,
-        head: &http::request::Parts,
-        body: Incoming,
-        token: Option<String>,
-    ) -> http::Response<Body> {
-        let sdp = head
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
-        if !sdp {
-            return plain(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "a WHIP offer is application/sdp",
-            );
-        }
-        let offer =
-            match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_OFFER_BYTES).collect())
-                .await
-            {
-                Ok(Ok(b)) => b.to_bytes(),
-                Ok(Err(_)) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "offer over 64 KiB"),
-                Err(_) => return plain(StatusCode::REQUEST_TIMEOUT, "offer not received in time"),
-            };
-        let Ok(offer) = std::str::from_utf8(&offer) else {
-            return plain(StatusCode::BAD_REQUEST, "the offer is not UTF-8");
+    /// A WHEP viewer of `name`.
+    async fn play(&self, name: &str, offer: &str, token: Option<String>) -> http::Response<Body> {
+        let node = &self.ctx.node;
+        let allowed = if self.closed {
+            node.authorize_play_strict(name, token.as_deref()).await
+        } else {
+            node.authorize_play(name, token.as_deref()).await
         };
+        if let Err(e) = allowed {
+            return refusal(&Refusal::Control(e));
+        }
+        let live = self.ctx.streams.get(name).is_some_and(|s| !s.ended());
+        let media = self
+            .broadcasts
+            .subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned();
+        let Some(media) = media.filter(|_| live) else {
+            return plain(StatusCode::NOT_FOUND, "no such live stream");
+        };
+        match self.webrtc.play(offer).await {
+            Ok((viewer, answer)) => {
+                let id = format!("{:x}", viewer.id);
+                self.remember(&id, name, viewer.id, token);
+                info!(stream = %name, session = viewer.id, "WHEP viewer");
+                tokio::spawn(feed(viewer, media));
+                created(&format!("/whep/{name}/{id}"), &id, answer)
+            }
+            Err(e @ (WebRtcError::BadOffer(_) | WebRtcError::UnsupportedCodecs)) => {
+                plain(StatusCode::BAD_REQUEST, &e.to_string())
+            }
+            Err(e) => busy(&e.to_string()),
+        }
+    }
+
+    fn remember(&self, id: &str, name: &str, session: SessionId, token: Option<String>) {
+        self.resources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                id.to_owned(),
+                Resource {
+                    name: name.to_owned(),
+                    session,
+                    token,
+                },
+            );
+    }
+
+    async fn post(&self, name: &str, offer: &str, token: Option<String>) -> http::Response<Body> {
         let ctx = &self.ctx;
         if ctx.publishing.fetch_add(1, Ordering::AcqRel) >= ctx.limits.max_publishers {
             ctx.publishing.fetch_sub(1, Ordering::AcqRel);
@@ -150,21 +232,7 @@ impl Whip {
             Err(e) => {
                 ctx.publishing.fetch_sub(1, Ordering::AcqRel);
                 warn!(stream = %name, reason = %e, "WHIP publish refused");
-                return match e {
-                    Refusal::Control(ControlError::Unauthorized { .. }) => {
-                        let mut r = plain(StatusCode::UNAUTHORIZED, &e.to_string());
-                        r.headers_mut()
-                            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                        r
-                    }
-                    Refusal::Control(ControlError::Forbidden { .. }) => {
-                        plain(StatusCode::FORBIDDEN, &e.to_string())
-                    }
-                    Refusal::Control(ControlError::AlreadyLive { .. }) => {
-                        plain(StatusCode::CONFLICT, &e.to_string())
-                    }
-                    _ => busy(&e.to_string()),
-                };
+                return refusal(&e);
             }
         };
         let (producer, subscriber) = fanout::broadcast();
@@ -179,36 +247,9 @@ impl Whip {
         match self.webrtc.publish(offer, Box::new(sink)).await {
             Ok((session, answer)) => {
                 let id = format!("{session:x}");
-                self.resources
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(
-                        id.clone(),
-                        Resource {
-                            name: name.to_owned(),
-                            session,
-                            token,
-                        },
-                    );
+                self.remember(&id, name, session, token);
                 info!(stream = %name, session, "WHIP publisher");
-                let mut r = http::Response::new(Full::new(Bytes::from(answer)));
-                *r.status_mut() = StatusCode::CREATED;
-                let h = r.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/sdp"),
-                );
-                if let Ok(v) = HeaderValue::from_str(&format!("/whip/{name}/{id}")) {
-                    h.insert(header::LOCATION, v);
-                }
-                if let Ok(v) = HeaderValue::from_str(&format!("\"{id}\"")) {
-                    h.insert(header::ETAG, v);
-                }
-                h.insert(
-                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                    HeaderValue::from_static("Location, ETag"),
-                );
-                r
+                created(&format!("/whip/{name}/{id}"), &id, answer)
             }
             Err(e @ (WebRtcError::BadOffer(_) | WebRtcError::UnsupportedCodecs)) => {
                 plain(StatusCode::BAD_REQUEST, &e.to_string())
@@ -242,6 +283,177 @@ impl Whip {
         } else {
             plain(StatusCode::NOT_FOUND, "no such WHIP session")
         }
+    }
+}
+
+/// The offer body: `application/sdp`, at most 64 KiB, within
+/// [`BODY_TIMEOUT`]; else the refusal to answer.
+async fn read_offer(
+    head: &http::request::Parts,
+    body: Incoming,
+) -> Result<String, http::Response<Body>> {
+    let sdp = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
+    if !sdp {
+        return Err(plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "an offer is application/sdp",
+        ));
+    }
+    let offer =
+        match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_OFFER_BYTES).collect())
+            .await
+        {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "offer over 64 KiB")),
+            Err(_) => {
+                return Err(plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "offer not received in time",
+                ));
+            }
+        };
+    String::from_utf8(offer.to_vec())
+        .map_err(|_| plain(StatusCode::BAD_REQUEST, "the offer is not UTF-8"))
+}
+
+/// The answer to a refused admission.
+fn refusal(e: &Refusal) -> http::Response<Body> {
+    match e {
+        Refusal::Control(ControlError::Unauthorized { .. }) => {
+            let mut r = plain(StatusCode::UNAUTHORIZED, &e.to_string());
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r
+        }
+        Refusal::Control(ControlError::Forbidden { .. }) => {
+            plain(StatusCode::FORBIDDEN, &e.to_string())
+        }
+        Refusal::Control(ControlError::AlreadyLive { .. }) => {
+            plain(StatusCode::CONFLICT, &e.to_string())
+        }
+        _ => busy(&e.to_string()),
+    }
+}
+
+/// `201 Created` with the SDP `answer`, `Location` and `ETag`.
+fn created(location: &str, id: &str, answer: String) -> http::Response<Body> {
+    let mut r = http::Response::new(Full::new(Bytes::from(answer)));
+    *r.status_mut() = StatusCode::CREATED;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(v) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{id}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location, ETag"),
+    );
+    r
+}
+
+/// Feeds a WHEP viewer from a consumer of the broadcast: the first H.264
+/// track as Annex B access units (parameter sets before each keyframe),
+/// the first Opus track as is; other codecs are not sent (AAC would need
+/// transcoding). Ends with the broadcast or the session.
+async fn feed(mut viewer: Viewer, media: BroadcastSubscriber) {
+    // Subscribed once the viewer can receive: a late consumer starts at
+    // each track's latest keyframe, which then reaches the viewer.
+    if !viewer.ready(VIEWER_READY).await {
+        return;
+    }
+    let mut consumer = media.subscribe();
+    drop(media);
+    let mut video: Option<(u32, Vec<u8>)> = None;
+    let mut audio: Option<u32> = None;
+    loop {
+        let received = tokio::select! {
+            r = consumer.recv() => r,
+            _ = viewer.ended() => return,
+        };
+        match received {
+            Received::Event(MediaEvent::Track { id, params }) => match params {
+                TrackParams::Video(v)
+                    if v.codec == VideoCodec::H264
+                        && video.as_ref().is_none_or(|(t, _)| *t == id) =>
+                {
+                    video = Some((id, annexb_parameter_sets(&v.decoder_config)));
+                }
+                TrackParams::Audio(a) if a.codec == AudioCodec::Opus && audio.is_none() => {
+                    audio = Some(id);
+                }
+                _ => {}
+            },
+            Received::Event(MediaEvent::Frame { id, frame }) => {
+                if let Some((track, sets)) = &video
+                    && *track == id
+                {
+                    let rtp_time = rtp(frame.pts, Timescale::MPEG_TS);
+                    let mut data = Vec::with_capacity(frame.data.len() + sets.len() + 16);
+                    if frame.keyframe {
+                        data.extend_from_slice(sets);
+                    }
+                    length_prefixed_to_annexb(&frame.data, &mut data);
+                    viewer.send(OutFrame::Video {
+                        data: Bytes::from(data),
+                        rtp_time,
+                        keyframe: frame.keyframe,
+                    });
+                } else if audio == Some(id) {
+                    let rtp_time = rtp(frame.pts, Timescale::HZ_48000);
+                    viewer.send(OutFrame::Audio {
+                        data: frame.data,
+                        rtp_time,
+                    });
+                }
+            }
+            Received::Event(MediaEvent::End) | Received::Closed => return,
+            Received::Event(MediaEvent::Loss { .. }) | Received::Skipped { .. } => {}
+        }
+    }
+}
+
+/// `t` on `clock` as an RTP time (negative times, which WebRTC cannot
+/// carry, become 0).
+fn rtp(t: livestack_media::model::MediaTime, clock: Timescale) -> u64 {
+    t.rebase(clock)
+        .map(|t| u64::try_from(t.ticks()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// The SPS and PPS of an `avcC` record as Annex B.
+fn annexb_parameter_sets(record: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Ok((_, sps, pps)) = livestack_media::h264::avcc_parameter_sets(record) {
+        for nal in sps.into_iter().chain(pps) {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(nal);
+        }
+    }
+    out
+}
+
+/// 4-byte length-prefixed NAL units appended to `out` with start codes; a
+/// truncated unit ends the conversion.
+fn length_prefixed_to_annexb(data: &[u8], out: &mut Vec<u8>) {
+    let mut rest = data;
+    while let Some(len) = rest.get(..4) {
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let Some(nal) = rest.get(4..4 + len) else {
+            return;
+        };
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+        rest = &rest[4 + len..];
     }
 }
 

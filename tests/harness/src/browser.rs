@@ -126,6 +126,27 @@ pub async fn publish_whip(
     .await
 }
 
+/// In one Chromium: publishes the fake camera over WHIP to
+/// `origin/whip/NAME`, plays `origin/whep/NAME` in a second page for
+/// `seconds`, screenshots the viewer at `screenshot`; returns whep.mjs's
+/// exit status and its JSON report (see whep.mjs).
+pub async fn whip_to_whep(
+    origin: String,
+    name: String,
+    seconds: u32,
+    screenshot: PathBuf,
+) -> (std::process::ExitStatus, serde_json::Value) {
+    crate::require("node");
+    crate::require("chromium");
+    let args = vec![
+        origin,
+        name,
+        seconds.to_string(),
+        screenshot.display().to_string(),
+    ];
+    run_script("whep.mjs", &screenshot, args).await
+}
+
 /// Runs `node SCRIPT ARGS...` in `tests/browser` (one browser at a time)
 /// and parses the JSON report on the last line of its stdout.
 async fn run_script(

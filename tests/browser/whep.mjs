@@ -1,0 +1,162 @@
+// WHIP in, WHEP out, in one headless Chromium: page A publishes the fake
+// camera and microphone (H.264, Opus) to ORIGIN/whip/NAME; page B plays
+// ORIGIN/whep/NAME in a <video> and reports what it decoded. Both
+// sessions are DELETEd at the end.
+//
+//   node whep.mjs ORIGIN NAME SECONDS SCREENSHOT.png
+//
+// Prints ONE JSON line on stdout:
+//
+//   {"ok":bool,"framesDecoded":..,"audioPackets":..,"width":..,
+//    "whipStatus":..,"whepStatus":..,"deleteStatus":[..],"error":..}
+//
+// Diagnostics go to stderr. Exit status 0 if ok, else 1 (2 for bad usage).
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
+
+const [origin, name, secondsArg, screenshot] = process.argv.slice(2);
+if (!origin || !name || !secondsArg || !screenshot) {
+  process.stderr.write('usage: node whep.mjs ORIGIN NAME SECONDS SCREENSHOT.png\n');
+  process.exit(2);
+}
+const log = (...a) => process.stderr.write(`[whep.mjs] ${a.join(' ')}\n`);
+
+/** Waits for ICE gathering to complete (no trickle ICE), at most 3 s. */
+const gathered = `(pc) => new Promise((resolve) => {
+  if (pc.iceGatheringState === 'complete') return resolve();
+  pc.addEventListener('icegatheringstatechange', () => {
+    if (pc.iceGatheringState === 'complete') resolve();
+  });
+  setTimeout(resolve, 3000);
+})`;
+
+const profile = await mkdtemp(join(tmpdir(), 'livestack-whep-'));
+let result = { ok: false, error: 'not run' };
+let browser;
+try {
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      ...CHROMIUM_ARGS,
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ],
+    env: { ...process.env, XDG_CONFIG_HOME: profile },
+  });
+  const publisher = browser.pages()[0] ?? (await browser.newPage());
+  publisher.on('console', (m) => log(`publisher console.${m.type()}: ${m.text()}`));
+  await publisher.goto(`${origin}/healthz`);
+  const whip = await publisher.evaluate(
+    async ({ name, gathered }) => {
+      const wait = eval(gathered);
+      const media = await navigator.mediaDevices.getUserMedia({
+        video: { width: 640, height: 360, frameRate: 25 },
+        audio: true,
+      });
+      const pc = new RTCPeerConnection();
+      window.pc = pc;
+      for (const track of media.getTracks()) {
+        const t = pc.addTransceiver(track, { direction: 'sendonly' });
+        if (track.kind === 'video') {
+          t.setCodecPreferences(
+            RTCRtpSender.getCapabilities('video').codecs.filter(
+              (c) => c.mimeType === 'video/H264' && /packetization-mode=1/.test(c.sdpFmtpLine ?? ''),
+            ),
+          );
+        }
+      }
+      await pc.setLocalDescription(await pc.createOffer());
+      await wait(pc);
+      const resp = await fetch(`/whip/${name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: pc.localDescription.sdp,
+      });
+      const text = await resp.text();
+      if (resp.status !== 201) return { status: resp.status, error: text };
+      window.whipLocation = resp.headers.get('location');
+      await pc.setRemoteDescription({ type: 'answer', sdp: text });
+      return { status: resp.status, error: null };
+    },
+    { name, gathered },
+  );
+  if (whip.status !== 201) throw new Error(`WHIP ${whip.status}: ${whip.error}`);
+  // Let the origin go live (a keyframe in the relay) before the viewer.
+  await new Promise((r) => setTimeout(r, 3000));
+
+  const viewer = await browser.newPage();
+  viewer.on('console', (m) => log(`viewer console.${m.type()}: ${m.text()}`));
+  await viewer.goto(`${origin}/healthz`);
+  await viewer.setContent('<video id="v" autoplay muted playsinline width="640" height="360"></video>');
+  const whep = await viewer.evaluate(
+    async ({ origin, name, gathered }) => {
+      const wait = eval(gathered);
+      const pc = new RTCPeerConnection();
+      window.pc = pc;
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const stream = new MediaStream();
+      pc.ontrack = (e) => {
+        stream.addTrack(e.track);
+        document.getElementById('v').srcObject = stream;
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      await wait(pc);
+      const resp = await fetch(`${origin}/whep/${name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: pc.localDescription.sdp,
+      });
+      const text = await resp.text();
+      if (resp.status !== 201) return { status: resp.status, error: text };
+      window.whepLocation = `${origin}${resp.headers.get('location')}`;
+      await pc.setRemoteDescription({ type: 'answer', sdp: text });
+      return { status: resp.status, error: null };
+    },
+    { origin, name, gathered },
+  );
+  if (whep.status !== 201) throw new Error(`WHEP ${whep.status}: ${whep.error}`);
+  await new Promise((r) => setTimeout(r, Number(secondsArg) * 1000));
+  const stats = await viewer.evaluate(async () => {
+    let framesDecoded = 0;
+    let audioPackets = 0;
+    let width = 0;
+    (await window.pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        framesDecoded += s.framesDecoded ?? 0;
+        width = s.frameWidth ?? width;
+      }
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') audioPackets += s.packetsReceived ?? 0;
+    });
+    return { framesDecoded, audioPackets, width, state: window.pc.connectionState };
+  });
+  await viewer.screenshot({ path: screenshot });
+  const deleteStatus = [];
+  deleteStatus.push(
+    await viewer.evaluate(async () => (await fetch(window.whepLocation, { method: 'DELETE' })).status),
+  );
+  deleteStatus.push(
+    await publisher.evaluate(async () => (await fetch(window.whipLocation, { method: 'DELETE' })).status),
+  );
+  result = {
+    ok: stats.framesDecoded > 0 && deleteStatus.every((s) => s === 200),
+    ...stats,
+    whipStatus: whip.status,
+    whepStatus: whep.status,
+    deleteStatus,
+    error: null,
+  };
+} catch (e) {
+  result = { ok: false, error: `driver: ${e}` };
+} finally {
+  if (browser) await browser.close();
+  await rm(profile, { recursive: true, force: true });
+}
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(result.ok ? 0 : 1);
