@@ -39,7 +39,7 @@ use str0m::{
     Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig,
     change::SdpOffer,
     format::Codec,
-    media::{Frequency, MediaKind, Mid, Pt},
+    media::{Frequency, KeyframeRequestKind, MediaKind, Mid, Pt},
     net::{Protocol, Receive},
 };
 use tokio::{
@@ -153,6 +153,7 @@ impl Viewer {
 enum Command {
     Play {
         offer: String,
+        source: Option<SessionId>,
         ready: oneshot::Sender<()>,
         ended: oneshot::Sender<&'static str>,
         reply: oneshot::Sender<Result<(SessionId, String), WebRtcError>>,
@@ -230,11 +231,17 @@ impl WebRtc {
     }
 
     /// Answers a viewer's `offer` (WHEP): the session sends what the
-    /// returned [`Viewer`] is given. Returns the SDP answer too.
+    /// returned [`Viewer`] is given; its keyframe requests (and its start)
+    /// ask the WHIP publisher session `source` for a keyframe, when the
+    /// stream comes from one. Returns the SDP answer too.
     ///
     /// # Errors
     /// [`WebRtcError`].
-    pub async fn play(&self, offer: &str) -> Result<(Viewer, String), WebRtcError> {
+    pub async fn play(
+        &self,
+        offer: &str,
+        source: Option<SessionId>,
+    ) -> Result<(Viewer, String), WebRtcError> {
         if offer.len() > MAX_OFFER_BYTES {
             return Err(WebRtcError::BadOffer("offer too large".into()));
         }
@@ -244,6 +251,7 @@ impl WebRtc {
         self.commands
             .send(Command::Play {
                 offer: offer.to_owned(),
+                source,
                 ready: ready_tx,
                 ended: ended_tx,
                 reply,
@@ -291,6 +299,10 @@ enum Role {
         /// Boxed: far larger than a viewer's state.
         video: Box<AccessUnitIngest>,
         audio_announced: bool,
+        /// The mid of the video it sends (keyframe requests go there).
+        video_mid: Option<Mid>,
+        /// When a keyframe was last asked of it.
+        last_keyframe_request: Option<Instant>,
     },
     Viewer {
         ended: Option<oneshot::Sender<&'static str>>,
@@ -301,8 +313,17 @@ enum Role {
         audio: Option<(Mid, Option<Pt>)>,
         /// Video frames are dropped until a keyframe can be written.
         needs_keyframe: bool,
+        /// The WHIP publisher session feeding it on this node, if any:
+        /// its keyframe requests are forwarded there.
+        source: Option<SessionId>,
+        /// The viewer asked for a keyframe (PLI/FIR) or just connected.
+        wants_keyframe: bool,
     },
 }
+
+/// Keyframe requests forwarded to one publisher at most this often (the
+/// viewers' PLIs and FIRs are merged).
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Session {
     /// Drains the session's output: sends datagrams, hands media to the
@@ -336,8 +357,15 @@ impl Session {
         }
         if let Event::Connected = event {
             info!(session = self.id, "WebRTC peer connected");
-            if let Role::Viewer { connected, .. } = &mut self.role {
+            if let Role::Viewer {
+                connected,
+                wants_keyframe,
+                ..
+            } = &mut self.role
+            {
                 *connected = true;
+                // A new viewer starts faster from a fresh keyframe.
+                *wants_keyframe = true;
             }
             self.viewer_ready();
             return;
@@ -347,8 +375,26 @@ impl Session {
                 sink,
                 video,
                 audio_announced,
-            } => (sink, video, audio_announced),
-            Role::Viewer { video, audio, .. } => {
+                video_mid,
+                ..
+            } => {
+                if let Event::MediaAdded(m) = &event
+                    && m.kind == MediaKind::Video
+                {
+                    *video_mid = Some(m.mid);
+                }
+                (sink, video, audio_announced)
+            }
+            Role::Viewer {
+                video,
+                audio,
+                wants_keyframe,
+                ..
+            } => {
+                if let Event::KeyframeRequest(_) = event {
+                    *wants_keyframe = true;
+                    return;
+                }
                 if let Event::MediaAdded(m) = event {
                     match m.kind {
                         MediaKind::Video => *video = Some((m.mid, None)),
@@ -453,6 +499,8 @@ fn accept(
                 sink,
                 video: Box::new(AccessUnitIngest::new(VIDEO_TRACK, VideoCodec::H264)),
                 audio_announced: false,
+                video_mid: None,
+                last_keyframe_request: None,
             },
             ended: None,
         },
@@ -583,6 +631,45 @@ fn answer_offer(offer: &str, announced: SocketAddr) -> Result<(Rtc, String), Web
     Ok((rtc, answer))
 }
 
+/// Forwards viewers' keyframe wishes to the WHIP publishers feeding them
+/// (PLI, at most one per [`KEYFRAME_REQUEST_INTERVAL`] per publisher).
+fn forward_keyframe_requests(sessions: &mut [Session]) {
+    let mut wanted: Vec<SessionId> = Vec::new();
+    for s in sessions.iter_mut() {
+        if let Role::Viewer {
+            wants_keyframe,
+            source: Some(source),
+            ..
+        } = &mut s.role
+            && std::mem::take(wants_keyframe)
+            && !wanted.contains(source)
+        {
+            wanted.push(*source);
+        }
+    }
+    let now = Instant::now();
+    for s in sessions.iter_mut().filter(|s| wanted.contains(&s.id)) {
+        let Role::Publisher {
+            video_mid: Some(mid),
+            last_keyframe_request,
+            ..
+        } = &mut s.role
+        else {
+            continue;
+        };
+        if last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            continue;
+        }
+        *last_keyframe_request = Some(now);
+        if let Some(mut writer) = s.rtc.writer(*mid)
+            && let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli)
+        {
+            debug!(session = s.id, error = %e, "keyframe request not sent");
+        }
+    }
+}
+
 /// The session task.
 async fn run(
     socket: UdpSocket,
@@ -599,6 +686,7 @@ async fn run(
         for s in &mut sessions {
             s.drain(&socket, &mut next);
         }
+        forward_keyframe_requests(&mut sessions);
         sessions.retain_mut(|s| match s.ended {
             Some(reason) => {
                 info!(session = s.id, reason, "WebRTC session ended");
@@ -637,7 +725,7 @@ async fn run(
             }
             command = commands.recv() => match command {
                 None => return,
-                Some(Command::Play { offer, ready, ended, reply }) => {
+                Some(Command::Play { offer, source, ready, ended, reply }) => {
                     if sessions.len() >= MAX_SESSIONS {
                         let _ = reply.send(Err(WebRtcError::Full));
                         continue;
@@ -656,6 +744,8 @@ async fn run(
                                     video: None,
                                     audio: None,
                                     needs_keyframe: true,
+                                    source,
+                                    wants_keyframe: false,
                                 },
                                 ended: None,
                             });

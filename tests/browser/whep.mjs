@@ -8,6 +8,7 @@
 // Prints ONE JSON line on stdout:
 //
 //   {"ok":bool,"framesDecoded":..,"audioPackets":..,"width":..,
+//    "pliCount":..,"keyFramesEncoded":..,
 //    "whipStatus":..,"whepStatus":..,"deleteStatus":[..],"error":..}
 //
 // Diagnostics go to stderr. Exit status 0 if ok, else 1 (2 for bad usage).
@@ -136,6 +137,18 @@ try {
     });
     return { framesDecoded, audioPackets, width, state: window.pc.connectionState };
   });
+  // Keyframe requests the origin forwarded to the publisher (PLI).
+  const publisherStats = await publisher.evaluate(async () => {
+    let pliCount = 0;
+    let keyFramesEncoded = 0;
+    (await window.pc.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        pliCount += s.pliCount ?? 0;
+        keyFramesEncoded += s.keyFramesEncoded ?? 0;
+      }
+    });
+    return { pliCount, keyFramesEncoded };
+  });
   await viewer.screenshot({ path: screenshot });
   const deleteStatus = [];
   deleteStatus.push(
@@ -147,6 +160,7 @@ try {
   result = {
     ok: stats.framesDecoded > 0 && deleteStatus.every((s) => s === 200),
     ...stats,
+    ...publisherStats,
     whipStatus: whip.status,
     whepStatus: whep.status,
     deleteStatus,

@@ -2,7 +2,8 @@
 //! microphone over WHIP, a second page plays the stream over WHEP from the
 //! same origin (H.264 passed through, Opus passed through): `getStats()`
 //! shows decoded video frames at the camera's size and received audio
-//! packets; both DELETEs answer 200. Screenshot kept in
+//! packets; the origin forwarded a keyframe request (PLI) to the publisher
+//! when the viewer connected; both DELETEs answer 200. Screenshot kept in
 //! `tests/artifacts/whep-viewer.png`. WHEP for an unknown stream is 404.
 
 use std::process::Command;
@@ -43,6 +44,10 @@ async fn a_whip_publish_plays_over_whep() {
     assert!(
         report["audioPackets"].as_u64().unwrap_or(0) > 0,
         "Opus reached the viewer: {report}"
+    );
+    assert!(
+        report["pliCount"].as_u64().unwrap_or(0) >= 1,
+        "the viewer's start asked the WHIP publisher for a keyframe: {report}"
     );
     assert!(shot.is_file(), "screenshot kept");
 }

@@ -70,6 +70,8 @@ pub struct Whip {
     /// Every broadcast's relay, by name, for WHEP viewers.
     broadcasts: Arc<WhepEgress>,
     closed: bool,
+    /// The WHIP publisher session of each stream published here.
+    publishers: Arc<Mutex<HashMap<String, SessionId>>>,
 }
 
 /// Keeps each broadcast's relay handle so WHEP viewers can subscribe to
@@ -124,6 +126,7 @@ impl Whip {
             resources: Mutex::default(),
             broadcasts,
             closed,
+            publishers: Arc::default(),
         })
     }
 
@@ -192,7 +195,13 @@ impl Whip {
         let Some(media) = media.filter(|_| live) else {
             return plain(StatusCode::NOT_FOUND, "no such live stream");
         };
-        match self.webrtc.play(offer).await {
+        let source = self
+            .publishers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .copied();
+        match self.webrtc.play(offer, source).await {
             Ok((viewer, answer)) => {
                 let id = format!("{:x}", viewer.id);
                 self.remember(&id, name, viewer.id, token);
@@ -243,11 +252,17 @@ impl Whip {
             producer: Some(producer),
             ctx: ctx.clone(),
             ticket: Some(ticket),
+            publishers: self.publishers.clone(),
+            name: name.to_owned(),
         };
         match self.webrtc.publish(offer, Box::new(sink)).await {
             Ok((session, answer)) => {
                 let id = format!("{session:x}");
                 self.remember(&id, name, session, token);
+                self.publishers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name.to_owned(), session);
                 info!(stream = %name, session, "WHIP publisher");
                 created(&format!("/whip/{name}/{id}"), &id, answer)
             }
@@ -497,6 +512,9 @@ struct WhipSink {
     producer: Option<BroadcastProducer>,
     ctx: Arc<IngestContext>,
     ticket: Option<PublishTicket>,
+    /// [`Whip::publishers`], to forget this stream's entry at the end.
+    publishers: Arc<Mutex<HashMap<String, SessionId>>>,
+    name: String,
 }
 
 impl MediaSink for WhipSink {
@@ -535,6 +553,10 @@ impl WhipSink {
         };
         producer.send(MediaEvent::End);
         drop(producer);
+        self.publishers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.name);
         self.ctx.metrics.publishers.dec();
         self.ctx
             .metrics
