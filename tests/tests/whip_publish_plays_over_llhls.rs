@@ -45,6 +45,12 @@ async fn a_browser_publishing_over_whip_plays_over_llhls() {
     .await;
     let base = format!("http://{}", origin.http_addr);
 
+    // The demo page that publishes a camera over WHIP and watches over WHEP.
+    let page = HttpClient::new().get(&format!("{base}/webrtc.html")).await;
+    assert_eq!(page.status, 200);
+    let page = String::from_utf8_lossy(&page.body).into_owned();
+    assert!(page.contains("negotiate('whip')") && page.contains("negotiate('whep')"));
+
     let whip = format!("{base}/whip/bad");
     assert_eq!(curl("POST", &whip, "text/plain", "v=0"), 415);
     assert_eq!(curl("POST", &whip, "application/sdp", "not an offer"), 400);

@@ -19,6 +19,10 @@ use crate::{
 pub(crate) const DEFAULT_WEBTRANSPORT: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4443);
 
+/// The demo's WebRTC port (UDP) when `--webrtc` is not given.
+pub(crate) const DEFAULT_WEBRTC: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8189);
+
 /// `livestack demo` flags.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -80,6 +84,11 @@ pub(crate) async fn run(args: DemoArgs, config: &OriginConfig) -> Result<()> {
             "  Media over QUIC (WebTransport, @moq/watch): http://{http}/moq.html?stream={name}"
         );
         println!("    (session https://{wt}/moq, broadcast {name})");
+    }
+    if origin.webrtc_addr.is_some() {
+        println!(
+            "  WebRTC: watch over WHEP, or publish your camera over WHIP: http://{http}/webrtc.html?stream={name}"
+        );
     }
     println!("  through the edge, with a viewer token (CTA-5007 CAT, valid 24 h):");
     println!("  player:   http://{edge_addr}/?stream={name}&token={token}");

@@ -115,6 +115,8 @@ pub fn main() -> Result<()> {
             let mut c = std::mem::take(&mut args.origin).into_config()?;
             // The demo offers Media over QUIC too, unless told where.
             c.webtransport.get_or_insert(demo::DEFAULT_WEBTRANSPORT);
+            // And WebRTC (WHIP/WHEP).
+            c.webrtc.get_or_insert(demo::DEFAULT_WEBRTC);
             Some(c)
         }
         _ => None,

@@ -331,7 +331,7 @@ pub(crate) fn print_endpoints(origin: &Origin) {
         );
     }
     if let Some(a) = origin.webrtc_addr {
-        println!("WebRTC (WHIP at /whip/NAME) on UDP {a}");
+        println!("WebRTC (WHIP at /whip/NAME, WHEP at /whep/NAME) on UDP {a}");
     }
     if let Some(hash) = &origin.certificate_sha256 {
         println!("certificate SHA-256 (WebTransport serverCertificateHashes): {hash}");

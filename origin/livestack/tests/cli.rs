@@ -149,6 +149,8 @@ fn demo_prints_the_urls_to_open() {
         "127.0.0.1:0",
         "--webtransport",
         "127.0.0.1:0",
+        "--webrtc",
+        "127.0.0.1:0",
     ]);
     let http = out
         .lines()

@@ -86,6 +86,8 @@ fn from_edge(req: &http::request::Parts, access: &crate::config::AccessConfig) -
 const PLAYER_HTML: &str = include_str!("../assets/player.html");
 const HLS_JS: &[u8] = include_bytes!("../assets/hls.min.js");
 const MOQ_HTML: &str = include_str!("../assets/moq.html");
+/// The WebRTC page: publish from a camera over WHIP, watch over WHEP.
+const WEBRTC_HTML: &str = include_str!("../assets/webrtc.html");
 const MOQ_WATCH_JS: &[u8] = include_bytes!("../assets/moq-watch.js");
 
 /// Longest wait for a stream's first part before `index.m3u8` gives up (the
@@ -398,6 +400,14 @@ async fn route(
                 "image/x-icon",
                 "public, max-age=86400",
                 Bytes::new(),
+            );
+        }
+        "/webrtc.html" => {
+            return response(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                "no-cache",
+                Bytes::from_static(WEBRTC_HTML.as_bytes()),
             );
         }
         "/moq.html" => {
