@@ -9,16 +9,14 @@
 //! Then a second publisher of the same name on another session is refused
 //! (the first stays on air), counted as `conflict`.
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use livestack_test_harness::{
     count_frames, decode_errors,
     hls::{HttpClient, follow},
+    moq_import_ts,
     registry::metric,
-    require, start_origin, wait_live, workdir,
+    start_origin, wait_live, workdir,
 };
 
 /// Encodes `seconds` of testsrc (640x360, 25 fps, 1 s GOP, no B-frames) +
@@ -52,30 +50,6 @@ fn encode(dir: &std::path::Path, seconds: u32) -> std::path::PathBuf {
     out
 }
 
-/// `ffmpeg -re` reading `source` into `moq ... import ts` publishing
-/// broadcast `name` to `url`.
-fn moq_publish(url: &str, hash: &str, name: &str, source: &std::path::Path) -> (Child, Child) {
-    require("moq");
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
-        .arg(source)
-        .args(["-c", "copy", "-f", "mpegts", "-pes_payload_size", "0"])
-        .args(["-muxdelay", "0", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn ffmpeg");
-    let stdin = ffmpeg.stdout.take().expect("ffmpeg stdout");
-    let moq = Command::new("moq")
-        .args(["--connect", url, "--connect-tls-fingerprint", hash])
-        .args(["--broadcast", name, "import", "ts"])
-        .env("RUST_LOG", "error")
-        .stdin(stdin)
-        .spawn()
-        .expect("spawn moq");
-    (ffmpeg, moq)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_published_over_moq_plays_over_llhls() {
     let dir = workdir();
@@ -89,7 +63,7 @@ async fn a_stream_published_over_moq_plays_over_llhls() {
     let hash = origin.certificate_sha256.clone().expect("certificate hash");
     let url = format!("https://{wt}/moq");
 
-    let (mut ffmpeg, mut moq) = moq_publish(&url, &hash, "cam", &source);
+    let (mut ffmpeg, mut moq) = moq_import_ts(&url, &hash, "cam", &source, None);
     wait_live(origin.http_addr, "cam").await;
     // Followed from the first segment on, while the rest goes on.
     let playlist = format!("http://{}/live/cam/video.m3u8", origin.http_addr);
@@ -112,7 +86,7 @@ async fn a_stream_published_over_moq_plays_over_llhls() {
     );
 
     // A second publisher of the live name is refused; the first goes on.
-    let (mut ffmpeg2, mut moq2) = moq_publish(&url, &hash, "cam", &source);
+    let (mut ffmpeg2, mut moq2) = moq_import_ts(&url, &hash, "cam", &source, None);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while metric(
         &metrics().await,

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use livestack_control::{ControlPlane, MemoryControlPlane, Scope, StreamKey};
 use livestack_test_harness::{
-    EDGE_TEST_KEYS, VideoCodec, encode_source, hls::HttpClient, publish, quic::MoqSubscriber,
-    registry::metric, require, start_origin_in, wait_live, workdir,
+    EDGE_TEST_KEYS, VideoCodec, encode_source, hls::HttpClient, moq_import_ts, publish,
+    quic::MoqSubscriber, registry::metric, start_origin_in, wait_live, workdir,
 };
 use livestack_tokens::{Access, KeySet, MintRequest, mint_cat};
 
@@ -203,8 +203,13 @@ async fn moq_sessions_see_what_their_token_opens() {
             "accepted",
         ),
     ] {
-        let (mut feed, mut import) =
-            moq_import(&format!("{url}?token={token}"), &hash, "stage", &plain);
+        let (mut feed, mut import) = moq_import_ts(
+            &format!("{url}?token={token}"),
+            &hash,
+            "stage",
+            &plain,
+            None,
+        );
         let label = format!("livestack_origin_moq_publishes_total{{outcome=\"{outcome}\"}}");
         let deadline = tokio::time::Instant::now() + long;
         while metric(&metrics().await, &label) < 1.0 {
@@ -227,34 +232,4 @@ async fn moq_sessions_see_what_their_token_opens() {
         let _ = feed.kill();
         let _ = (import.wait(), feed.wait());
     }
-}
-
-/// ffmpeg reading `source` in real time into `moq ... import ts`
-/// publishing `name` to the WebTransport `url`.
-fn moq_import(
-    url: &str,
-    hash: &str,
-    name: &str,
-    source: &std::path::Path,
-) -> (std::process::Child, std::process::Child) {
-    use std::process::{Command, Stdio};
-    require("moq");
-    let mut feed = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
-        .arg(source)
-        .args(["-c", "copy", "-f", "mpegts", "-pes_payload_size", "0"])
-        .args(["-muxdelay", "0", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn ffmpeg");
-    let stdin = feed.stdout.take().expect("ffmpeg stdout");
-    let import = Command::new("moq")
-        .args(["--connect", url, "--connect-tls-fingerprint", hash])
-        .args(["--broadcast", name, "import", "ts"])
-        .env("RUST_LOG", "error")
-        .stdin(stdin)
-        .spawn()
-        .expect("spawn moq");
-    (feed, import)
 }

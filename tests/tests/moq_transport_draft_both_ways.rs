@@ -12,8 +12,8 @@ use std::{
 };
 
 use livestack_test_harness::{
-    VideoCodec, count_frames, decode_errors, encode_source, publish, require, start_origin,
-    wait_live, workdir,
+    VideoCodec, count_frames, decode_errors, encode_source, moq_import_ts, publish, require,
+    start_origin, wait_live, workdir,
 };
 
 const DRAFT: &str = "moq-transport-16";
@@ -65,24 +65,7 @@ async fn moq_transport_draft_16_subscribes_and_publishes() {
         .status()
         .expect("ffmpeg");
     assert!(status.success());
-    let mut feed = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
-        .arg(&plain)
-        .args(["-c", "copy", "-f", "mpegts", "-pes_payload_size", "0"])
-        .args(["-muxdelay", "0", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn ffmpeg");
-    let stdin = feed.stdout.take().expect("ffmpeg stdout");
-    let mut import = Command::new("moq")
-        .args(["--connect", &url, "--connect-tls-fingerprint", &hash])
-        .args(["--connect-version", DRAFT])
-        .args(["--broadcast", "ietfcam", "import", "ts"])
-        .env("RUST_LOG", "error")
-        .stdin(stdin)
-        .spawn()
-        .expect("spawn moq");
+    let (mut feed, mut import) = moq_import_ts(&url, &hash, "ietfcam", &plain, Some(DRAFT));
     wait_live(origin.http_addr, "ietfcam").await;
     let _ = feed.wait();
     let _ = import.kill();

@@ -116,8 +116,7 @@ impl Catalog {
 
     /// The JSON bytes.
     pub fn encode(&self) -> Bytes {
-        // Serializing a struct of integers to a Vec cannot fail.
-        Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+        json(self)
     }
 
     /// Parses a catalog.
@@ -172,6 +171,14 @@ enum ParamsRecord {
     },
 }
 
+/// The JSON bytes of a record of this module.
+fn json<T: Serialize>(record: &T) -> Bytes {
+    // serde_json fails only on maps with non-string keys or a failing
+    // `Serialize` impl; these records are derived structs of strings,
+    // numbers and options, so the empty fallback is never taken.
+    Bytes::from(serde_json::to_vec(record).unwrap_or_default())
+}
+
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
@@ -207,8 +214,7 @@ pub fn encode_params(params: &TrackParams) -> Bytes {
             language: a.language.clone(),
         },
     };
-    // Serializing these plain structs to a Vec cannot fail.
-    Bytes::from(serde_json::to_vec(&record).unwrap_or_default())
+    json(&record)
 }
 
 /// Parses a parameter record.

@@ -142,9 +142,10 @@ impl Whip {
         body: Incoming,
     ) -> http::Response<Body> {
         let path = head.uri.path();
-        let (play, rest) = match path.strip_prefix("/whep/") {
-            Some(rest) => (true, rest),
-            None => (false, path.strip_prefix("/whip/").unwrap_or_default()),
+        let (play, rest) = match (path.strip_prefix("/whep/"), path.strip_prefix("/whip/")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return plain(StatusCode::NOT_FOUND, "not a WHIP or WHEP path"),
         };
         let token = bearer(head);
         match (&head.method, rest.split_once('/')) {

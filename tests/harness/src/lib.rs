@@ -222,6 +222,44 @@ pub fn publish_with_latency(
         .expect("spawn ffmpeg")
 }
 
+/// Publishes `source` over Media over QUIC with moq-dev's CLI: `ffmpeg
+/// -re` feeds MPEG-TS to `moq --connect URL --broadcast NAME import ts`,
+/// which trusts the certificate with SHA-256 `hash` and, with `version`,
+/// offers only that MoQ version (`--connect-version`). Returns (ffmpeg,
+/// moq); the caller ends them.
+pub fn moq_import_ts(
+    url: &str,
+    hash: &str,
+    name: &str,
+    source: &Path,
+    version: Option<&str>,
+) -> (Child, Child) {
+    require("moq");
+    require("ffmpeg");
+    let mut feed = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(source)
+        .args(["-c", "copy", "-f", "mpegts", "-pes_payload_size", "0"])
+        .args(["-muxdelay", "0", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn ffmpeg");
+    let stdin = feed.stdout.take().expect("ffmpeg stdout");
+    let mut moq = Command::new("moq");
+    moq.args(["--connect", url, "--connect-tls-fingerprint", hash]);
+    if let Some(v) = version {
+        moq.args(["--connect-version", v]);
+    }
+    let import = moq
+        .args(["--broadcast", name, "import", "ts"])
+        .env("RUST_LOG", "error")
+        .stdin(stdin)
+        .spawn()
+        .expect("spawn moq");
+    (feed, import)
+}
+
 /// Waits until stream `name` of the origin at `http` answers its
 /// multivariant playlist with 200 (the packager has its first parts);
 /// panics after 30 s.

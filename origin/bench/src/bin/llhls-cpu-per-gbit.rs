@@ -168,7 +168,7 @@ async fn main() -> Result<()> {
             let failed = text
                 .lines()
                 .find(|l| l.starts_with("requests:"))
-                .unwrap_or_default()
+                .unwrap_or("requests: (h2load printed no summary)")
                 .to_owned();
             let gbit = bytes as f64 * 8.0 / 1e9;
             per_gbit.push(cpu / gbit);
