@@ -25,6 +25,7 @@
 //! [`MAX_OFFER_BYTES`] is refused; a session whose ICE disconnects ends.
 
 use std::{
+    collections::VecDeque,
     net::{IpAddr, SocketAddr},
     sync::Once,
     time::{Duration, Instant},
@@ -38,6 +39,7 @@ use livestack_media::{
 use str0m::{
     Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig,
     change::SdpOffer,
+    channel::ChannelId,
     format::Codec,
     media::{Frequency, KeyframeRequestKind, MediaKind, Mid, Pt},
     net::{Protocol, Receive},
@@ -66,13 +68,30 @@ const OPUS_FRAME: i64 = 960;
 /// A session's number, unique on this node.
 pub type SessionId = u64;
 
-/// Where a publisher's media goes.
+/// Where a publisher's media (and data channel) goes.
 pub trait MediaSink: Send + 'static {
     /// A track's parameters or a frame.
     fn event(&mut self, event: IngestEvent);
     /// The session ended (`reason`: `disconnected`, `closed`, `failed`).
     fn ended(&mut self, reason: &'static str);
+    /// The peer opened its data channel (RFC 8831): text sent with
+    /// [`WebRtc::send_text`] reaches it from now on.
+    fn channel_open(&mut self) {}
+    /// A text message the peer sent on its data channel (at most
+    /// [`MAX_MESSAGE_BYTES`]; binary and larger messages are dropped).
+    fn message(&mut self, _text: &str) {}
+    /// The audio level of a received Opus packet, from the RFC 6464 header
+    /// extension: dBov, `-127` (silence) ..= `0` (loudest).
+    fn audio_level(&mut self, _dbov: i8) {}
 }
+
+/// Largest data-channel message passed on (bytes); RFC 8831 peers send
+/// up to 64 KiB, chat and reactions need far less.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// Messages kept for a peer whose data channel is not open yet, at most;
+/// older ones are dropped first.
+pub const MAX_PENDING_MESSAGES: usize = 64;
 
 /// Why an offer was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -167,13 +186,74 @@ enum Command {
         id: SessionId,
         reply: oneshot::Sender<bool>,
     },
+    Candidates {
+        id: SessionId,
+        candidates: Vec<Candidate>,
+        reply: oneshot::Sender<bool>,
+    },
 }
+
+/// Candidates one trickle ICE fragment may carry at most.
+pub const MAX_FRAGMENT_CANDIDATES: usize = 32;
+
+/// A trickle ICE or ICE restart SDP fragment (RFC 8840 §4.4, media type
+/// `application/trickle-ice-sdpfrag`), as a WHIP/WHEP client PATCHes it
+/// (RFC 9725 §4.3.1).
+#[derive(Debug, Default)]
+pub struct SdpFragment {
+    /// `a=ice-ufrag`: the client's ICE username fragment (a new one is an
+    /// ICE restart).
+    pub ice_ufrag: Option<String>,
+    /// `a=ice-pwd`.
+    pub ice_pwd: Option<String>,
+    /// The `a=candidate` lines (RFC 8839 §5.1).
+    pub candidates: Vec<Candidate>,
+}
+
+/// Parses an SDP fragment (fuzz target `trickle_sdpfrag`): `a=ice-ufrag`,
+/// `a=ice-pwd` and `a=candidate` lines are read; `m=`, `a=mid`,
+/// `a=end-of-candidates` and any other line are ignored.
+///
+/// # Errors
+/// [`WebRtcError::BadOffer`]: larger than [`MAX_OFFER_BYTES`], more than
+/// [`MAX_FRAGMENT_CANDIDATES`] candidates, or a candidate that does not
+/// parse (the reason names it).
+pub fn parse_sdpfrag(text: &str) -> Result<SdpFragment, WebRtcError> {
+    if text.len() > MAX_OFFER_BYTES {
+        return Err(WebRtcError::BadOffer("fragment too large".into()));
+    }
+    let mut fragment = SdpFragment::default();
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("a=ice-ufrag:") {
+            fragment.ice_ufrag = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("a=ice-pwd:") {
+            fragment.ice_pwd = Some(v.to_owned());
+        } else if let Some(c) = line
+            .strip_prefix("a=")
+            .filter(|c| c.starts_with("candidate:"))
+        {
+            if fragment.candidates.len() >= MAX_FRAGMENT_CANDIDATES {
+                return Err(WebRtcError::BadOffer(format!(
+                    "more than {MAX_FRAGMENT_CANDIDATES} candidates"
+                )));
+            }
+            let candidate = Candidate::from_sdp_string(c)
+                .map_err(|e| WebRtcError::BadOffer(format!("candidate {c:?}: {e}")))?;
+            fragment.candidates.push(candidate);
+        }
+    }
+    Ok(fragment)
+}
+
+/// Text messages queued towards the session task at most.
+pub const TEXT_QUEUE: usize = 1024;
 
 /// The WebRTC endpoint: its UDP socket and the task driving every session.
 #[derive(Debug, Clone)]
 pub struct WebRtc {
     commands: mpsc::Sender<Command>,
     media: mpsc::Sender<(SessionId, OutFrame)>,
+    texts: mpsc::Sender<(SessionId, String)>,
     local: SocketAddr,
 }
 
@@ -192,10 +272,12 @@ impl WebRtc {
         let announced = public_ip.map_or(bound, |ip| SocketAddr::new(ip, bound.port()));
         let (commands, rx) = mpsc::channel(64);
         let (media, media_rx) = mpsc::channel(MEDIA_QUEUE);
-        tokio::spawn(run(socket, bound, announced, rx, media_rx));
+        let (texts, texts_rx) = mpsc::channel(TEXT_QUEUE);
+        tokio::spawn(run(socket, bound, announced, rx, media_rx, texts_rx));
         Ok(Self {
             commands,
             media,
+            texts,
             local: bound,
         })
     }
@@ -270,6 +352,34 @@ impl WebRtc {
         ))
     }
 
+    /// Sends `text` on publisher session `id`'s data channel (kept until
+    /// the channel opens, at most [`MAX_PENDING_MESSAGES`]); false when
+    /// the queue towards the session task is full (the message is
+    /// dropped) or the task is gone.
+    pub fn send_text(&self, id: SessionId, text: String) -> bool {
+        self.texts.try_send((id, text)).is_ok()
+    }
+
+    /// Adds trickled remote `candidates` to session `id`; false if
+    /// unknown. (The server is ICE-lite: it answers the client's checks
+    /// from wherever they come, so candidates only complete the picture.)
+    pub async fn add_candidates(&self, id: SessionId, candidates: Vec<Candidate>) -> bool {
+        let (reply, done) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Candidates {
+                id,
+                candidates,
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        done.await.unwrap_or(false)
+    }
+
     /// Ends session `id` (its sink is told `closed`); false if unknown.
     pub async fn close(&self, id: SessionId) -> bool {
         let (reply, done) = oneshot::channel();
@@ -303,6 +413,12 @@ enum Role {
         video_mid: Option<Mid>,
         /// When a keyframe was last asked of it.
         last_keyframe_request: Option<Instant>,
+        /// Video frames were lost: dropped until the next keyframe.
+        video_broken: bool,
+        /// Its data channel, once open.
+        channel: Option<ChannelId>,
+        /// Text for the channel before it opened.
+        pending: VecDeque<String>,
     },
     Viewer {
         ended: Option<oneshot::Sender<&'static str>>,
@@ -370,20 +486,53 @@ impl Session {
             self.viewer_ready();
             return;
         }
-        let (sink, video, audio_announced) = match &mut self.role {
+        let (sink, video, audio_announced, broken) = match &mut self.role {
             Role::Publisher {
                 sink,
                 video,
+                video_broken,
                 audio_announced,
                 video_mid,
+                channel,
+                pending,
                 ..
             } => {
-                if let Event::MediaAdded(m) = &event
-                    && m.kind == MediaKind::Video
-                {
-                    *video_mid = Some(m.mid);
+                match &event {
+                    Event::MediaAdded(m) if m.kind == MediaKind::Video => {
+                        *video_mid = Some(m.mid);
+                    }
+                    Event::ChannelOpen(id, _label) => {
+                        *channel = Some(*id);
+                        if let Some(mut ch) = self.rtc.channel(*id) {
+                            for text in pending.drain(..) {
+                                if !matches!(ch.write(false, text.as_bytes()), Ok(true)) {
+                                    debug!(session = self.id, "data channel message dropped");
+                                }
+                            }
+                        }
+                        sink.channel_open();
+                        return;
+                    }
+                    Event::ChannelClose(id) if *channel == Some(*id) => {
+                        *channel = None;
+                        return;
+                    }
+                    Event::ChannelData(d) => {
+                        match std::str::from_utf8(&d.data) {
+                            Ok(text) if !d.binary && text.len() <= MAX_MESSAGE_BYTES => {
+                                sink.message(text);
+                            }
+                            _ => debug!(
+                                session = self.id,
+                                bytes = d.data.len(),
+                                "data channel message dropped: binary, not UTF-8 or too large"
+                            ),
+                        }
+                        return;
+                    }
+                    _ => {}
                 }
-                (sink, video, audio_announced)
+                (sink, video, audio_announced, video_broken)
             }
             Role::Viewer {
                 video,
@@ -410,6 +559,23 @@ impl Session {
         };
         match d.params.spec().codec {
             Codec::H264 => {
+                // Packets lost beyond what NACK/RTX recovered: the frames
+                // until the next keyframe would not decode, so they are
+                // dropped and the publisher is asked for a keyframe.
+                if !d.contiguous && !*broken {
+                    *broken = true;
+                    debug!(
+                        session = self.id,
+                        "H.264 frames lost: waiting for a keyframe"
+                    );
+                }
+                if *broken {
+                    if !d.is_keyframe() {
+                        self.request_keyframe();
+                        return;
+                    }
+                    *broken = false;
+                }
                 let ticks = d.time.rebase(str0m::media::Frequency::NINETY_KHZ).numer();
                 let pts = MediaTime::new(ticks as i64, Timescale::MPEG_TS);
                 for ev in video.push_annexb(&d.data, pts, pts) {
@@ -417,6 +583,9 @@ impl Session {
                 }
             }
             Codec::Opus => {
+                if let Some(level) = d.ext_vals.audio_level {
+                    sink.audio_level(level);
+                }
                 if !*audio_announced {
                     *audio_announced = true;
                     sink.event(IngestEvent::Track {
@@ -501,6 +670,9 @@ fn accept(
                 audio_announced: false,
                 video_mid: None,
                 last_keyframe_request: None,
+                video_broken: false,
+                channel: None,
+                pending: VecDeque::new(),
             },
             ended: None,
         },
@@ -509,6 +681,30 @@ fn accept(
 }
 
 impl Session {
+    /// Writes `text` on a publisher's data channel, or keeps it until the
+    /// channel opens.
+    fn send_text(&mut self, text: String) {
+        let Role::Publisher {
+            channel, pending, ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        let written = channel
+            .and_then(|id| self.rtc.channel(id))
+            .map(|mut ch| matches!(ch.write(false, text.as_bytes()), Ok(true)));
+        match written {
+            Some(true) => {}
+            Some(false) => debug!(session = self.id, "data channel message dropped"),
+            None => {
+                if pending.len() >= MAX_PENDING_MESSAGES {
+                    pending.pop_front();
+                }
+                pending.push_back(text);
+            }
+        }
+    }
+
     /// Tells a viewer's handle it is ready once connected with media.
     fn viewer_ready(&mut self) {
         if let Role::Viewer {
@@ -647,25 +843,33 @@ fn forward_keyframe_requests(sessions: &mut [Session]) {
             wanted.push(*source);
         }
     }
-    let now = Instant::now();
     for s in sessions.iter_mut().filter(|s| wanted.contains(&s.id)) {
+        s.request_keyframe();
+    }
+}
+
+impl Session {
+    /// Asks a publisher for a keyframe (PLI), at most once per
+    /// [`KEYFRAME_REQUEST_INTERVAL`].
+    fn request_keyframe(&mut self) {
         let Role::Publisher {
             video_mid: Some(mid),
             last_keyframe_request,
             ..
-        } = &mut s.role
+        } = &mut self.role
         else {
-            continue;
+            return;
         };
+        let now = Instant::now();
         if last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
         {
-            continue;
+            return;
         }
         *last_keyframe_request = Some(now);
-        if let Some(mut writer) = s.rtc.writer(*mid)
+        if let Some(mut writer) = self.rtc.writer(*mid)
             && let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli)
         {
-            debug!(session = s.id, error = %e, "keyframe request not sent");
+            debug!(session = self.id, error = %e, "keyframe request not sent");
         }
     }
 }
@@ -677,6 +881,7 @@ async fn run(
     announced: SocketAddr,
     mut commands: mpsc::Receiver<Command>,
     mut media: mpsc::Receiver<(SessionId, OutFrame)>,
+    mut texts: mpsc::Receiver<(SessionId, String)>,
 ) {
     let mut sessions: Vec<Session> = Vec::new();
     let mut next_id: SessionId = 1;
@@ -721,6 +926,13 @@ async fn run(
                     && let Some(s) = sessions.iter_mut().find(|s| s.id == id)
                 {
                     s.write(frame);
+                }
+            }
+            text = texts.recv() => {
+                if let Some((id, text)) = text
+                    && let Some(s) = sessions.iter_mut().find(|s| s.id == id)
+                {
+                    s.send_text(text);
                 }
             }
             command = commands.recv() => match command {
@@ -773,6 +985,16 @@ async fn run(
                         }
                     }
                 }
+                Some(Command::Candidates { id, candidates, reply }) => {
+                    let found = sessions.iter_mut().find(|s| s.id == id);
+                    let known = found.is_some();
+                    if let Some(s) = found {
+                        for c in candidates {
+                            s.rtc.add_remote_candidate(c);
+                        }
+                    }
+                    let _ = reply.send(known);
+                }
                 Some(Command::Close { id, reply }) => {
                     let found = sessions.iter_mut().find(|s| s.id == id);
                     let known = found.is_some();
@@ -813,9 +1035,45 @@ mod tests {
     }
 
     #[test]
+    fn trickle_fragments_parse_or_are_refused_with_a_reason() {
+        let f = parse_sdpfrag(
+            "a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n\
+             a=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0 ufrag EsAw network-id 1\r\n\
+             a=end-of-candidates\r\n",
+        )
+        .expect("a fragment");
+        assert_eq!(f.ice_ufrag.as_deref(), Some("EsAw"));
+        assert_eq!(f.candidates.len(), 1);
+        assert_eq!(
+            f.candidates[0].addr(),
+            SocketAddr::from(([192, 0, 2, 1], 61764))
+        );
+        assert!(matches!(
+            parse_sdpfrag("a=candidate:nonsense"),
+            Err(WebRtcError::BadOffer(_))
+        ));
+        let many =
+            "a=candidate:1 1 udp 1 192.0.2.1 1 typ host\n".repeat(MAX_FRAGMENT_CANDIDATES + 1);
+        assert!(matches!(
+            parse_sdpfrag(&many),
+            Err(WebRtcError::BadOffer(_))
+        ));
+    }
+
+    #[test]
     fn offers_are_answered_or_refused_with_a_reason() {
         let answer = check_offer(&offer(RtcConfig::new())).expect("H.264 and Opus offered");
         assert!(answer.contains("H264/90000"), "{answer}");
+        // Retransmissions (RFC 4585 NACK, RFC 4588 RTX) and the audio
+        // levels the active speaker is picked by (RFC 6464).
+        assert!(
+            answer.contains("nack") && answer.contains("rtx/90000"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+            "{answer}"
+        );
         assert!(answer.contains("a=ice-lite"), "{answer}");
         assert!(answer.contains("127.0.0.1 9 typ host"), "{answer}");
 

@@ -3,7 +3,8 @@
 //! plays over LL-HLS (every segment decodes, video and Opus audio
 //! renditions), and the client's DELETE ends it. Bad requests get the
 //! RFC's answers and disturb nothing: a non-SDP body 415, garbage SDP 400
-//! with a reason, PATCH 405, a DELETE of an unknown session 404.
+//! with a reason, a PATCH (trickle ICE, RFC 8840 fragment) or a DELETE of
+//! an unknown session 404, a PATCH that is not a fragment 415.
 
 use std::{process::Command, time::Duration};
 
@@ -61,7 +62,7 @@ async fn a_browser_publishing_over_whip_plays_over_llhls() {
             "application/trickle-ice-sdpfrag",
             "a=x"
         ),
-        405
+        404
     );
     assert_eq!(curl("DELETE", &format!("{whip}/ff"), "text/plain", ""), 404);
 

@@ -71,10 +71,35 @@ pub struct PublishTicket {
     pub source: Source,
 }
 
+/// What a publisher is, as its control-plane session records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish<'a> {
+    /// `"srt"`, `"whip"`, `"moq"`, `"room"`.
+    pub protocol: &'static str,
+    /// The SFU room of a room participant's publication: the credential
+    /// then opens the room's name, not the broadcast's.
+    pub room: Option<&'a str>,
+    /// An encrypted SRT caller (its key must carry a passphrase).
+    pub encrypted: bool,
+}
+
+impl Publish<'static> {
+    /// A publisher over `protocol`, not encrypted, in no room.
+    pub fn over(protocol: &'static str) -> Self {
+        Self {
+            protocol,
+            room: None,
+            encrypted: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct LiveStream {
     session_id: String,
     since: UnixMillis,
+    protocol: &'static str,
+    room: Option<String>,
     kick: Arc<Notify>,
     bytes_in: Arc<AtomicU64>,
     last_bytes: u64,
@@ -393,19 +418,29 @@ impl Node {
     /// [`Refusal::Draining`]; [`Refusal::Control`] with
     /// `Unauthorized`/`Forbidden` (credential), `AlreadyLive` (another
     /// session holds the stream) or `Unavailable` (cannot decide).
+    /// A room participant's publication ([`Publish::room`]) is authorized
+    /// by the room's keys (the credential opens the room, whatever the
+    /// participant's broadcast is called).
     pub async fn begin_publish(
         &self,
         stream: &str,
         credential: Option<&str>,
-        encrypted: bool,
+        publish: Publish<'_>,
     ) -> Result<PublishTicket, Refusal> {
         if self.is_draining() {
             return Err(Refusal::Draining(self.id.clone()));
         }
+        let encrypted = publish.encrypted;
+        // The name whose keys decide.
+        let authorized_name = publish.room.unwrap_or(stream);
         // A session token the edge minted for publishing here (WHIP, MoQ)
         // is a credential of its own; anything else is a stream key.
         let by_session_token = self
-            .valid_session_token(stream, credential, livestack_tokens::Access::Publish)
+            .valid_session_token(
+                authorized_name,
+                credential,
+                livestack_tokens::Access::Publish,
+            )
             .then(|| crate::control::Authorized {
                 grant: crate::control::Grant {
                     key_id: "session-token".to_owned(),
@@ -417,7 +452,7 @@ impl Node {
             Some(a) => Ok(a),
             None => {
                 self.client
-                    .authorize(Action::Publish, stream, credential, encrypted)
+                    .authorize(Action::Publish, authorized_name, credential, encrypted)
                     .await
             }
         };
@@ -428,7 +463,7 @@ impl Node {
             {
                 // Open mode: only streams with keys of their own (or a `*`
                 // key) need one.
-                if self.client.has_keys(stream) {
+                if self.client.has_keys(authorized_name) {
                     return Err(e.into());
                 }
                 crate::control::Authorized {
@@ -484,6 +519,8 @@ impl Node {
                 v.insert(LiveStream {
                     session_id: session_id.clone(),
                     since,
+                    protocol: publish.protocol,
+                    room: publish.room.map(str::to_owned),
                     kick: kick.clone(),
                     bytes_in: bytes_in.clone(),
                     last_bytes: 0,
@@ -502,7 +539,8 @@ impl Node {
             }
             return Err(self.already_live_here(stream));
         }
-        self.put_session(stream, &session_id, since).await;
+        self.put_session(stream, &session_id, since, publish.protocol, publish.room)
+            .await;
         Ok(PublishTicket {
             stream: stream.to_owned(),
             session_id,
@@ -615,14 +653,21 @@ impl Node {
         }
     }
 
-    async fn put_session(&self, stream: &str, session_id: &str, since: UnixMillis) {
+    async fn put_session(
+        &self,
+        stream: &str,
+        session_id: &str,
+        since: UnixMillis,
+        protocol: &str,
+        room: Option<&str>,
+    ) {
         let session = Session {
             id: session_id.to_owned(),
             node_id: self.id.clone(),
             role: Role::Publisher,
-            protocol: "srt".to_owned(),
+            protocol: protocol.to_owned(),
             stream: stream.to_owned(),
-            room: None,
+            room: room.map(str::to_owned),
             started_at: since,
         };
         // Best effort: the heartbeat writes it again.
@@ -632,6 +677,19 @@ impl Node {
                 s.put_session(&session, self.config.heartbeat_ttl)
             })
             .await;
+    }
+
+    /// The control plane's publisher sessions in SFU room `room`, on every
+    /// node (a crashed node's expire with its heartbeat TTL).
+    ///
+    /// # Errors
+    /// [`ControlError::Unavailable`], [`ControlError::Corrupt`].
+    pub async fn room_sessions(&self, room: &str) -> Result<Vec<Session>, ControlError> {
+        let all = self.client.call("sessions", |s| s.sessions()).await?;
+        Ok(all
+            .into_iter()
+            .filter(|s| s.room.as_deref() == Some(room))
+            .collect())
     }
 
     /// Ends a publisher's session: forgets it locally and releases its
@@ -768,7 +826,7 @@ impl Node {
     async fn renew_streams(&self, info: &NodeInfo) {
         let viewers = self.viewers.counts();
         let interval = self.config.heartbeat_interval.as_secs_f64().max(0.001);
-        let held: Vec<(Placement, bool)> = {
+        let held: Vec<(Placement, bool, &'static str, Option<String>)> = {
             let mut live = self.live();
             live.iter_mut()
                 .map(|(stream, l)| {
@@ -786,11 +844,13 @@ impl Node {
                             viewers: viewers.get(stream).copied().unwrap_or(0),
                         },
                         l.claimed,
+                        l.protocol,
+                        l.room.clone(),
                     )
                 })
                 .collect()
         };
-        for (p, was_claimed) in held {
+        for (p, was_claimed, protocol, room) in held {
             match self
                 .client
                 .call("claim_stream", |s| {
@@ -807,7 +867,8 @@ impl Node {
                     {
                         l.claimed = true;
                     }
-                    self.put_session(&p.stream, &p.session_id, p.since).await;
+                    self.put_session(&p.stream, &p.session_id, p.since, protocol, room.as_deref())
+                        .await;
                 }
                 Err(ControlError::AlreadyLive { node, .. }) => {
                     warn!(stream = %p.stream, holder = %node, "placement held by another node: disconnecting the local publisher");
@@ -866,7 +927,10 @@ mod tests {
             Vec::new(),
         );
         // Open mode: a stream without keys publishes without a credential.
-        let ticket = node.begin_publish("cam", None, false).await.unwrap();
+        let ticket = node
+            .begin_publish("cam", None, Publish::over("srt"))
+            .await
+            .unwrap();
         clock.advance(Duration::from_millis(250));
         assert!(node.heartbeat().await);
         let nodes = store.nodes().await.unwrap();

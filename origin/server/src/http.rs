@@ -88,6 +88,8 @@ const HLS_JS: &[u8] = include_bytes!("../assets/hls.min.js");
 const MOQ_HTML: &str = include_str!("../assets/moq.html");
 /// The WebRTC page: publish from a camera over WHIP, watch over WHEP.
 const WEBRTC_HTML: &str = include_str!("../assets/webrtc.html");
+/// The SFU room demo page (`/room.html?room=ROOM&name=NAME`).
+const ROOM_HTML: &str = include_str!("../assets/room.html");
 const MOQ_WATCH_JS: &[u8] = include_bytes!("../assets/moq-watch.js");
 
 /// Longest wait for a stream's first part before `index.m3u8` gives up (the
@@ -133,7 +135,8 @@ pub async fn serve(
                     let mut resp = match &state.whip {
                         Some(whip)
                             if head.uri.path().starts_with("/whip/")
-                                || head.uri.path().starts_with("/whep/") =>
+                                || head.uri.path().starts_with("/whep/")
+                                || head.uri.path().starts_with("/rooms/") =>
                         {
                             whip.handle(&head, body).await
                         }
@@ -408,6 +411,14 @@ async fn route(
                 "text/html; charset=utf-8",
                 "no-cache",
                 Bytes::from_static(WEBRTC_HTML.as_bytes()),
+            );
+        }
+        "/room.html" => {
+            return response(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                "no-cache",
+                Bytes::from_static(ROOM_HTML.as_bytes()),
             );
         }
         "/moq.html" => {

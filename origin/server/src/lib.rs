@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod moq;
 pub mod moq_ingest;
 pub mod relay;
+pub mod rooms;
 /// The sans-IO packager (re-exported: the origin's APIs use its types).
 pub use livestack_packager as packager;
 pub mod srt;

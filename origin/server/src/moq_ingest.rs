@@ -50,7 +50,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::{
-    cluster::Refusal,
+    cluster::{Publish, Refusal},
     control::ControlError,
     fanout::{self, MediaEvent},
     moq::MICROS,
@@ -135,7 +135,11 @@ async fn publish(
         warn!(stream = %name, "MoQ publish refused: this node has as many publishers as it takes");
         return;
     };
-    let ticket = match ctx.node.begin_publish(&name, token.as_deref(), false).await {
+    let ticket = match ctx
+        .node
+        .begin_publish(&name, token.as_deref(), Publish::over("moq"))
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             let outcome = match e {

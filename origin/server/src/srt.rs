@@ -42,7 +42,7 @@ use srt_tokio::{ConnectionRequest, SrtListener};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
-    cluster::{Node, PublishTicket, Refusal},
+    cluster::{Node, Publish, PublishTicket, Refusal},
     config::{BITRATE_BURST, SrtConfig},
     control::ControlError,
     fanout::{self, MediaEvent},
@@ -208,7 +208,14 @@ async fn handle_request(request: ConnectionRequest, ctx: Arc<IngestContext>) {
         let encrypted = request.key_size() != KeySize::Unspecified;
         let ticket = match ctx
             .node
-            .begin_publish(&name, sid.token.as_deref(), encrypted)
+            .begin_publish(
+                &name,
+                sid.token.as_deref(),
+                Publish {
+                    encrypted,
+                    ..Publish::over("srt")
+                },
+            )
             .await
         {
             Ok(t) => t,

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `POST /whip/NAME`, `Content-Type: application/sdp`, offer body, `Authorization: Bearer T` (or `?token=T`) | `201 Created`, SDP answer, `Location: /whip/NAME/ID`, `ETag` |
 //! | `DELETE /whip/NAME/ID` with the same token | `200`; the stream ends |
-//! | `PATCH /whip/NAME/ID` | `405`: no trickle ICE and no ICE restart (the answer carries the server's only candidate; clients send complete offers) |
+//! | `PATCH /whip/NAME/ID`, `application/trickle-ice-sdpfrag` (RFC 8840), same token | `204`: trickled candidates added; `422` for an ICE restart (`If-Match: *` or a new `ice-ufrag`: not supported, start a new session); `412` for another session's `If-Match` |
 //!
 //! Refusals: 400 (bad SDP, with the reason), 401/403 (token), 404 (unknown
 //! session), 409 (the name is live elsewhere), 413 (offer over 64 KiB),
@@ -38,7 +38,7 @@ use livestack_sfu::{MAX_OFFER_BYTES, MediaSink, OutFrame, SessionId, Viewer, Web
 use tracing::{info, warn};
 
 use crate::{
-    cluster::{PublishTicket, Refusal},
+    cluster::{Publish, PublishTicket, Refusal},
     control::ControlError,
     fanout::{self, BroadcastProducer, BroadcastSubscriber, MediaEvent, Received},
     metrics::{FrameKind, FrameLabels},
@@ -51,7 +51,7 @@ pub const VIEWER_READY: Duration = Duration::from_secs(15);
 /// How long a WHIP offer body may take to arrive.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// One WHIP session, as its `Location` names it.
 struct Resource {
@@ -60,11 +60,14 @@ struct Resource {
     /// The credential the session was created with: every later call must
     /// present it.
     token: Option<String>,
+    /// The client's ICE username fragment (a PATCH with another one asks
+    /// for an ICE restart).
+    ice_ufrag: Option<String>,
 }
 
-/// The WHIP and WHEP endpoints of an origin.
+/// The WHIP and WHEP endpoints of an origin, and its SFU rooms.
 pub struct Whip {
-    webrtc: WebRtc,
+    pub(crate) webrtc: WebRtc,
     ctx: Arc<IngestContext>,
     resources: Mutex<HashMap<String, Resource>>,
     /// Every broadcast's relay, by name, for WHEP viewers.
@@ -72,6 +75,8 @@ pub struct Whip {
     closed: bool,
     /// The WHIP publisher session of each stream published here.
     publishers: Arc<Mutex<HashMap<String, SessionId>>>,
+    /// The SFU rooms held here.
+    pub(crate) rooms: Arc<crate::rooms::Rooms>,
 }
 
 /// Keeps each broadcast's relay handle so WHEP viewers can subscribe to
@@ -121,6 +126,7 @@ impl Whip {
         let broadcasts = Arc::new(WhepEgress::default());
         ctx.streams.add_egress(broadcasts.clone());
         Arc::new(Self {
+            rooms: Arc::new(crate::rooms::Rooms::new(webrtc.clone())),
             webrtc,
             ctx,
             resources: Mutex::default(),
@@ -130,18 +136,27 @@ impl Whip {
         })
     }
 
+    /// The node (its control plane).
+    pub(crate) fn node(&self) -> &crate::cluster::Node {
+        &self.ctx.node
+    }
+
     /// The WebRTC UDP address.
     pub fn udp_addr(&self) -> std::net::SocketAddr {
         self.webrtc.local_addr()
     }
 
-    /// Answers a request whose path starts with `/whip/` or `/whep/`.
+    /// Answers a request whose path starts with `/whip/`, `/whep/` or
+    /// `/rooms/`.
     pub async fn handle(
         &self,
         head: &http::request::Parts,
         body: Incoming,
     ) -> http::Response<Body> {
         let path = head.uri.path();
+        if let Some(rest) = path.strip_prefix("/rooms/") {
+            return crate::rooms::handle(self, rest, head, body).await;
+        }
         let (play, rest) = match (path.strip_prefix("/whep/"), path.strip_prefix("/whip/")) {
             (Some(rest), _) => (true, rest),
             (None, Some(rest)) => (false, rest),
@@ -157,34 +172,59 @@ impl Whip {
                 if play {
                     self.play(rest, &offer, token).await
                 } else {
-                    self.post(rest, &offer, token).await
+                    match self
+                        .publish(rest, &offer, token, Publish::over("whip"), None)
+                        .await
+                    {
+                        Ok((session, answer)) => {
+                            let id = format!("{session:x}");
+                            created(&format!("/whip/{rest}/{id}"), &id, answer)
+                        }
+                        Err(r) => r,
+                    }
                 }
             }
             (&Method::DELETE, Some((name, id))) => self.delete(name, id, token).await,
-            (&Method::PATCH, Some(_)) => {
-                let mut r = plain(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "no trickle ICE or ICE restart: send a complete offer",
-                );
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("DELETE"));
-                r
-            }
+            (&Method::PATCH, Some((name, id))) => self.patch(name, id, head, body, token).await,
             _ => plain(StatusCode::NOT_FOUND, "not a WHIP endpoint or session"),
         }
     }
 
-    /// A WHEP viewer of `name`.
-    async fn play(&self, name: &str, offer: &str, token: Option<String>) -> http::Response<Body> {
+    /// Authorizes a viewer of `name` (a stream, or a room) presenting
+    /// `token`, as an LL-HLS request is; the refusal to answer otherwise.
+    pub(crate) async fn authorize_play(
+        &self,
+        name: &str,
+        token: Option<&str>,
+    ) -> Result<(), http::Response<Body>> {
         let node = &self.ctx.node;
         let allowed = if self.closed {
-            node.authorize_play_strict(name, token.as_deref()).await
+            node.authorize_play_strict(name, token).await
         } else {
-            node.authorize_play(name, token.as_deref()).await
+            node.authorize_play(name, token).await
         };
-        if let Err(e) = allowed {
-            return refusal(&Refusal::Control(e));
+        allowed.map_err(|e| refusal(&Refusal::Control(e)))
+    }
+
+    /// A WHEP viewer of `name`.
+    async fn play(&self, name: &str, offer: &str, token: Option<String>) -> http::Response<Body> {
+        if let Err(r) = self.authorize_play(name, token.as_deref()).await {
+            return r;
         }
+        match self.play_authorized(name, offer, token).await {
+            Ok((id, answer)) => created(&format!("/whep/{name}/{id}"), &id, answer),
+            Err(r) => r,
+        }
+    }
+
+    /// A viewer of `name`, authorized already: the session's resource id
+    /// and SDP answer, or the refusal to answer.
+    pub(crate) async fn play_authorized(
+        &self,
+        name: &str,
+        offer: &str,
+        token: Option<String>,
+    ) -> Result<(String, String), http::Response<Body>> {
         let live = self.ctx.streams.get(name).is_some_and(|s| !s.ended());
         let media = self
             .broadcasts
@@ -194,7 +234,7 @@ impl Whip {
             .get(name)
             .cloned();
         let Some(media) = media.filter(|_| live) else {
-            return plain(StatusCode::NOT_FOUND, "no such live stream");
+            return Err(plain(StatusCode::NOT_FOUND, "no such live stream"));
         };
         let source = self
             .publishers
@@ -205,19 +245,30 @@ impl Whip {
         match self.webrtc.play(offer, source).await {
             Ok((viewer, answer)) => {
                 let id = format!("{:x}", viewer.id);
-                self.remember(&id, name, viewer.id, token);
+                self.remember(&id, name, viewer.id, token, offer);
                 info!(stream = %name, session = viewer.id, "WHEP viewer");
-                tokio::spawn(feed(viewer, media));
-                created(&format!("/whep/{name}/{id}"), &id, answer)
+                tokio::spawn(feed(viewer, media, self.webrtc.clone()));
+                Ok((id, answer))
             }
             Err(e @ (WebRtcError::BadOffer(_) | WebRtcError::UnsupportedCodecs)) => {
-                plain(StatusCode::BAD_REQUEST, &e.to_string())
+                Err(plain(StatusCode::BAD_REQUEST, &e.to_string()))
             }
-            Err(e) => busy(&e.to_string()),
+            Err(e) => Err(busy(&e.to_string())),
         }
     }
 
-    fn remember(&self, id: &str, name: &str, session: SessionId, token: Option<String>) {
+    fn remember(
+        &self,
+        id: &str,
+        name: &str,
+        session: SessionId,
+        token: Option<String>,
+        offer: &str,
+    ) {
+        let ice_ufrag = offer
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:"))
+            .map(str::to_owned);
         self.resources
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -227,22 +278,107 @@ impl Whip {
                     name: name.to_owned(),
                     session,
                     token,
+                    ice_ufrag,
                 },
             );
     }
 
-    async fn post(&self, name: &str, offer: &str, token: Option<String>) -> http::Response<Body> {
+    /// A PATCH of session `name`/`id` (RFC 9725 §4.3.1): trickled
+    /// candidates are added (`204`); an ICE restart (`If-Match: *` or a
+    /// new `ice-ufrag`) is `422`, not supported; a stale `If-Match` is
+    /// `412`; an unknown session `404`; a missing token `401`.
+    pub(crate) async fn patch(
+        &self,
+        name: &str,
+        id: &str,
+        head: &http::request::Parts,
+        body: Incoming,
+        token: Option<String>,
+    ) -> http::Response<Body> {
+        let (session, ice_ufrag) = {
+            let resources = self
+                .resources
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match resources.get(id) {
+                Some(r) if r.name == name => {
+                    if r.token.is_some() && r.token != token {
+                        return plain(StatusCode::UNAUTHORIZED, "the session's token is required");
+                    }
+                    (r.session, r.ice_ufrag.clone())
+                }
+                _ => return plain(StatusCode::NOT_FOUND, "no such WebRTC session"),
+            }
+        };
+        let if_match = head
+            .headers
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        if if_match == Some("*") {
+            return plain(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ICE restart is not supported: start a new session",
+            );
+        }
+        if let Some(tag) = if_match
+            && tag != format!("\"{id}\"")
+        {
+            return plain(StatusCode::PRECONDITION_FAILED, "not this session's ETag");
+        }
+        let text = match read_body(head, body, "application/trickle-ice-sdpfrag").await {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        let fragment = match livestack_sfu::parse_sdpfrag(&text) {
+            Ok(f) => f,
+            Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        if fragment.ice_ufrag.is_some() && fragment.ice_ufrag != ice_ufrag {
+            return plain(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ICE restart is not supported: start a new session",
+            );
+        }
+        if self
+            .webrtc
+            .add_candidates(session, fragment.candidates)
+            .await
+        {
+            let mut r = http::Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        } else {
+            plain(StatusCode::NOT_FOUND, "no such WebRTC session")
+        }
+    }
+
+    /// A publisher of broadcast `name`, admitted as `publish` says (a
+    /// room participant's publication tells `member`): the session's
+    /// session and SDP answer, or the refusal to answer.
+    pub(crate) async fn publish(
+        &self,
+        name: &str,
+        offer: &str,
+        token: Option<String>,
+        publish: Publish<'_>,
+        member: Option<crate::rooms::Member>,
+    ) -> Result<(SessionId, String), http::Response<Body>> {
         let ctx = &self.ctx;
         if ctx.publishing.fetch_add(1, Ordering::AcqRel) >= ctx.limits.max_publishers {
             ctx.publishing.fetch_sub(1, Ordering::AcqRel);
-            return busy("this node has as many publishers as it takes");
+            return Err(busy("this node has as many publishers as it takes"));
         }
-        let ticket = match ctx.node.begin_publish(name, token.as_deref(), false).await {
+        let ticket = match ctx
+            .node
+            .begin_publish(name, token.as_deref(), publish)
+            .await
+        {
             Ok(t) => t,
             Err(e) => {
                 ctx.publishing.fetch_sub(1, Ordering::AcqRel);
-                warn!(stream = %name, reason = %e, "WHIP publish refused");
-                return refusal(&e);
+                warn!(stream = %name, reason = %e, "WebRTC publish refused");
+                return Err(refusal(&e));
             }
         };
         let (producer, subscriber) = fanout::broadcast();
@@ -255,26 +391,34 @@ impl Whip {
             ticket: Some(ticket),
             publishers: self.publishers.clone(),
             name: name.to_owned(),
+            member,
         };
         match self.webrtc.publish(offer, Box::new(sink)).await {
             Ok((session, answer)) => {
                 let id = format!("{session:x}");
-                self.remember(&id, name, session, token);
+                self.remember(&id, name, session, token, offer);
                 self.publishers
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(name.to_owned(), session);
-                info!(stream = %name, session, "WHIP publisher");
-                created(&format!("/whip/{name}/{id}"), &id, answer)
+                info!(stream = %name, session, protocol = publish.protocol, "WebRTC publisher");
+                Ok((session, answer))
             }
             Err(e @ (WebRtcError::BadOffer(_) | WebRtcError::UnsupportedCodecs)) => {
-                plain(StatusCode::BAD_REQUEST, &e.to_string())
+                Err(plain(StatusCode::BAD_REQUEST, &e.to_string()))
             }
-            Err(e) => busy(&e.to_string()),
+            Err(e) => Err(busy(&e.to_string())),
         }
     }
 
-    async fn delete(&self, name: &str, id: &str, token: Option<String>) -> http::Response<Body> {
+    /// Ends the session whose resource is `name`/`id` if `token` is the
+    /// one it was created with.
+    pub(crate) async fn delete(
+        &self,
+        name: &str,
+        id: &str,
+        token: Option<String>,
+    ) -> http::Response<Body> {
         let session = {
             let resources = self
                 .resources
@@ -304,19 +448,29 @@ impl Whip {
 
 /// The offer body: `application/sdp`, at most 64 KiB, within
 /// [`BODY_TIMEOUT`]; else the refusal to answer.
-async fn read_offer(
+pub(crate) async fn read_offer(
     head: &http::request::Parts,
     body: Incoming,
 ) -> Result<String, http::Response<Body>> {
-    let sdp = head
+    read_body(head, body, "application/sdp").await
+}
+
+/// A body of media type `media_type`, at most 64 KiB, within
+/// [`BODY_TIMEOUT`]; else the refusal to answer.
+async fn read_body(
+    head: &http::request::Parts,
+    body: Incoming,
+    media_type: &'static str,
+) -> Result<String, http::Response<Body>> {
+    let matches = head
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
-    if !sdp {
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type));
+    if !matches {
         return Err(plain(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "an offer is application/sdp",
+            &format!("the body is {media_type}"),
         ));
     }
     let offer =
@@ -324,16 +478,16 @@ async fn read_offer(
             .await
         {
             Ok(Ok(b)) => b.to_bytes(),
-            Ok(Err(_)) => return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "offer over 64 KiB")),
+            Ok(Err(_)) => return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "body over 64 KiB")),
             Err(_) => {
                 return Err(plain(
                     StatusCode::REQUEST_TIMEOUT,
-                    "offer not received in time",
+                    "body not received in time",
                 ));
             }
         };
     String::from_utf8(offer.to_vec())
-        .map_err(|_| plain(StatusCode::BAD_REQUEST, "the offer is not UTF-8"))
+        .map_err(|_| plain(StatusCode::BAD_REQUEST, "the body is not UTF-8"))
 }
 
 /// The answer to a refused admission.
@@ -356,7 +510,7 @@ fn refusal(e: &Refusal) -> http::Response<Body> {
 }
 
 /// `201 Created` with the SDP `answer`, `Location` and `ETag`.
-fn created(location: &str, id: &str, answer: String) -> http::Response<Body> {
+pub(crate) fn created(location: &str, id: &str, answer: String) -> http::Response<Body> {
     let mut r = http::Response::new(Full::new(Bytes::from(answer)));
     *r.status_mut() = StatusCode::CREATED;
     let h = r.headers_mut();
@@ -381,12 +535,23 @@ fn created(location: &str, id: &str, answer: String) -> http::Response<Body> {
 /// track as Annex B access units (parameter sets before each keyframe),
 /// the first Opus track as is; other codecs are not sent (AAC would need
 /// transcoding). Ends with the broadcast or the session.
-async fn feed(mut viewer: Viewer, media: BroadcastSubscriber) {
+async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, webrtc: WebRtc) {
     // Subscribed once the viewer can receive: a late consumer starts at
     // each track's latest keyframe, which then reaches the viewer.
     if !viewer.ready(VIEWER_READY).await {
+        webrtc.close(viewer.id).await;
         return;
     }
+    let id = viewer.id;
+    if feed_until_end(&mut viewer, media).await {
+        // The broadcast ended: so does its viewers' session (a WHEP
+        // player reconnects; a room participant was told who left).
+        webrtc.close(id).await;
+    }
+}
+
+/// Feeds `viewer` until the broadcast ends (true) or the session does.
+async fn feed_until_end(viewer: &mut Viewer, media: BroadcastSubscriber) -> bool {
     let mut consumer = media.subscribe();
     drop(media);
     let mut video: Option<(u32, Vec<u8>)> = None;
@@ -394,7 +559,7 @@ async fn feed(mut viewer: Viewer, media: BroadcastSubscriber) {
     loop {
         let received = tokio::select! {
             r = consumer.recv() => r,
-            _ = viewer.ended() => return,
+            _ = viewer.ended() => return false,
         };
         match received {
             Received::Event(MediaEvent::Track { id, params }) => match params {
@@ -432,7 +597,7 @@ async fn feed(mut viewer: Viewer, media: BroadcastSubscriber) {
                     });
                 }
             }
-            Received::Event(MediaEvent::End) | Received::Closed => return,
+            Received::Event(MediaEvent::End) | Received::Closed => return true,
             Received::Event(MediaEvent::Loss { .. }) | Received::Skipped { .. } => {}
         }
     }
@@ -474,7 +639,7 @@ fn length_prefixed_to_annexb(data: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The bearer token (`Authorization: Bearer T`), else `?token=`.
-fn bearer(head: &http::request::Parts) -> Option<String> {
+pub(crate) fn bearer(head: &http::request::Parts) -> Option<String> {
     let header = head
         .headers
         .get(header::AUTHORIZATION)
@@ -489,7 +654,7 @@ fn bearer(head: &http::request::Parts) -> Option<String> {
     }
 }
 
-fn plain(status: StatusCode, text: &str) -> http::Response<Body> {
+pub(crate) fn plain(status: StatusCode, text: &str) -> http::Response<Body> {
     let mut r = http::Response::new(Full::new(Bytes::from(format!("{text}\n"))));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -500,7 +665,7 @@ fn plain(status: StatusCode, text: &str) -> http::Response<Body> {
 }
 
 /// 503 with `Retry-After: 5`.
-fn busy(text: &str) -> http::Response<Body> {
+pub(crate) fn busy(text: &str) -> http::Response<Body> {
     let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, text);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -516,6 +681,8 @@ struct WhipSink {
     /// [`Whip::publishers`], to forget this stream's entry at the end.
     publishers: Arc<Mutex<HashMap<String, SessionId>>>,
     name: String,
+    /// The room participant this publication is, if any.
+    member: Option<crate::rooms::Member>,
 }
 
 impl MediaSink for WhipSink {
@@ -545,6 +712,18 @@ impl MediaSink for WhipSink {
     fn ended(&mut self, reason: &'static str) {
         self.finish(reason);
     }
+
+    fn message(&mut self, text: &str) {
+        if let Some(m) = &mut self.member {
+            m.message(text);
+        }
+    }
+
+    fn audio_level(&mut self, dbov: i8) {
+        if let Some(m) = &mut self.member {
+            m.audio_level(dbov);
+        }
+    }
 }
 
 impl WhipSink {
@@ -569,7 +748,10 @@ impl WhipSink {
             let node = self.ctx.node.clone();
             tokio::spawn(async move { node.end_publish(&ticket).await });
         }
-        info!(reason, "WHIP publisher gone");
+        if let Some(m) = self.member.take() {
+            m.left(reason);
+        }
+        info!(reason, "WebRTC publisher gone");
     }
 }
 

@@ -147,6 +147,21 @@ pub async fn whip_to_whep(
     run_script("whep.mjs", &screenshot, args).await
 }
 
+/// In one Chromium: alice, bob and carol join SFU room `room` from the
+/// origin's room page, then chat, bob leaves and carol's page crashes
+/// (see `tests/browser/room.mjs`); screenshot of alice's page at
+/// `screenshot`. Returns room.mjs's exit status and its JSON report.
+pub async fn room(
+    origin: String,
+    room: String,
+    screenshot: PathBuf,
+) -> (std::process::ExitStatus, serde_json::Value) {
+    crate::require("node");
+    crate::require("chromium");
+    let args = vec![origin, room, screenshot.display().to_string()];
+    run_script("room.mjs", &screenshot, args).await
+}
+
 /// Runs `node SCRIPT ARGS...` in `tests/browser` (one browser at a time)
 /// and parses the JSON report on the last line of its stdout.
 async fn run_script(
