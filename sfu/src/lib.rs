@@ -72,7 +72,8 @@ pub type SessionId = u64;
 pub trait MediaSink: Send + 'static {
     /// A track's parameters or a frame.
     fn event(&mut self, event: IngestEvent);
-    /// The session ended (`reason`: `disconnected`, `closed`, `failed`).
+    /// The session ended (`reason`: `disconnected`, `closed`, `failed`,
+    /// `timeout`: never connected within [`CONNECT_TIMEOUT`]).
     fn ended(&mut self, reason: &'static str);
     /// The peer opened its data channel (RFC 8831): text sent with
     /// [`WebRtc::send_text`] reaches it from now on.
@@ -401,7 +402,15 @@ struct Session {
     rtc: Rtc,
     role: Role,
     ended: Option<&'static str>,
+    /// Until when the peer may take to connect (ICE and DTLS); `None`
+    /// once connected.
+    connect_by: Option<Instant>,
 }
+
+/// How long a peer has to connect after its offer was answered; a session
+/// still unconnected then ends (`timeout`), so offers that are never
+/// followed by a connection hold no session, stream name or placement.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 enum Role {
     Publisher {
@@ -473,6 +482,7 @@ impl Session {
         }
         if let Event::Connected = event {
             info!(session = self.id, "WebRTC peer connected");
+            self.connect_by = None;
             if let Role::Viewer {
                 connected,
                 wants_keyframe,
@@ -675,6 +685,7 @@ fn accept(
                 pending: VecDeque::new(),
             },
             ended: None,
+            connect_by: Some(Instant::now() + CONNECT_TIMEOUT),
         },
         answer,
     ))
@@ -892,6 +903,15 @@ async fn run(
             s.drain(&socket, &mut next);
         }
         forward_keyframe_requests(&mut sessions);
+        let now = Instant::now();
+        for s in &mut sessions {
+            if s.ended.is_none() && s.connect_by.is_some_and(|t| now >= t) {
+                s.ended = Some("timeout");
+            }
+            if let Some(t) = s.connect_by {
+                next = next.min(t);
+            }
+        }
         sessions.retain_mut(|s| match s.ended {
             Some(reason) => {
                 info!(session = s.id, reason, "WebRTC session ended");
@@ -960,6 +980,7 @@ async fn run(
                                     wants_keyframe: false,
                                 },
                                 ended: None,
+                                connect_by: Some(Instant::now() + CONNECT_TIMEOUT),
                             });
                             let _ = reply.send(Ok((id, answer)));
                         }

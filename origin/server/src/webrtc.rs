@@ -65,11 +65,15 @@ struct Resource {
     ice_ufrag: Option<String>,
 }
 
+/// The live sessions' resources by id; a session's entry goes when the
+/// session ends, however it ends.
+type Resources = Arc<Mutex<HashMap<String, Resource>>>;
+
 /// The WHIP and WHEP endpoints of an origin, and its SFU rooms.
 pub struct Whip {
     pub(crate) webrtc: WebRtc,
     ctx: Arc<IngestContext>,
-    resources: Mutex<HashMap<String, Resource>>,
+    resources: Resources,
     /// Every broadcast's relay, by name, for WHEP viewers.
     broadcasts: Arc<WhepEgress>,
     closed: bool,
@@ -129,7 +133,7 @@ impl Whip {
             rooms: Arc::new(crate::rooms::Rooms::new(webrtc.clone())),
             webrtc,
             ctx,
-            resources: Mutex::default(),
+            resources: Resources::default(),
             broadcasts,
             closed,
             publishers: Arc::default(),
@@ -247,7 +251,15 @@ impl Whip {
                 let id = format!("{:x}", viewer.id);
                 self.remember(&id, name, viewer.id, token, offer);
                 info!(stream = %name, session = viewer.id, "WHEP viewer");
-                tokio::spawn(feed(viewer, media, self.webrtc.clone()));
+                let (webrtc, resources, key) =
+                    (self.webrtc.clone(), self.resources.clone(), id.clone());
+                tokio::spawn(async move {
+                    feed(viewer, media, webrtc).await;
+                    resources
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&key);
+                });
                 Ok((id, answer))
             }
             Err(e @ (WebRtcError::BadOffer(_) | WebRtcError::UnsupportedCodecs)) => {
@@ -385,6 +397,7 @@ impl Whip {
         ctx.streams.start(name, &subscriber);
         drop(subscriber);
         ctx.metrics.publishers.inc();
+        let resource = Arc::new(std::sync::OnceLock::new());
         let sink = WhipSink {
             producer: Some(producer),
             ctx: ctx.clone(),
@@ -392,11 +405,14 @@ impl Whip {
             publishers: self.publishers.clone(),
             name: name.to_owned(),
             member,
+            resource: resource.clone(),
+            resources: self.resources.clone(),
         };
         match self.webrtc.publish(offer, Box::new(sink)).await {
             Ok((session, answer)) => {
                 let id = format!("{session:x}");
                 self.remember(&id, name, session, token, offer);
+                let _ = resource.set(id);
                 self.publishers
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -683,6 +699,10 @@ struct WhipSink {
     name: String,
     /// The room participant this publication is, if any.
     member: Option<crate::rooms::Member>,
+    /// Its resource id, once answered, and [`Whip::resources`]: the
+    /// entry goes with the session.
+    resource: Arc<std::sync::OnceLock<String>>,
+    resources: Resources,
 }
 
 impl MediaSink for WhipSink {
@@ -733,6 +753,12 @@ impl WhipSink {
         };
         producer.send(MediaEvent::End);
         drop(producer);
+        if let Some(id) = self.resource.get() {
+            self.resources
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(id);
+        }
         self.publishers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
