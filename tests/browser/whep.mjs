@@ -3,7 +3,12 @@
 // ORIGIN/whep/NAME in a <video> and reports what it decoded. Both
 // sessions are DELETEd at the end.
 //
-//   node whep.mjs ORIGIN NAME SECONDS SCREENSHOT.png
+//   node whep.mjs ORIGIN NAME SECONDS SCREENSHOT.png [PUBLISH_TOKEN PLAY_TOKEN]
+//
+// With tokens, each POST carries `Authorization: Bearer TOKEN` (and each
+// DELETE the same): ORIGIN may then be an edge, whose signaling answers
+// with a 307 to the origin node, which fetch follows (the report's
+// whipUrl/whepUrl are where the sessions were created).
 //
 // Prints ONE JSON line on stdout:
 //
@@ -19,7 +24,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
 
-const [origin, name, secondsArg, screenshot] = process.argv.slice(2);
+const [origin, name, secondsArg, screenshot, publishToken, playToken] = process.argv.slice(2);
 if (!origin || !name || !secondsArg || !screenshot) {
   process.stderr.write('usage: node whep.mjs ORIGIN NAME SECONDS SCREENSHOT.png\n');
   process.exit(2);
@@ -54,8 +59,9 @@ try {
   publisher.on('console', (m) => log(`publisher console.${m.type()}: ${m.text()}`));
   await publisher.goto(`${origin}/healthz`);
   const whip = await publisher.evaluate(
-    async ({ name, gathered }) => {
+    async ({ name, gathered, token }) => {
       const wait = eval(gathered);
+      window.token = token;
       const media = await navigator.mediaDevices.getUserMedia({
         video: { width: 640, height: 360, frameRate: 25 },
         audio: true,
@@ -74,18 +80,20 @@ try {
       }
       await pc.setLocalDescription(await pc.createOffer());
       await wait(pc);
+      const headers = { 'content-type': 'application/sdp' };
+      if (token) headers.authorization = `Bearer ${token}`;
       const resp = await fetch(`/whip/${name}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/sdp' },
+        headers,
         body: pc.localDescription.sdp,
       });
       const text = await resp.text();
       if (resp.status !== 201) return { status: resp.status, error: text };
-      window.whipLocation = resp.headers.get('location');
+      window.whipLocation = new URL(resp.headers.get('location'), resp.url).href;
       await pc.setRemoteDescription({ type: 'answer', sdp: text });
-      return { status: resp.status, error: null };
+      return { status: resp.status, error: null, url: resp.url };
     },
-    { name, gathered },
+    { name, gathered, token: publishToken ?? null },
   );
   if (whip.status !== 201) throw new Error(`WHIP ${whip.status}: ${whip.error}`);
   // Let the origin go live (a keyframe in the relay) before the viewer.
@@ -96,8 +104,9 @@ try {
   await viewer.goto(`${origin}/healthz`);
   await viewer.setContent('<video id="v" autoplay muted playsinline width="640" height="360"></video>');
   const whep = await viewer.evaluate(
-    async ({ origin, name, gathered }) => {
+    async ({ origin, name, gathered, token }) => {
       const wait = eval(gathered);
+      window.token = token;
       const pc = new RTCPeerConnection();
       window.pc = pc;
       pc.addTransceiver('video', { direction: 'recvonly' });
@@ -109,18 +118,20 @@ try {
       };
       await pc.setLocalDescription(await pc.createOffer());
       await wait(pc);
+      const headers = { 'content-type': 'application/sdp' };
+      if (token) headers.authorization = `Bearer ${token}`;
       const resp = await fetch(`${origin}/whep/${name}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/sdp' },
+        headers,
         body: pc.localDescription.sdp,
       });
       const text = await resp.text();
       if (resp.status !== 201) return { status: resp.status, error: text };
-      window.whepLocation = `${origin}${resp.headers.get('location')}`;
+      window.whepLocation = new URL(resp.headers.get('location'), resp.url).href;
       await pc.setRemoteDescription({ type: 'answer', sdp: text });
-      return { status: resp.status, error: null };
+      return { status: resp.status, error: null, url: resp.url };
     },
-    { origin, name, gathered },
+    { origin, name, gathered, token: playToken ?? null },
   );
   if (whep.status !== 201) throw new Error(`WHEP ${whep.status}: ${whep.error}`);
   await new Promise((r) => setTimeout(r, Number(secondsArg) * 1000));
@@ -151,18 +162,20 @@ try {
   });
   await viewer.screenshot({ path: screenshot });
   const deleteStatus = [];
-  deleteStatus.push(
-    await viewer.evaluate(async () => (await fetch(window.whepLocation, { method: 'DELETE' })).status),
-  );
-  deleteStatus.push(
-    await publisher.evaluate(async () => (await fetch(window.whipLocation, { method: 'DELETE' })).status),
-  );
+  const remove = async () => {
+    const headers = window.token ? { authorization: `Bearer ${window.token}` } : {};
+    return (await fetch(window.whepLocation ?? window.whipLocation, { method: 'DELETE', headers })).status;
+  };
+  deleteStatus.push(await viewer.evaluate(remove));
+  deleteStatus.push(await publisher.evaluate(remove));
   result = {
     ok: stats.framesDecoded > 0 && deleteStatus.every((s) => s === 200),
     ...stats,
     ...publisherStats,
     whipStatus: whip.status,
     whepStatus: whep.status,
+    whipUrl: whip.url,
+    whepUrl: whep.url,
     deleteStatus,
     error: null,
   };

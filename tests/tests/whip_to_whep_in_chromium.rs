@@ -34,7 +34,7 @@ async fn a_whip_publish_plays_over_whep() {
     assert_eq!(String::from_utf8_lossy(&unknown.stdout), "404");
 
     let shot = artifacts_dir().join("whep-viewer.png");
-    let (status, report) = whip_to_whep(base, "cam".into(), 8, shot.clone()).await;
+    let (status, report) = whip_to_whep(base, "cam".into(), 8, shot.clone(), None).await;
     assert!(status.success(), "WHIP → WHEP: {report}");
     assert!(
         report["framesDecoded"].as_u64().unwrap_or(0) >= 50,

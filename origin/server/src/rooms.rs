@@ -55,7 +55,7 @@ use tracing::{debug, info};
 
 use crate::{
     cluster::Publish,
-    webrtc::{Body, Whip, bearer, created, plain, read_offer},
+    webrtc::{Body, Credentials, Whip, created, plain, read_offer},
 };
 
 /// Participants one room holds at most (each subscribes to every other:
@@ -336,7 +336,8 @@ pub async fn handle(
     body: Incoming,
 ) -> http::Response<Body> {
     let parts: Vec<&str> = rest.split('/').collect();
-    let token = bearer(head);
+    let creds = Credentials::of(head);
+    let token = creds.admitting();
     match (&head.method, parts.as_slice()) {
         (&Method::GET, [room]) if valid(room) => list(whip, room, token).await,
         (&Method::POST, [room, kind @ ("publish" | "subscribe"), id])
@@ -347,20 +348,21 @@ pub async fn handle(
                 Err(r) => return r,
             };
             if *kind == "publish" {
-                join(whip, room, id, &offer, token).await
+                join(whip, room, id, &offer, &creds).await
             } else {
-                subscribe(whip, room, id, &offer, token).await
+                subscribe(whip, room, id, &offer, &creds).await
             }
         }
         (&Method::DELETE, [room, "publish" | "subscribe", id, session])
             if valid(room) && valid(id) =>
         {
-            whip.delete(&broadcast_name(room, id), session, token).await
+            whip.delete(&broadcast_name(room, id), session, &creds)
+                .await
         }
         (&Method::PATCH, [room, "publish" | "subscribe", id, session])
             if valid(room) && valid(id) =>
         {
-            whip.patch(&broadcast_name(room, id), session, head, body, token)
+            whip.patch(&broadcast_name(room, id), session, head, body, &creds)
                 .await
         }
         _ => plain(StatusCode::NOT_FOUND, "not a room endpoint"),
@@ -372,8 +374,9 @@ async fn join(
     room: &str,
     id: &str,
     offer: &str,
-    token: Option<String>,
+    creds: &Credentials,
 ) -> http::Response<Body> {
+    let token = creds.admitting();
     let rooms = &whip.rooms;
     match rooms.reserve(room, id) {
         Ok(()) => {}
@@ -398,7 +401,8 @@ async fn join(
         Ok((session, answer)) => {
             rooms.activate(room, id, session);
             let sid = format!("{session:x}");
-            created(&format!("/rooms/{room}/publish/{id}/{sid}"), &sid, answer)
+            let location = creds.location(&format!("/rooms/{room}/publish/{id}/{sid}"));
+            created(&location, &sid, answer)
         }
         Err(r) => {
             rooms.release(room, id);
@@ -412,8 +416,9 @@ async fn subscribe(
     room: &str,
     id: &str,
     offer: &str,
-    token: Option<String>,
+    creds: &Credentials,
 ) -> http::Response<Body> {
+    let token = creds.admitting();
     if let Err(r) = whip.authorize_play(room, token.as_deref()).await {
         return r;
     }
@@ -424,7 +429,10 @@ async fn subscribe(
         .play_authorized(&broadcast_name(room, id), offer, token)
         .await
     {
-        Ok((sid, answer)) => created(&format!("/rooms/{room}/subscribe/{id}/{sid}"), &sid, answer),
+        Ok((sid, answer)) => {
+            let location = creds.location(&format!("/rooms/{room}/subscribe/{id}/{sid}"));
+            created(&location, &sid, answer)
+        }
         Err(r) => r,
     }
 }

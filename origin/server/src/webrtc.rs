@@ -152,11 +152,33 @@ impl Whip {
 
     /// Answers a request whose path starts with `/whip/`, `/whep/` or
     /// `/rooms/`.
+    ///
+    /// Every answer allows any web origin (CORS `*`: the credentials are
+    /// bearer tokens, never cookies), and `OPTIONS` answers the preflight
+    /// a browser sends before a POST with an SDP body (`204`).
     pub async fn handle(
         &self,
         head: &http::request::Parts,
         body: Incoming,
     ) -> http::Response<Body> {
+        let mut r = if head.method == Method::OPTIONS {
+            preflight()
+        } else {
+            self.route(head, body).await
+        };
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Location, ETag, Accept-Patch"),
+        );
+        r
+    }
+
+    async fn route(&self, head: &http::request::Parts, body: Incoming) -> http::Response<Body> {
         let path = head.uri.path();
         if let Some(rest) = path.strip_prefix("/rooms/") {
             return crate::rooms::handle(self, rest, head, body).await;
@@ -166,7 +188,8 @@ impl Whip {
             (None, Some(rest)) => (false, rest),
             (None, None) => return plain(StatusCode::NOT_FOUND, "not a WHIP or WHEP path"),
         };
-        let token = bearer(head);
+        let creds = Credentials::of(head);
+        let token = creds.admitting();
         match (&head.method, rest.split_once('/')) {
             (&Method::POST, None) if !rest.is_empty() => {
                 let offer = match read_offer(head, body).await {
@@ -174,7 +197,7 @@ impl Whip {
                     Err(r) => return r,
                 };
                 if play {
-                    self.play(rest, &offer, token).await
+                    self.play(rest, &offer, &creds).await
                 } else {
                     match self
                         .publish(rest, &offer, token, Publish::over("whip"), None)
@@ -182,14 +205,14 @@ impl Whip {
                     {
                         Ok((session, answer)) => {
                             let id = format!("{session:x}");
-                            created(&format!("/whip/{rest}/{id}"), &id, answer)
+                            created(&creds.location(&format!("/whip/{rest}/{id}")), &id, answer)
                         }
                         Err(r) => r,
                     }
                 }
             }
-            (&Method::DELETE, Some((name, id))) => self.delete(name, id, token).await,
-            (&Method::PATCH, Some((name, id))) => self.patch(name, id, head, body, token).await,
+            (&Method::DELETE, Some((name, id))) => self.delete(name, id, &creds).await,
+            (&Method::PATCH, Some((name, id))) => self.patch(name, id, head, body, &creds).await,
             _ => plain(StatusCode::NOT_FOUND, "not a WHIP endpoint or session"),
         }
     }
@@ -211,12 +234,15 @@ impl Whip {
     }
 
     /// A WHEP viewer of `name`.
-    async fn play(&self, name: &str, offer: &str, token: Option<String>) -> http::Response<Body> {
+    async fn play(&self, name: &str, offer: &str, creds: &Credentials) -> http::Response<Body> {
+        let token = creds.admitting();
         if let Err(r) = self.authorize_play(name, token.as_deref()).await {
             return r;
         }
         match self.play_authorized(name, offer, token).await {
-            Ok((id, answer)) => created(&format!("/whep/{name}/{id}"), &id, answer),
+            Ok((id, answer)) => {
+                created(&creds.location(&format!("/whep/{name}/{id}")), &id, answer)
+            }
             Err(r) => r,
         }
     }
@@ -305,7 +331,7 @@ impl Whip {
         id: &str,
         head: &http::request::Parts,
         body: Incoming,
-        token: Option<String>,
+        creds: &Credentials,
     ) -> http::Response<Body> {
         let (session, ice_ufrag) = {
             let resources = self
@@ -314,7 +340,7 @@ impl Whip {
                 .unwrap_or_else(PoisonError::into_inner);
             match resources.get(id) {
                 Some(r) if r.name == name => {
-                    if r.token.is_some() && r.token != token {
+                    if !creds.open(r.token.as_deref()) {
                         return plain(StatusCode::UNAUTHORIZED, "the session's token is required");
                     }
                     (r.session, r.ice_ufrag.clone())
@@ -433,7 +459,7 @@ impl Whip {
         &self,
         name: &str,
         id: &str,
-        token: Option<String>,
+        creds: &Credentials,
     ) -> http::Response<Body> {
         let session = {
             let resources = self
@@ -442,7 +468,7 @@ impl Whip {
                 .unwrap_or_else(PoisonError::into_inner);
             match resources.get(id) {
                 Some(r) if r.name == name => {
-                    if r.token.is_some() && r.token != token {
+                    if !creds.open(r.token.as_deref()) {
                         return plain(StatusCode::UNAUTHORIZED, "the session's token is required");
                     }
                     r.session
@@ -540,10 +566,6 @@ pub(crate) fn created(location: &str, id: &str, answer: String) -> http::Respons
     if let Ok(v) = HeaderValue::from_str(&format!("\"{id}\"")) {
         h.insert(header::ETAG, v);
     }
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Location, ETag"),
-    );
     r
 }
 
@@ -654,20 +676,98 @@ fn length_prefixed_to_annexb(data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// The bearer token (`Authorization: Bearer T`), else `?token=`.
-pub(crate) fn bearer(head: &http::request::Parts) -> Option<String> {
-    let header = head
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    match header {
-        Some(t) => Some(t.to_owned()),
-        None => livestack_tokens::request_token(head.uri.query(), None)
-            .map(std::borrow::Cow::into_owned),
+/// The credentials a request presents: `Authorization: Bearer T` and
+/// `?token=T`.
+///
+/// The query wins when both are there: an edge's signaling redirects a
+/// client (307) to this node with the session token it minted for it in
+/// the query, and the client may keep sending its own token (for the
+/// edge) in the header. A session created with a token from the query
+/// gets that token in its `Location` too, and a later call presenting the
+/// session's token either way is the session's.
+#[derive(Debug, Default)]
+pub(crate) struct Credentials {
+    header: Option<String>,
+    query: Option<String>,
+}
+
+impl Credentials {
+    pub(crate) fn of(head: &http::request::Parts) -> Self {
+        let header = head
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        let query = livestack_tokens::request_token(head.uri.query(), None)
+            .map(std::borrow::Cow::into_owned);
+        Self { header, query }
     }
+
+    /// The credential that admits a new session.
+    pub(crate) fn admitting(&self) -> Option<String> {
+        self.query.clone().or_else(|| self.header.clone())
+    }
+
+    /// True when these credentials open a session created with `token`.
+    fn open(&self, token: Option<&str>) -> bool {
+        token.is_none_or(|t| self.header.as_deref() == Some(t) || self.query.as_deref() == Some(t))
+    }
+
+    /// `path` as a session's `Location`: with the query's token, when the
+    /// session was admitted by it.
+    pub(crate) fn location(&self, path: &str) -> String {
+        match &self.query {
+            Some(t) => format!("{path}?token={}", percent_encode(t)),
+            None => path.to_owned(),
+        }
+    }
+}
+
+/// `text` percent-encoded for a query value (RFC 3986 unreserved kept).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `204` to a CORS preflight: the methods and headers WHIP, WHEP and the
+/// rooms take, cacheable 10 minutes; `Accept-Post` and `Accept-Patch`
+/// name the bodies (RFC 9725 §4.1, RFC 8840).
+fn preflight() -> http::Response<Body> {
+    let mut r = http::Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    for (name, value) in [
+        (
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, POST, PATCH, DELETE, OPTIONS",
+        ),
+        (
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type, If-Match",
+        ),
+        (header::ACCESS_CONTROL_MAX_AGE, "600"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    h.insert(
+        http::HeaderName::from_static("accept-post"),
+        HeaderValue::from_static("application/sdp"),
+    );
+    h.insert(
+        http::HeaderName::from_static("accept-patch"),
+        HeaderValue::from_static("application/trickle-ice-sdpfrag"),
+    );
+    r
 }
 
 pub(crate) fn plain(status: StatusCode, text: &str) -> http::Response<Body> {

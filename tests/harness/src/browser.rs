@@ -130,20 +130,28 @@ pub async fn publish_whip(
 /// `origin/whip/NAME`, plays `origin/whep/NAME` in a second page for
 /// `seconds`, screenshots the viewer at `screenshot`; returns whep.mjs's
 /// exit status and its JSON report (see whep.mjs).
+///
+/// `tokens`: the publish and the play token each POST (and DELETE)
+/// presents as `Authorization: Bearer`; `origin` may then be an edge that
+/// redirects to the origin node.
 pub async fn whip_to_whep(
     origin: String,
     name: String,
     seconds: u32,
     screenshot: PathBuf,
+    tokens: Option<(String, String)>,
 ) -> (std::process::ExitStatus, serde_json::Value) {
     crate::require("node");
     crate::require("chromium");
-    let args = vec![
+    let mut args = vec![
         origin,
         name,
         seconds.to_string(),
         screenshot.display().to_string(),
     ];
+    if let Some((publish, play)) = tokens {
+        args.extend([publish, play]);
+    }
     run_script("whep.mjs", &screenshot, args).await
 }
 

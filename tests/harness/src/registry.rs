@@ -110,12 +110,18 @@ pub async fn move_placement(control: &dyn ControlPlane, stream: &str, from: &str
 /// A CTA-5007 play token for `stream`, valid ten minutes, signed with
 /// [`EDGE_TEST_KEYS`].
 pub fn play_token(stream: &str) -> String {
+    token(stream, Access::Play)
+}
+
+/// A viewer token (CAT, [`EDGE_TEST_KEYS`]) for `stream` and `access`,
+/// valid 10 minutes.
+pub fn token(stream: &str, access: Access) -> String {
     let keys: KeySet = EDGE_TEST_KEYS.parse().expect("keys");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs();
-    let req = MintRequest::for_stream(stream, Access::Play, now, 600, b"e2e-registry".to_vec())
+    let req = MintRequest::for_stream(stream, access, now, 600, b"e2e-registry".to_vec())
         .expect("mint request");
     mint_cat(&req, &keys).expect("mint")
 }
