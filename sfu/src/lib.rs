@@ -8,7 +8,11 @@
 //! peer-reflexive candidate). One task owns every session's
 //! [`str0m::Rtc`] and keeps str0m's contract: each mutation (a packet, a
 //! timeout, a new offer) is followed by a complete drain of its output.
-//! A datagram goes to the session whose `Rtc::accepts` it.
+//! A datagram goes to the session its source address was last
+//! accepted by (a map, one lookup); only a datagram from an unknown
+//! address is offered to every session's `Rtc::accepts` (the first STUN
+//! check of a new peer). After a mutation, only the sessions it touched are
+//! drained; each session's next timeout waits in a timer heap.
 //!
 //! # Media
 //!
@@ -19,14 +23,26 @@
 //! RTP clock; Opus frames (48 kHz, 20 ms) as they arrive. WebRTC sends no
 //! B-frames, so decoding time = presentation time.
 //!
+//! Viewers (WHEP) are fed per broadcast: the caller hands each frame once
+//! to a [`Feed`], and the session task writes it to every viewer playing
+//! that feed (the payload shared, not copied per viewer). A feed keeps the
+//! frames since its last video keyframe, so a viewer that connects
+//! mid-GOP starts at once from that keyframe.
+//!
 //! # Limits
 //!
-//! [`MAX_SESSIONS`] sessions per node; an offer larger than
-//! [`MAX_OFFER_BYTES`] is refused; a session whose ICE disconnects ends.
+//! [`Limits::max_sessions`] sessions per node (default
+//! [`DEFAULT_MAX_SESSIONS`]); an offer larger than [`MAX_OFFER_BYTES`] is
+//! refused; a session whose ICE disconnects ends.
 
 use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap},
     net::{IpAddr, SocketAddr},
-    sync::Once,
+    sync::{
+        Arc, Once,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -48,8 +64,30 @@ use tokio::{
 };
 use tracing::{debug, info, warn};
 
-/// Sessions one node holds at most.
-pub const MAX_SESSIONS: usize = 256;
+/// Sessions (publishers and viewers) one node holds at most unless
+/// [`Limits::max_sessions`] says otherwise.
+pub const DEFAULT_MAX_SESSIONS: usize = 2048;
+
+/// The endpoint's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sessions (publishers and viewers) held at once; one more offer is
+    /// refused with [`WebRtcError::Full`]. Default
+    /// [`DEFAULT_MAX_SESSIONS`]. Memory grows with it: a viewer session
+    /// keeps its last 1,000 sent video packets for retransmission
+    /// (str0m's send buffer), about 1.2 MB once full, whatever the bit
+    /// rate. What one core forwards: `whep-load` in
+    /// `origin/bench/RESULTS.md`.
+    pub max_sessions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+        }
+    }
+}
 
 /// Largest SDP offer accepted (bytes).
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;
@@ -65,6 +103,9 @@ const OPUS_FRAME: i64 = 960;
 
 /// A session's number, unique on this node.
 pub type SessionId = u64;
+
+/// A feed's number, unique on this node.
+pub type FeedId = u64;
 
 /// Where a publisher's media goes.
 pub trait MediaSink: Send + 'static {
@@ -83,7 +124,7 @@ pub enum WebRtcError {
     /// The offer has neither H.264 video nor Opus audio.
     #[error("the offer has neither H.264 video nor Opus audio")]
     UnsupportedCodecs,
-    /// The node holds [`MAX_SESSIONS`] sessions.
+    /// The node holds [`Limits::max_sessions`] sessions.
     #[error("this node holds as many WebRTC sessions as it may")]
     Full,
     /// The WebRTC task is gone.
@@ -91,14 +132,15 @@ pub enum WebRtcError {
     Gone,
 }
 
-/// A frame for a viewer session, in the form RTP payloaders take.
-#[derive(Debug)]
+/// A frame for viewer sessions, in the form RTP payloaders take; the
+/// payload is shared by every viewer it is written to.
+#[derive(Debug, Clone)]
 pub enum OutFrame {
     /// One H.264 access unit in Annex B (start codes; parameter sets before
     /// an IDR), at a 90 kHz RTP time.
     Video {
         /// The access unit.
-        data: Bytes,
+        data: Arc<[u8]>,
         /// Presentation time, 90 kHz ticks.
         rtp_time: u64,
         /// An IDR access unit (decoding can start here).
@@ -107,36 +149,100 @@ pub enum OutFrame {
     /// One Opus packet at a 48 kHz RTP time.
     Audio {
         /// The Opus packet.
-        data: Bytes,
+        data: Arc<[u8]>,
         /// Presentation time, 48 kHz ticks.
         rtp_time: u64,
     },
 }
 
-/// Frames queued towards the session task at most; beyond, frames are
-/// dropped (a viewer that cannot keep up never slows the others).
+impl OutFrame {
+    fn is_keyframe(&self) -> bool {
+        matches!(self, Self::Video { keyframe: true, .. })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Video { data, .. } | Self::Audio { data, .. } => data.len(),
+        }
+    }
+}
+
+/// Frames (of every feed) queued towards the session task at most; beyond,
+/// [`Feed::send`] drops them. Each frame is queued once per broadcast, not
+/// once per viewer: 4,096 frames are about 50 s of one broadcast at 30
+/// video and 50 audio frames per second.
 pub const MEDIA_QUEUE: usize = 4096;
 
-/// A viewer session's handle: where its frames go, and its end.
+/// Bytes of frames a feed keeps since its last video keyframe at most (for
+/// viewers that connect mid-GOP); a longer GOP is not kept, and a viewer
+/// then waits for the next keyframe.
+pub const MAX_GOP_BYTES: usize = 8 << 20;
+
+/// A broadcast's frames on their way to its viewers: each frame is handed
+/// to the session task once and written there to every viewer that plays
+/// this feed ([`WebRtc::play`] with [`Feed::id`]). Dropping it ends the
+/// feed (its viewers stay connected and get nothing more).
+#[derive(Debug)]
+pub struct Feed {
+    id: FeedId,
+    media: mpsc::Sender<(FeedId, OutFrame)>,
+    control: mpsc::UnboundedSender<FeedControl>,
+    /// A video frame was dropped: video waits for the next keyframe.
+    broken: bool,
+}
+
+impl Feed {
+    /// The feed's number, for [`WebRtc::play`].
+    pub fn id(&self) -> FeedId {
+        self.id
+    }
+
+    /// Queues `frame` for every viewer of the feed; false when it is
+    /// dropped: the queue is full (the session task is behind), the task is
+    /// gone, or it is a video frame after a dropped one (decoders need the
+    /// next keyframe first).
+    pub fn send(&mut self, frame: OutFrame) -> bool {
+        let video = matches!(frame, OutFrame::Video { .. });
+        if video && self.broken && !frame.is_keyframe() {
+            return false;
+        }
+        let sent = self.media.try_send((self.id, frame)).is_ok();
+        if video {
+            self.broken = !sent;
+        }
+        sent
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        // The task being gone is the only failure: nothing to end then.
+        let _ = self.control.send(FeedControl::Close(self.id));
+    }
+}
+
+/// A feed's start and end, in order with each other (and, the session
+/// task reading this channel first, before the feed's frames).
+#[derive(Debug)]
+enum FeedControl {
+    Open(FeedId),
+    Close(FeedId),
+}
+
+/// A viewer session's handle: its readiness and its end.
 #[derive(Debug)]
 pub struct Viewer {
     /// The session.
     pub id: SessionId,
-    media: mpsc::Sender<(SessionId, OutFrame)>,
     ready: Option<oneshot::Receiver<()>>,
     ended: oneshot::Receiver<&'static str>,
 }
 
 impl Viewer {
-    /// Queues `frame`; false when the queue is full (the frame is dropped)
-    /// or the task is gone.
-    pub fn send(&self, frame: OutFrame) -> bool {
-        self.media.try_send((self.id, frame)).is_ok()
-    }
-
-    /// Resolves when the session is connected and its media negotiated:
-    /// frames sent before would be dropped (the first keyframe with them).
-    /// At most `wait`; false if the session did not get there.
+    /// Resolves when the session is connected and its media negotiated
+    /// (from then on it gets its feed's frames, starting with those since
+    /// the last keyframe). At most `wait`; false if the session did not get
+    /// there.
     pub async fn ready(&mut self, wait: Duration) -> bool {
         match self.ready.take() {
             Some(rx) => matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(()))),
@@ -154,6 +260,7 @@ enum Command {
     Play {
         offer: String,
         source: Option<SessionId>,
+        feed: FeedId,
         ready: oneshot::Sender<()>,
         ended: oneshot::Sender<&'static str>,
         reply: oneshot::Sender<Result<(SessionId, String), WebRtcError>>,
@@ -173,7 +280,9 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct WebRtc {
     commands: mpsc::Sender<Command>,
-    media: mpsc::Sender<(SessionId, OutFrame)>,
+    media: mpsc::Sender<(FeedId, OutFrame)>,
+    feed_control: mpsc::UnboundedSender<FeedControl>,
+    next_feed: Arc<AtomicU64>,
     local: SocketAddr,
 }
 
@@ -185,19 +294,53 @@ impl WebRtc {
     ///
     /// # Errors
     /// The bind error.
-    pub async fn bind(addr: SocketAddr, public_ip: Option<IpAddr>) -> std::io::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        public_ip: Option<IpAddr>,
+        limits: Limits,
+    ) -> std::io::Result<Self> {
         install_crypto();
         let socket = UdpSocket::bind(addr).await?;
         let bound = socket.local_addr()?;
         let announced = public_ip.map_or(bound, |ip| SocketAddr::new(ip, bound.port()));
         let (commands, rx) = mpsc::channel(64);
         let (media, media_rx) = mpsc::channel(MEDIA_QUEUE);
-        tokio::spawn(run(socket, bound, announced, rx, media_rx));
+        let (feed_control, control_rx) = mpsc::unbounded_channel();
+        let sfu = Sfu {
+            socket,
+            bound,
+            announced,
+            limits,
+            sessions: HashMap::new(),
+            routes: HashMap::new(),
+            timers: BinaryHeap::new(),
+            feeds: HashMap::new(),
+            next_id: 1,
+            keyframes_wanted: Vec::new(),
+            scratch: Vec::new(),
+        };
+        tokio::spawn(sfu.run(rx, media_rx, control_rx));
         Ok(Self {
             commands,
             media,
+            feed_control,
+            next_feed: Arc::new(AtomicU64::new(1)),
             local: bound,
         })
+    }
+
+    /// A new feed: what one broadcast's viewers are sent.
+    pub fn feed(&self) -> Feed {
+        let id = self.next_feed.fetch_add(1, Ordering::Relaxed);
+        // The task being gone is the only failure: the feed's frames then
+        // go nowhere, like every other call's.
+        let _ = self.feed_control.send(FeedControl::Open(id));
+        Feed {
+            id,
+            media: self.media.clone(),
+            control: self.feed_control.clone(),
+            broken: false,
+        }
     }
 
     /// The bound UDP address.
@@ -230,10 +373,10 @@ impl WebRtc {
         answer.await.map_err(|_| WebRtcError::Gone)?
     }
 
-    /// Answers a viewer's `offer` (WHEP): the session sends what the
-    /// returned [`Viewer`] is given; its keyframe requests (and its start)
-    /// ask the WHIP publisher session `source` for a keyframe, when the
-    /// stream comes from one. Returns the SDP answer too.
+    /// Answers a viewer's `offer` (WHEP): once connected, the session sends
+    /// what `feed` ([`WebRtc::feed`]) is given; its keyframe requests (and
+    /// its start) ask the WHIP publisher session `source` for a keyframe,
+    /// when the stream comes from one. Returns the SDP answer too.
     ///
     /// # Errors
     /// [`WebRtcError`].
@@ -241,6 +384,7 @@ impl WebRtc {
         &self,
         offer: &str,
         source: Option<SessionId>,
+        feed: FeedId,
     ) -> Result<(Viewer, String), WebRtcError> {
         if offer.len() > MAX_OFFER_BYTES {
             return Err(WebRtcError::BadOffer("offer too large".into()));
@@ -252,6 +396,7 @@ impl WebRtc {
             .send(Command::Play {
                 offer: offer.to_owned(),
                 source,
+                feed,
                 ready: ready_tx,
                 ended: ended_tx,
                 reply,
@@ -262,7 +407,6 @@ impl WebRtc {
         Ok((
             Viewer {
                 id,
-                media: self.media.clone(),
                 ready: Some(ready),
                 ended,
             },
@@ -291,7 +435,16 @@ struct Session {
     rtc: Rtc,
     role: Role,
     ended: Option<&'static str>,
+    /// The timeout its last drain returned (what its entry in the timer
+    /// heap is for).
+    timeout: Instant,
+    /// Remote addresses routed to it (removed from the routes at its end).
+    remotes: Vec<SocketAddr>,
 }
+
+/// Remote addresses one session keeps routed at most (ICE may use a few;
+/// an older one is then looked up by `accepts` again).
+const MAX_REMOTES: usize = 4;
 
 enum Role {
     Publisher {
@@ -318,6 +471,14 @@ enum Role {
         source: Option<SessionId>,
         /// The viewer asked for a keyframe (PLI/FIR) or just connected.
         wants_keyframe: bool,
+        /// The feed it plays.
+        feed: FeedId,
+        /// Connected with media negotiated and told so: it gets its feed's
+        /// frames.
+        live: bool,
+        /// Just became ready: its feed's frames since the last keyframe are
+        /// to be written to it.
+        starting: bool,
     },
 }
 
@@ -327,12 +488,12 @@ pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Session {
     /// Drains the session's output: sends datagrams, hands media to the
-    /// sink, notes the next timeout in `next`.
-    fn drain(&mut self, socket: &UdpSocket, next: &mut Instant) {
+    /// sink, notes the next timeout in `self.timeout`.
+    fn drain(&mut self, socket: &UdpSocket) {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
-                    *next = (*next).min(t);
+                    self.timeout = t;
                     return;
                 }
                 Ok(Output::Transmit(t)) => {
@@ -503,6 +664,8 @@ fn accept(
                 last_keyframe_request: None,
             },
             ended: None,
+            timeout: Instant::now(),
+            remotes: Vec::new(),
         },
         answer,
     ))
@@ -516,19 +679,26 @@ impl Session {
             connected,
             video,
             audio,
+            live,
+            starting,
             ..
         } = &mut self.role
             && *connected
             && (video.is_some() || audio.is_some())
-            && let Some(tx) = ready.take()
+            && !*live
         {
-            let _ = tx.send(());
+            *live = true;
+            *starting = true;
+            if let Some(tx) = ready.take() {
+                // The handle may be gone: the session plays on.
+                let _ = tx.send(());
+            }
         }
     }
 
     /// Writes `frame` to a viewer's matching media (dropped until the
     /// media is negotiated and connected; video then from a keyframe).
-    fn write(&mut self, frame: OutFrame) {
+    fn write(&mut self, frame: &OutFrame, now: Instant) {
         let Role::Viewer {
             video,
             audio,
@@ -547,12 +717,12 @@ impl Session {
                 if *needs_keyframe && !keyframe {
                     return;
                 }
-                (video, Codec::H264, MediaTime90(rtp_time).get(), data)
+                (video, Codec::H264, MediaTime90(*rtp_time).get(), data)
             }
             OutFrame::Audio { data, rtp_time } => (
                 audio,
                 Codec::Opus,
-                str0m::media::MediaTime::new(rtp_time, Frequency::FORTY_EIGHT_KHZ),
+                str0m::media::MediaTime::new(*rtp_time, Frequency::FORTY_EIGHT_KHZ),
                 data,
             ),
         };
@@ -587,7 +757,7 @@ impl Session {
                 found
             }
         };
-        if let Err(e) = writer.write(pt, Instant::now(), time, data.to_vec()) {
+        if let Err(e) = writer.write(pt, now, time, data.clone()) {
             debug!(session = self.id, error = %e, "WebRTC write refused");
         }
     }
@@ -631,110 +801,342 @@ fn answer_offer(offer: &str, announced: SocketAddr) -> Result<(Rtc, String), Web
     Ok((rtc, answer))
 }
 
-/// Forwards viewers' keyframe wishes to the WHIP publishers feeding them
-/// (PLI, at most one per [`KEYFRAME_REQUEST_INTERVAL`] per publisher).
-fn forward_keyframe_requests(sessions: &mut [Session]) {
-    let mut wanted: Vec<SessionId> = Vec::new();
-    for s in sessions.iter_mut() {
-        if let Role::Viewer {
-            wants_keyframe,
-            source: Some(source),
-            ..
-        } = &mut s.role
-            && std::mem::take(wants_keyframe)
-            && !wanted.contains(source)
-        {
-            wanted.push(*source);
+/// What the session task keeps of a feed.
+#[derive(Default)]
+struct FeedState {
+    /// The viewers playing it.
+    viewers: Vec<SessionId>,
+    /// Its frames since the last video keyframe (none before the first,
+    /// none when they grew beyond [`MAX_GOP_BYTES`]).
+    gop: Vec<OutFrame>,
+    gop_bytes: usize,
+}
+
+impl FeedState {
+    fn keep(&mut self, frame: &OutFrame) {
+        if frame.is_keyframe() {
+            self.gop.clear();
+            self.gop_bytes = 0;
+        } else if self.gop.is_empty() {
+            return;
         }
-    }
-    let now = Instant::now();
-    for s in sessions.iter_mut().filter(|s| wanted.contains(&s.id)) {
-        let Role::Publisher {
-            video_mid: Some(mid),
-            last_keyframe_request,
-            ..
-        } = &mut s.role
-        else {
-            continue;
-        };
-        if last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
-        {
-            continue;
+        self.gop_bytes += frame.len();
+        if self.gop_bytes > MAX_GOP_BYTES {
+            self.gop = Vec::new();
+            self.gop_bytes = 0;
+            return;
         }
-        *last_keyframe_request = Some(now);
-        if let Some(mut writer) = s.rtc.writer(*mid)
-            && let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli)
-        {
-            debug!(session = s.id, error = %e, "keyframe request not sent");
-        }
+        self.gop.push(frame.clone());
     }
 }
 
-/// The session task.
-async fn run(
+/// The session task's state: every session, and how to find them.
+struct Sfu {
     socket: UdpSocket,
     bound: SocketAddr,
     announced: SocketAddr,
-    mut commands: mpsc::Receiver<Command>,
-    mut media: mpsc::Receiver<(SessionId, OutFrame)>,
-) {
-    let mut sessions: Vec<Session> = Vec::new();
-    let mut next_id: SessionId = 1;
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let mut next = Instant::now() + Duration::from_millis(100);
-        for s in &mut sessions {
-            s.drain(&socket, &mut next);
-        }
-        forward_keyframe_requests(&mut sessions);
-        sessions.retain_mut(|s| match s.ended {
-            Some(reason) => {
-                info!(session = s.id, reason, "WebRTC session ended");
-                match &mut s.role {
-                    Role::Publisher { sink, .. } => sink.ended(reason),
-                    Role::Viewer { ended, .. } => {
-                        if let Some(tx) = ended.take() {
-                            let _ = tx.send(reason);
+    limits: Limits,
+    sessions: HashMap<SessionId, Session>,
+    /// A remote address → the session that last accepted a datagram from
+    /// it.
+    routes: HashMap<SocketAddr, SessionId>,
+    /// Sessions' timeouts, earliest first; an entry whose time is no longer
+    /// its session's `timeout` is stale and skipped.
+    timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
+    feeds: HashMap<FeedId, FeedState>,
+    next_id: SessionId,
+    /// Publishers that viewers asked a keyframe of since the last
+    /// forwarding.
+    keyframes_wanted: Vec<SessionId>,
+    /// A reused list of session ids.
+    scratch: Vec<SessionId>,
+}
+
+/// Datagrams read in one go before other work gets a turn.
+const RECV_BATCH: usize = 64;
+
+impl Sfu {
+    /// The session task's loop.
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut media: mpsc::Receiver<(FeedId, OutFrame)>,
+        mut feeds: mpsc::UnboundedReceiver<FeedControl>,
+    ) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            self.forward_keyframe_requests();
+            let next = self.next_timeout();
+            // In this order: a feed is opened before its frames are read,
+            // and a flood of datagrams cannot starve the rest.
+            tokio::select! {
+                biased;
+                control = feeds.recv() => match control {
+                    Some(FeedControl::Open(feed)) => {
+                        self.feeds.insert(feed, FeedState::default());
+                    }
+                    Some(FeedControl::Close(feed)) => {
+                        self.feeds.remove(&feed);
+                    }
+                    // Every sender gone: so is every `WebRtc` handle.
+                    None => return,
+                },
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(command) => self.command(command),
+                },
+                frame = media.recv() => {
+                    if let Some((feed, frame)) = frame {
+                        self.feed_frame(feed, frame);
+                    }
+                }
+                () = tokio::time::sleep_until(next.into()) => self.timeouts(),
+                received = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, source)) = received {
+                        self.receive(&buf[..n], source);
+                    }
+                    // More that are already there, without a turn of the
+                    // select each.
+                    for _ in 1..RECV_BATCH {
+                        match self.socket.try_recv_from(&mut buf) {
+                            Ok((n, source)) => self.receive(&buf[..n], source),
+                            Err(_) => break,
                         }
                     }
                 }
-                false
             }
-            None => true,
-        });
-        tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                let Ok((n, source)) = received else { continue };
-                let Ok(contents) = buf[..n].try_into() else { continue };
-                let input = Input::Receive(
-                    Instant::now(),
-                    Receive { proto: Protocol::Udp, source, destination: bound, contents },
-                );
-                if let Some(s) = sessions.iter_mut().find(|s| s.rtc.accepts(&input))
-                    && let Err(e) = s.rtc.handle_input(input)
-                {
-                    debug!(session = s.id, error = %e, "WebRTC input refused");
-                }
+        }
+    }
+
+    /// When the earliest session timeout is due (in 100 ms without any).
+    fn next_timeout(&mut self) -> Instant {
+        while let Some(Reverse((t, id))) = self.timers.peek() {
+            if self.sessions.get(id).is_some_and(|s| s.timeout == *t) {
+                return *t;
             }
-            frame = media.recv() => {
-                if let Some((id, frame)) = frame
-                    && let Some(s) = sessions.iter_mut().find(|s| s.id == id)
-                {
-                    s.write(frame);
-                }
+            self.timers.pop();
+        }
+        Instant::now() + Duration::from_millis(100)
+    }
+
+    /// Hands the due sessions their timeout.
+    fn timeouts(&mut self) {
+        let now = Instant::now();
+        let mut due = std::mem::take(&mut self.scratch);
+        due.clear();
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now {
+                break;
             }
-            command = commands.recv() => match command {
-                None => return,
-                Some(Command::Play { offer, source, ready, ended, reply }) => {
-                    if sessions.len() >= MAX_SESSIONS {
-                        let _ = reply.send(Err(WebRtcError::Full));
-                        continue;
+            self.timers.pop();
+            if self.sessions.get(&id).is_some_and(|s| s.timeout == t) {
+                due.push(id);
+            }
+        }
+        for id in &due {
+            if let Some(s) = self.sessions.get_mut(id)
+                && let Err(e) = s.rtc.handle_input(Input::Timeout(now))
+            {
+                debug!(session = s.id, error = %e, "WebRTC timeout handling failed");
+            }
+            self.settle(*id);
+        }
+        self.scratch = due;
+    }
+
+    /// A datagram from `source`: to the session routed to that address,
+    /// else to the first that accepts it (and the address is routed there).
+    fn receive(&mut self, data: &[u8], source: SocketAddr) {
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.bound,
+                contents,
+            },
+        );
+        let routed = self
+            .routes
+            .get(&source)
+            .copied()
+            .filter(|id| self.sessions.get(id).is_some_and(|s| s.rtc.accepts(&input)));
+        let id = match routed {
+            Some(id) => id,
+            None => {
+                let Some(s) = self.sessions.values_mut().find(|s| s.rtc.accepts(&input)) else {
+                    return;
+                };
+                self.routes.insert(source, s.id);
+                if !s.remotes.contains(&source) {
+                    if s.remotes.len() >= MAX_REMOTES {
+                        let old = s.remotes.remove(0);
+                        if self.routes.get(&old) == Some(&s.id) {
+                            self.routes.remove(&old);
+                        }
                     }
-                    let id = next_id;
-                    next_id += 1;
-                    match answer_offer(&offer, announced) {
-                        Ok((rtc, answer)) => {
-                            sessions.push(Session {
+                    s.remotes.push(source);
+                }
+                s.id
+            }
+        };
+        if let Some(s) = self.sessions.get_mut(&id)
+            && let Err(e) = s.rtc.handle_input(input)
+        {
+            debug!(session = id, error = %e, "WebRTC input refused");
+        }
+        self.settle(id);
+    }
+
+    /// One frame of `feed`: kept for late viewers, written to every live
+    /// viewer of it.
+    fn feed_frame(&mut self, feed: FeedId, frame: OutFrame) {
+        let Some(state) = self.feeds.get_mut(&feed) else {
+            return;
+        };
+        state.keep(&frame);
+        let mut viewers = std::mem::take(&mut self.scratch);
+        viewers.clear();
+        viewers.extend_from_slice(&state.viewers);
+        let now = Instant::now();
+        for id in &viewers {
+            if let Some(s) = self.sessions.get_mut(id)
+                && matches!(s.role, Role::Viewer { live: true, .. })
+            {
+                s.write(&frame, now);
+                self.settle(*id);
+            }
+        }
+        self.scratch = viewers;
+    }
+
+    /// After a mutation of session `id`: drains it, starts a viewer that
+    /// just became ready from its feed's last keyframe, notes keyframe
+    /// wishes, ends it if it ended, and re-arms its timer.
+    fn settle(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let before = s.timeout;
+        s.drain(&self.socket);
+        if let Role::Viewer {
+            starting,
+            feed,
+            wants_keyframe,
+            source,
+            ..
+        } = &mut s.role
+        {
+            if std::mem::take(wants_keyframe)
+                && let Some(source) = source
+                && !self.keyframes_wanted.contains(source)
+            {
+                self.keyframes_wanted.push(*source);
+            }
+            if std::mem::take(starting)
+                && let Some(state) = self.feeds.get(feed)
+                && !state.gop.is_empty()
+            {
+                let now = Instant::now();
+                for frame in &state.gop {
+                    s.write(frame, now);
+                }
+                s.drain(&self.socket);
+            }
+        }
+        if let Some(reason) = s.ended {
+            self.end(id, reason);
+            return;
+        }
+        if s.timeout != before {
+            self.timers.push(Reverse((s.timeout, id)));
+        }
+    }
+
+    /// Removes session `id`, telling its sink or handle `reason`.
+    fn end(&mut self, id: SessionId, reason: &'static str) {
+        let Some(mut s) = self.sessions.remove(&id) else {
+            return;
+        };
+        info!(session = id, reason, "WebRTC session ended");
+        for remote in &s.remotes {
+            if self.routes.get(remote) == Some(&id) {
+                self.routes.remove(remote);
+            }
+        }
+        match &mut s.role {
+            Role::Publisher { sink, .. } => sink.ended(reason),
+            Role::Viewer { ended, feed, .. } => {
+                if let Some(state) = self.feeds.get_mut(feed) {
+                    state.viewers.retain(|v| *v != id);
+                }
+                if let Some(tx) = ended.take() {
+                    // The handle may be gone already.
+                    let _ = tx.send(reason);
+                }
+            }
+        }
+    }
+
+    /// Forwards viewers' keyframe wishes to the WHIP publishers feeding
+    /// them (PLI, at most one per [`KEYFRAME_REQUEST_INTERVAL`] per
+    /// publisher).
+    fn forward_keyframe_requests(&mut self) {
+        if self.keyframes_wanted.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for id in std::mem::take(&mut self.keyframes_wanted) {
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            let Role::Publisher {
+                video_mid: Some(mid),
+                last_keyframe_request,
+                ..
+            } = &mut s.role
+            else {
+                continue;
+            };
+            if last_keyframe_request
+                .is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+            {
+                continue;
+            }
+            *last_keyframe_request = Some(now);
+            if let Some(mut writer) = s.rtc.writer(*mid)
+                && let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli)
+            {
+                debug!(session = id, error = %e, "keyframe request not sent");
+            }
+            self.settle(id);
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Play {
+                offer,
+                source,
+                feed,
+                ready,
+                ended,
+                reply,
+            } => {
+                if self.sessions.len() >= self.limits.max_sessions {
+                    let _ = reply.send(Err(WebRtcError::Full));
+                    return;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                match answer_offer(&offer, self.announced) {
+                    Ok((rtc, answer)) => {
+                        self.sessions.insert(
+                            id,
+                            Session {
                                 id,
                                 rtc,
                                 role: Role::Viewer {
@@ -746,50 +1148,58 @@ async fn run(
                                     needs_keyframe: true,
                                     source,
                                     wants_keyframe: false,
+                                    feed,
+                                    live: false,
+                                    starting: false,
                                 },
                                 ended: None,
-                            });
-                            let _ = reply.send(Ok((id, answer)));
+                                timeout: Instant::now(),
+                                remotes: Vec::new(),
+                            },
+                        );
+                        // An ended feed has no state: its viewer gets
+                        // nothing.
+                        if let Some(state) = self.feeds.get_mut(&feed) {
+                            state.viewers.push(id);
                         }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
+                        self.settle(id);
+                        // The caller may have given up waiting.
+                        let _ = reply.send(Ok((id, answer)));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
                     }
                 }
-                Some(Command::Publish { offer, sink, reply }) => {
-                    if sessions.len() >= MAX_SESSIONS {
-                        let _ = reply.send(Err(WebRtcError::Full));
-                        continue;
+            }
+            Command::Publish { offer, sink, reply } => {
+                if self.sessions.len() >= self.limits.max_sessions {
+                    let _ = reply.send(Err(WebRtcError::Full));
+                    return;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                match accept(id, &offer, self.announced, sink) {
+                    Ok((session, answer)) => {
+                        self.sessions.insert(id, session);
+                        self.settle(id);
+                        let _ = reply.send(Ok((id, answer)));
                     }
-                    let id = next_id;
-                    next_id += 1;
-                    match accept(id, &offer, announced, sink) {
-                        Ok((session, answer)) => {
-                            sessions.push(session);
-                            let _ = reply.send(Ok((id, answer)));
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
                     }
                 }
-                Some(Command::Close { id, reply }) => {
-                    let found = sessions.iter_mut().find(|s| s.id == id);
-                    let known = found.is_some();
-                    if let Some(s) = found {
+            }
+            Command::Close { id, reply } => {
+                let known = match self.sessions.get_mut(&id) {
+                    Some(s) => {
                         s.rtc.disconnect();
                         s.ended = Some("closed");
+                        true
                     }
-                    let _ = reply.send(known);
-                }
-            },
-            () = tokio::time::sleep_until(next.into()) => {
-                let now = Instant::now();
-                for s in &mut sessions {
-                    if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
-                        debug!(session = s.id, error = %e, "WebRTC timeout handling failed");
-                    }
-                }
+                    None => false,
+                };
+                self.settle(id);
+                let _ = reply.send(known);
             }
         }
     }
