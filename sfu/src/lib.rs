@@ -8,7 +8,11 @@
 //! peer-reflexive candidate). One task owns every session's
 //! [`str0m::Rtc`] and keeps str0m's contract: each mutation (a packet, a
 //! timeout, a new offer) is followed by a complete drain of its output.
-//! A datagram goes to the session whose `Rtc::accepts` it.
+//! A datagram goes to the session its source address was last
+//! accepted by (a map, one lookup); only a datagram from an unknown
+//! address is offered to every session's `Rtc::accepts` (the first STUN
+//! check of a new peer). After a mutation, only the sessions it touched are
+//! drained; each session's next timeout waits in a timer heap.
 //!
 //! # Media
 //!
@@ -19,15 +23,26 @@
 //! RTP clock; Opus frames (48 kHz, 20 ms) as they arrive. WebRTC sends no
 //! B-frames, so decoding time = presentation time.
 //!
+//! Viewers (WHEP) are fed per broadcast: the caller hands each frame once
+//! to a [`Feed`], and the session task writes it to every viewer playing
+//! that feed (the payload shared, not copied per viewer). A feed keeps the
+//! frames since its last video keyframe, so a viewer that connects
+//! mid-GOP starts at once from that keyframe.
+//!
 //! # Limits
 //!
-//! [`MAX_SESSIONS`] sessions per node; an offer larger than
-//! [`MAX_OFFER_BYTES`] is refused; a session whose ICE disconnects ends.
+//! [`Limits::max_sessions`] sessions per node (default
+//! [`DEFAULT_MAX_SESSIONS`]); an offer larger than [`MAX_OFFER_BYTES`] is
+//! refused; a session whose ICE disconnects ends.
 
 use std::{
-    collections::VecDeque,
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, VecDeque},
     net::{IpAddr, SocketAddr},
-    sync::Once,
+    sync::{
+        Arc, Once,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -50,8 +65,30 @@ use tokio::{
 };
 use tracing::{debug, info, warn};
 
-/// Sessions one node holds at most.
-pub const MAX_SESSIONS: usize = 256;
+/// Sessions (publishers and viewers) one node holds at most unless
+/// [`Limits::max_sessions`] says otherwise.
+pub const DEFAULT_MAX_SESSIONS: usize = 2048;
+
+/// The endpoint's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sessions (publishers and viewers) held at once; one more offer is
+    /// refused with [`WebRtcError::Full`]. Default
+    /// [`DEFAULT_MAX_SESSIONS`]. Memory grows with it: a viewer session
+    /// keeps its last 1,000 sent video packets for retransmission
+    /// (str0m's send buffer), about 1.2 MB once full, whatever the bit
+    /// rate. What one core forwards: `whep-load` in
+    /// `origin/bench/RESULTS.md`.
+    pub max_sessions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+        }
+    }
+}
 
 /// Largest SDP offer accepted (bytes).
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;
@@ -67,6 +104,9 @@ const OPUS_FRAME: i64 = 960;
 
 /// A session's number, unique on this node.
 pub type SessionId = u64;
+
+/// A feed's number, unique on this node.
+pub type FeedId = u64;
 
 /// Where a publisher's media (and data channel) goes.
 pub trait MediaSink: Send + 'static {
@@ -94,105 +134,13 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// older ones are dropped first.
 pub const MAX_PENDING_MESSAGES: usize = 64;
 
-/// Why an offer was not accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum WebRtcError {
-    /// The SDP does not parse or str0m refused it.
-    #[error("bad SDP offer: {0}")]
-    BadOffer(String),
-    /// The offer has neither H.264 video nor Opus audio.
-    #[error("the offer has neither H.264 video nor Opus audio")]
-    UnsupportedCodecs,
-    /// The node holds [`MAX_SESSIONS`] sessions.
-    #[error("this node holds as many WebRTC sessions as it may")]
-    Full,
-    /// The WebRTC task is gone.
-    #[error("the WebRTC task is gone")]
-    Gone,
-}
+/// Text messages queued towards the session task at most.
+pub const TEXT_QUEUE: usize = 1024;
 
-/// A frame for a viewer session, in the form RTP payloaders take.
-#[derive(Debug)]
-pub enum OutFrame {
-    /// One H.264 access unit in Annex B (start codes; parameter sets before
-    /// an IDR), at a 90 kHz RTP time.
-    Video {
-        /// The access unit.
-        data: Bytes,
-        /// Presentation time, 90 kHz ticks.
-        rtp_time: u64,
-        /// An IDR access unit (decoding can start here).
-        keyframe: bool,
-    },
-    /// One Opus packet at a 48 kHz RTP time.
-    Audio {
-        /// The Opus packet.
-        data: Bytes,
-        /// Presentation time, 48 kHz ticks.
-        rtp_time: u64,
-    },
-}
-
-/// Frames queued towards the session task at most; beyond, frames are
-/// dropped (a viewer that cannot keep up never slows the others).
-pub const MEDIA_QUEUE: usize = 4096;
-
-/// A viewer session's handle: where its frames go, and its end.
-#[derive(Debug)]
-pub struct Viewer {
-    /// The session.
-    pub id: SessionId,
-    media: mpsc::Sender<(SessionId, OutFrame)>,
-    ready: Option<oneshot::Receiver<()>>,
-    ended: oneshot::Receiver<&'static str>,
-}
-
-impl Viewer {
-    /// Queues `frame`; false when the queue is full (the frame is dropped)
-    /// or the task is gone.
-    pub fn send(&self, frame: OutFrame) -> bool {
-        self.media.try_send((self.id, frame)).is_ok()
-    }
-
-    /// Resolves when the session is connected and its media negotiated:
-    /// frames sent before would be dropped (the first keyframe with them).
-    /// At most `wait`; false if the session did not get there.
-    pub async fn ready(&mut self, wait: Duration) -> bool {
-        match self.ready.take() {
-            Some(rx) => matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(()))),
-            None => true,
-        }
-    }
-
-    /// Resolves when the session ends, with the reason.
-    pub async fn ended(&mut self) -> &'static str {
-        (&mut self.ended).await.unwrap_or("closed")
-    }
-}
-
-enum Command {
-    Play {
-        offer: String,
-        source: Option<SessionId>,
-        ready: oneshot::Sender<()>,
-        ended: oneshot::Sender<&'static str>,
-        reply: oneshot::Sender<Result<(SessionId, String), WebRtcError>>,
-    },
-    Publish {
-        offer: String,
-        sink: Box<dyn MediaSink>,
-        reply: oneshot::Sender<Result<(SessionId, String), WebRtcError>>,
-    },
-    Close {
-        id: SessionId,
-        reply: oneshot::Sender<bool>,
-    },
-    Candidates {
-        id: SessionId,
-        candidates: Vec<Candidate>,
-        reply: oneshot::Sender<bool>,
-    },
-}
+/// How long a peer has to connect after its offer was answered; a session
+/// still unconnected then ends (`timeout`), so offers that are never
+/// followed by a connection hold no session, stream name or placement.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Candidates one trickle ICE fragment may carry at most.
 pub const MAX_FRAGMENT_CANDIDATES: usize = 32;
@@ -246,14 +194,179 @@ pub fn parse_sdpfrag(text: &str) -> Result<SdpFragment, WebRtcError> {
     Ok(fragment)
 }
 
-/// Text messages queued towards the session task at most.
-pub const TEXT_QUEUE: usize = 1024;
+/// Why an offer was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum WebRtcError {
+    /// The SDP does not parse or str0m refused it.
+    #[error("bad SDP offer: {0}")]
+    BadOffer(String),
+    /// The offer has neither H.264 video nor Opus audio.
+    #[error("the offer has neither H.264 video nor Opus audio")]
+    UnsupportedCodecs,
+    /// The node holds [`Limits::max_sessions`] sessions.
+    #[error("this node holds as many WebRTC sessions as it may")]
+    Full,
+    /// The WebRTC task is gone.
+    #[error("the WebRTC task is gone")]
+    Gone,
+}
+
+/// A frame for viewer sessions, in the form RTP payloaders take; the
+/// payload is shared by every viewer it is written to.
+#[derive(Debug, Clone)]
+pub enum OutFrame {
+    /// One H.264 access unit in Annex B (start codes; parameter sets before
+    /// an IDR), at a 90 kHz RTP time.
+    Video {
+        /// The access unit.
+        data: Arc<[u8]>,
+        /// Presentation time, 90 kHz ticks.
+        rtp_time: u64,
+        /// An IDR access unit (decoding can start here).
+        keyframe: bool,
+    },
+    /// One Opus packet at a 48 kHz RTP time.
+    Audio {
+        /// The Opus packet.
+        data: Arc<[u8]>,
+        /// Presentation time, 48 kHz ticks.
+        rtp_time: u64,
+    },
+}
+
+impl OutFrame {
+    fn is_keyframe(&self) -> bool {
+        matches!(self, Self::Video { keyframe: true, .. })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Video { data, .. } | Self::Audio { data, .. } => data.len(),
+        }
+    }
+}
+
+/// Frames (of every feed) queued towards the session task at most; beyond,
+/// [`Feed::send`] drops them. Each frame is queued once per broadcast, not
+/// once per viewer: 4,096 frames are about 50 s of one broadcast at 30
+/// video and 50 audio frames per second.
+pub const MEDIA_QUEUE: usize = 4096;
+
+/// Bytes of frames a feed keeps since its last video keyframe at most (for
+/// viewers that connect mid-GOP); a longer GOP is not kept, and a viewer
+/// then waits for the next keyframe.
+pub const MAX_GOP_BYTES: usize = 8 << 20;
+
+/// A broadcast's frames on their way to its viewers: each frame is handed
+/// to the session task once and written there to every viewer that plays
+/// this feed ([`WebRtc::play`] with [`Feed::id`]). Dropping it ends the
+/// feed (its viewers stay connected and get nothing more).
+#[derive(Debug)]
+pub struct Feed {
+    id: FeedId,
+    media: mpsc::Sender<(FeedId, OutFrame)>,
+    control: mpsc::UnboundedSender<FeedControl>,
+    /// A video frame was dropped: video waits for the next keyframe.
+    broken: bool,
+}
+
+impl Feed {
+    /// The feed's number, for [`WebRtc::play`].
+    pub fn id(&self) -> FeedId {
+        self.id
+    }
+
+    /// Queues `frame` for every viewer of the feed; false when it is
+    /// dropped: the queue is full (the session task is behind), the task is
+    /// gone, or it is a video frame after a dropped one (decoders need the
+    /// next keyframe first).
+    pub fn send(&mut self, frame: OutFrame) -> bool {
+        let video = matches!(frame, OutFrame::Video { .. });
+        if video && self.broken && !frame.is_keyframe() {
+            return false;
+        }
+        let sent = self.media.try_send((self.id, frame)).is_ok();
+        if video {
+            self.broken = !sent;
+        }
+        sent
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        // The task being gone is the only failure: nothing to end then.
+        let _ = self.control.send(FeedControl::Close(self.id));
+    }
+}
+
+/// A feed's start and end, in order with each other (and, the session
+/// task reading this channel first, before the feed's frames).
+#[derive(Debug)]
+enum FeedControl {
+    Open(FeedId),
+    Close(FeedId),
+}
+
+/// A viewer session's handle: its readiness and its end.
+#[derive(Debug)]
+pub struct Viewer {
+    /// The session.
+    pub id: SessionId,
+    ready: Option<oneshot::Receiver<()>>,
+    ended: oneshot::Receiver<&'static str>,
+}
+
+impl Viewer {
+    /// Resolves when the session is connected and its media negotiated
+    /// (from then on it gets its feed's frames, starting with those since
+    /// the last keyframe). At most `wait`; false if the session did not get
+    /// there.
+    pub async fn ready(&mut self, wait: Duration) -> bool {
+        match self.ready.take() {
+            Some(rx) => matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(()))),
+            None => true,
+        }
+    }
+
+    /// Resolves when the session ends, with the reason.
+    pub async fn ended(&mut self) -> &'static str {
+        (&mut self.ended).await.unwrap_or("closed")
+    }
+}
+
+enum Command {
+    Play {
+        offer: String,
+        source: Option<SessionId>,
+        feed: FeedId,
+        ready: oneshot::Sender<()>,
+        ended: oneshot::Sender<&'static str>,
+        reply: oneshot::Sender<Result<(SessionId, String), WebRtcError>>,
+    },
+    Publish {
+        offer: String,
+        sink: Box<dyn MediaSink>,
+        reply: oneshot::Sender<Result<(SessionId, String), WebRtcError>>,
+    },
+    Close {
+        id: SessionId,
+        reply: oneshot::Sender<bool>,
+    },
+    Candidates {
+        id: SessionId,
+        candidates: Vec<Candidate>,
+        reply: oneshot::Sender<bool>,
+    },
+}
 
 /// The WebRTC endpoint: its UDP socket and the task driving every session.
 #[derive(Debug, Clone)]
 pub struct WebRtc {
     commands: mpsc::Sender<Command>,
-    media: mpsc::Sender<(SessionId, OutFrame)>,
+    media: mpsc::Sender<(FeedId, OutFrame)>,
+    feed_control: mpsc::UnboundedSender<FeedControl>,
+    next_feed: Arc<AtomicU64>,
     texts: mpsc::Sender<(SessionId, String)>,
     local: SocketAddr,
 }
@@ -266,21 +379,55 @@ impl WebRtc {
     ///
     /// # Errors
     /// The bind error.
-    pub async fn bind(addr: SocketAddr, public_ip: Option<IpAddr>) -> std::io::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        public_ip: Option<IpAddr>,
+        limits: Limits,
+    ) -> std::io::Result<Self> {
         install_crypto();
         let socket = UdpSocket::bind(addr).await?;
         let bound = socket.local_addr()?;
         let announced = public_ip.map_or(bound, |ip| SocketAddr::new(ip, bound.port()));
         let (commands, rx) = mpsc::channel(64);
         let (media, media_rx) = mpsc::channel(MEDIA_QUEUE);
+        let (feed_control, control_rx) = mpsc::unbounded_channel();
+        let sfu = Sfu {
+            socket,
+            bound,
+            announced,
+            limits,
+            sessions: HashMap::new(),
+            routes: HashMap::new(),
+            timers: BinaryHeap::new(),
+            feeds: HashMap::new(),
+            next_id: 1,
+            keyframes_wanted: Vec::new(),
+            scratch: Vec::new(),
+        };
         let (texts, texts_rx) = mpsc::channel(TEXT_QUEUE);
-        tokio::spawn(run(socket, bound, announced, rx, media_rx, texts_rx));
+        tokio::spawn(sfu.run(rx, media_rx, control_rx, texts_rx));
         Ok(Self {
             commands,
             media,
+            feed_control,
+            next_feed: Arc::new(AtomicU64::new(1)),
             texts,
             local: bound,
         })
+    }
+
+    /// A new feed: what one broadcast's viewers are sent.
+    pub fn feed(&self) -> Feed {
+        let id = self.next_feed.fetch_add(1, Ordering::Relaxed);
+        // The task being gone is the only failure: the feed's frames then
+        // go nowhere, like every other call's.
+        let _ = self.feed_control.send(FeedControl::Open(id));
+        Feed {
+            id,
+            media: self.media.clone(),
+            control: self.feed_control.clone(),
+            broken: false,
+        }
     }
 
     /// The bound UDP address.
@@ -313,10 +460,10 @@ impl WebRtc {
         answer.await.map_err(|_| WebRtcError::Gone)?
     }
 
-    /// Answers a viewer's `offer` (WHEP): the session sends what the
-    /// returned [`Viewer`] is given; its keyframe requests (and its start)
-    /// ask the WHIP publisher session `source` for a keyframe, when the
-    /// stream comes from one. Returns the SDP answer too.
+    /// Answers a viewer's `offer` (WHEP): once connected, the session sends
+    /// what `feed` ([`WebRtc::feed`]) is given; its keyframe requests (and
+    /// its start) ask the WHIP publisher session `source` for a keyframe,
+    /// when the stream comes from one. Returns the SDP answer too.
     ///
     /// # Errors
     /// [`WebRtcError`].
@@ -324,6 +471,7 @@ impl WebRtc {
         &self,
         offer: &str,
         source: Option<SessionId>,
+        feed: FeedId,
     ) -> Result<(Viewer, String), WebRtcError> {
         if offer.len() > MAX_OFFER_BYTES {
             return Err(WebRtcError::BadOffer("offer too large".into()));
@@ -335,6 +483,7 @@ impl WebRtc {
             .send(Command::Play {
                 offer: offer.to_owned(),
                 source,
+                feed,
                 ready: ready_tx,
                 ended: ended_tx,
                 reply,
@@ -345,7 +494,6 @@ impl WebRtc {
         Ok((
             Viewer {
                 id,
-                media: self.media.clone(),
                 ready: Some(ready),
                 ended,
             },
@@ -402,15 +550,19 @@ struct Session {
     rtc: Rtc,
     role: Role,
     ended: Option<&'static str>,
+    /// The timeout its last drain returned (what its entry in the timer
+    /// heap is for).
+    timeout: Instant,
+    /// Remote addresses routed to it (removed from the routes at its end).
+    remotes: Vec<SocketAddr>,
     /// Until when the peer may take to connect (ICE and DTLS); `None`
     /// once connected.
     connect_by: Option<Instant>,
 }
 
-/// How long a peer has to connect after its offer was answered; a session
-/// still unconnected then ends (`timeout`), so offers that are never
-/// followed by a connection hold no session, stream name or placement.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Remote addresses one session keeps routed at most (ICE may use a few;
+/// an older one is then looked up by `accepts` again).
+const MAX_REMOTES: usize = 4;
 
 enum Role {
     Publisher {
@@ -443,6 +595,14 @@ enum Role {
         source: Option<SessionId>,
         /// The viewer asked for a keyframe (PLI/FIR) or just connected.
         wants_keyframe: bool,
+        /// The feed it plays.
+        feed: FeedId,
+        /// Connected with media negotiated and told so: it gets its feed's
+        /// frames.
+        live: bool,
+        /// Just became ready: its feed's frames since the last keyframe are
+        /// to be written to it.
+        starting: bool,
     },
 }
 
@@ -452,12 +612,12 @@ pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Session {
     /// Drains the session's output: sends datagrams, hands media to the
-    /// sink, notes the next timeout in `next`.
-    fn drain(&mut self, socket: &UdpSocket, next: &mut Instant) {
+    /// sink, notes the next timeout in `self.timeout`.
+    fn drain(&mut self, socket: &UdpSocket) {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
-                    *next = (*next).min(t);
+                    self.timeout = t;
                     return;
                 }
                 Ok(Output::Transmit(t)) => {
@@ -500,9 +660,9 @@ impl Session {
             Role::Publisher {
                 sink,
                 video,
-                video_broken,
                 audio_announced,
                 video_mid,
+                video_broken,
                 channel,
                 pending,
                 ..
@@ -581,7 +741,7 @@ impl Session {
                 }
                 if *broken {
                     if !d.is_keyframe() {
-                        self.request_keyframe();
+                        self.request_keyframe(Instant::now());
                         return;
                     }
                     *broken = false;
@@ -685,6 +845,8 @@ fn accept(
                 pending: VecDeque::new(),
             },
             ended: None,
+            timeout: Instant::now(),
+            remotes: Vec::new(),
             connect_by: Some(Instant::now() + CONNECT_TIMEOUT),
         },
         answer,
@@ -692,6 +854,29 @@ fn accept(
 }
 
 impl Session {
+    /// Asks a publisher for a keyframe (PLI), at most once per
+    /// [`KEYFRAME_REQUEST_INTERVAL`].
+    fn request_keyframe(&mut self, now: Instant) {
+        let Role::Publisher {
+            video_mid: Some(mid),
+            last_keyframe_request,
+            ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        if last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        *last_keyframe_request = Some(now);
+        if let Some(mut writer) = self.rtc.writer(*mid)
+            && let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli)
+        {
+            debug!(session = self.id, error = %e, "keyframe request not sent");
+        }
+    }
+
     /// Writes `text` on a publisher's data channel, or keeps it until the
     /// channel opens.
     fn send_text(&mut self, text: String) {
@@ -723,19 +908,26 @@ impl Session {
             connected,
             video,
             audio,
+            live,
+            starting,
             ..
         } = &mut self.role
             && *connected
             && (video.is_some() || audio.is_some())
-            && let Some(tx) = ready.take()
+            && !*live
         {
-            let _ = tx.send(());
+            *live = true;
+            *starting = true;
+            if let Some(tx) = ready.take() {
+                // The handle may be gone: the session plays on.
+                let _ = tx.send(());
+            }
         }
     }
 
     /// Writes `frame` to a viewer's matching media (dropped until the
     /// media is negotiated and connected; video then from a keyframe).
-    fn write(&mut self, frame: OutFrame) {
+    fn write(&mut self, frame: &OutFrame, now: Instant) {
         let Role::Viewer {
             video,
             audio,
@@ -754,12 +946,12 @@ impl Session {
                 if *needs_keyframe && !keyframe {
                     return;
                 }
-                (video, Codec::H264, MediaTime90(rtp_time).get(), data)
+                (video, Codec::H264, MediaTime90(*rtp_time).get(), data)
             }
             OutFrame::Audio { data, rtp_time } => (
                 audio,
                 Codec::Opus,
-                str0m::media::MediaTime::new(rtp_time, Frequency::FORTY_EIGHT_KHZ),
+                str0m::media::MediaTime::new(*rtp_time, Frequency::FORTY_EIGHT_KHZ),
                 data,
             ),
         };
@@ -794,7 +986,7 @@ impl Session {
                 found
             }
         };
-        if let Err(e) = writer.write(pt, Instant::now(), time, data.to_vec()) {
+        if let Err(e) = writer.write(pt, now, time, data.clone()) {
             debug!(session = self.id, error = %e, "WebRTC write refused");
         }
     }
@@ -838,135 +1030,351 @@ fn answer_offer(offer: &str, announced: SocketAddr) -> Result<(Rtc, String), Web
     Ok((rtc, answer))
 }
 
-/// Forwards viewers' keyframe wishes to the WHIP publishers feeding them
-/// (PLI, at most one per [`KEYFRAME_REQUEST_INTERVAL`] per publisher).
-fn forward_keyframe_requests(sessions: &mut [Session]) {
-    let mut wanted: Vec<SessionId> = Vec::new();
-    for s in sessions.iter_mut() {
-        if let Role::Viewer {
-            wants_keyframe,
-            source: Some(source),
-            ..
-        } = &mut s.role
-            && std::mem::take(wants_keyframe)
-            && !wanted.contains(source)
-        {
-            wanted.push(*source);
+/// What the session task keeps of a feed.
+#[derive(Default)]
+struct FeedState {
+    /// The viewers playing it.
+    viewers: Vec<SessionId>,
+    /// Its frames since the last video keyframe (none before the first,
+    /// none when they grew beyond [`MAX_GOP_BYTES`]).
+    gop: Vec<OutFrame>,
+    gop_bytes: usize,
+}
+
+impl FeedState {
+    fn keep(&mut self, frame: &OutFrame) {
+        if frame.is_keyframe() {
+            self.gop.clear();
+            self.gop_bytes = 0;
+        } else if self.gop.is_empty() {
+            return;
         }
-    }
-    for s in sessions.iter_mut().filter(|s| wanted.contains(&s.id)) {
-        s.request_keyframe();
+        self.gop_bytes += frame.len();
+        if self.gop_bytes > MAX_GOP_BYTES {
+            self.gop = Vec::new();
+            self.gop_bytes = 0;
+            return;
+        }
+        self.gop.push(frame.clone());
     }
 }
 
-impl Session {
-    /// Asks a publisher for a keyframe (PLI), at most once per
-    /// [`KEYFRAME_REQUEST_INTERVAL`].
-    fn request_keyframe(&mut self) {
-        let Role::Publisher {
-            video_mid: Some(mid),
-            last_keyframe_request,
-            ..
-        } = &mut self.role
-        else {
-            return;
-        };
-        let now = Instant::now();
-        if last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
-        {
-            return;
-        }
-        *last_keyframe_request = Some(now);
-        if let Some(mut writer) = self.rtc.writer(*mid)
-            && let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli)
-        {
-            debug!(session = self.id, error = %e, "keyframe request not sent");
-        }
-    }
-}
-
-/// The session task.
-async fn run(
+/// The session task's state: every session, and how to find them.
+struct Sfu {
     socket: UdpSocket,
     bound: SocketAddr,
     announced: SocketAddr,
-    mut commands: mpsc::Receiver<Command>,
-    mut media: mpsc::Receiver<(SessionId, OutFrame)>,
-    mut texts: mpsc::Receiver<(SessionId, String)>,
-) {
-    let mut sessions: Vec<Session> = Vec::new();
-    let mut next_id: SessionId = 1;
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let mut next = Instant::now() + Duration::from_millis(100);
-        for s in &mut sessions {
-            s.drain(&socket, &mut next);
-        }
-        forward_keyframe_requests(&mut sessions);
-        let now = Instant::now();
-        for s in &mut sessions {
-            if s.ended.is_none() && s.connect_by.is_some_and(|t| now >= t) {
-                s.ended = Some("timeout");
-            }
-            if let Some(t) = s.connect_by {
-                next = next.min(t);
-            }
-        }
-        sessions.retain_mut(|s| match s.ended {
-            Some(reason) => {
-                info!(session = s.id, reason, "WebRTC session ended");
-                match &mut s.role {
-                    Role::Publisher { sink, .. } => sink.ended(reason),
-                    Role::Viewer { ended, .. } => {
-                        if let Some(tx) = ended.take() {
-                            let _ = tx.send(reason);
+    limits: Limits,
+    sessions: HashMap<SessionId, Session>,
+    /// A remote address → the session that last accepted a datagram from
+    /// it.
+    routes: HashMap<SocketAddr, SessionId>,
+    /// Sessions' timeouts, earliest first; an entry whose time is no longer
+    /// its session's `timeout` is stale and skipped.
+    timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
+    feeds: HashMap<FeedId, FeedState>,
+    next_id: SessionId,
+    /// Publishers that viewers asked a keyframe of since the last
+    /// forwarding.
+    keyframes_wanted: Vec<SessionId>,
+    /// A reused list of session ids.
+    scratch: Vec<SessionId>,
+}
+
+/// Datagrams read in one go before other work gets a turn.
+const RECV_BATCH: usize = 64;
+
+impl Sfu {
+    /// The session task's loop.
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut media: mpsc::Receiver<(FeedId, OutFrame)>,
+        mut feeds: mpsc::UnboundedReceiver<FeedControl>,
+        mut texts: mpsc::Receiver<(SessionId, String)>,
+    ) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            self.forward_keyframe_requests();
+            let next = self.next_timeout();
+            // In this order: a feed is opened before its frames are read,
+            // and a flood of datagrams cannot starve the rest.
+            tokio::select! {
+                biased;
+                control = feeds.recv() => match control {
+                    Some(FeedControl::Open(feed)) => {
+                        self.feeds.insert(feed, FeedState::default());
+                    }
+                    Some(FeedControl::Close(feed)) => {
+                        // The broadcast ended: so do its viewers' sessions
+                        // (a WHEP player reconnects; a room participant was
+                        // told who left).
+                        if let Some(state) = self.feeds.remove(&feed) {
+                            for id in state.viewers {
+                                if let Some(s) = self.sessions.get_mut(&id) {
+                                    s.rtc.disconnect();
+                                    s.ended = Some("closed");
+                                }
+                                self.settle(id);
+                            }
+                        }
+                    }
+                    // Every sender gone: so is every `WebRtc` handle.
+                    None => return,
+                },
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(command) => self.command(command),
+                },
+                frame = media.recv() => {
+                    if let Some((feed, frame)) = frame {
+                        self.feed_frame(feed, frame);
+                    }
+                }
+                text = texts.recv() => {
+                    if let Some((id, text)) = text
+                        && let Some(s) = self.sessions.get_mut(&id)
+                    {
+                        s.send_text(text);
+                        self.settle(id);
+                    }
+                }
+                () = tokio::time::sleep_until(next.into()) => self.timeouts(),
+                received = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, source)) = received {
+                        self.receive(&buf[..n], source);
+                    }
+                    // More that are already there, without a turn of the
+                    // select each.
+                    for _ in 1..RECV_BATCH {
+                        match self.socket.try_recv_from(&mut buf) {
+                            Ok((n, source)) => self.receive(&buf[..n], source),
+                            Err(_) => break,
                         }
                     }
                 }
-                false
             }
-            None => true,
-        });
-        tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                let Ok((n, source)) = received else { continue };
-                let Ok(contents) = buf[..n].try_into() else { continue };
-                let input = Input::Receive(
-                    Instant::now(),
-                    Receive { proto: Protocol::Udp, source, destination: bound, contents },
-                );
-                if let Some(s) = sessions.iter_mut().find(|s| s.rtc.accepts(&input))
-                    && let Err(e) = s.rtc.handle_input(input)
-                {
-                    debug!(session = s.id, error = %e, "WebRTC input refused");
-                }
+        }
+    }
+
+    /// When the earliest session timeout is due (in 100 ms without any).
+    fn next_timeout(&mut self) -> Instant {
+        while let Some(Reverse((t, id))) = self.timers.peek() {
+            if self.sessions.get(id).is_some_and(|s| s.timeout == *t) {
+                return *t;
             }
-            frame = media.recv() => {
-                if let Some((id, frame)) = frame
-                    && let Some(s) = sessions.iter_mut().find(|s| s.id == id)
-                {
-                    s.write(frame);
-                }
+            self.timers.pop();
+        }
+        Instant::now() + Duration::from_millis(100)
+    }
+
+    /// Hands the due sessions their timeout.
+    fn timeouts(&mut self) {
+        let now = Instant::now();
+        let mut due = std::mem::take(&mut self.scratch);
+        due.clear();
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now {
+                break;
             }
-            text = texts.recv() => {
-                if let Some((id, text)) = text
-                    && let Some(s) = sessions.iter_mut().find(|s| s.id == id)
-                {
-                    s.send_text(text);
-                }
+            self.timers.pop();
+            if self.sessions.get(&id).is_some_and(|s| s.timeout == t) {
+                due.push(id);
             }
-            command = commands.recv() => match command {
-                None => return,
-                Some(Command::Play { offer, source, ready, ended, reply }) => {
-                    if sessions.len() >= MAX_SESSIONS {
-                        let _ = reply.send(Err(WebRtcError::Full));
-                        continue;
+        }
+        for id in &due {
+            if let Some(s) = self.sessions.get_mut(id)
+                && let Err(e) = s.rtc.handle_input(Input::Timeout(now))
+            {
+                debug!(session = s.id, error = %e, "WebRTC timeout handling failed");
+            }
+            self.settle(*id);
+        }
+        self.scratch = due;
+    }
+
+    /// A datagram from `source`: to the session routed to that address,
+    /// else to the first that accepts it (and the address is routed there).
+    fn receive(&mut self, data: &[u8], source: SocketAddr) {
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.bound,
+                contents,
+            },
+        );
+        let routed = self
+            .routes
+            .get(&source)
+            .copied()
+            .filter(|id| self.sessions.get(id).is_some_and(|s| s.rtc.accepts(&input)));
+        let id = match routed {
+            Some(id) => id,
+            None => {
+                let Some(s) = self.sessions.values_mut().find(|s| s.rtc.accepts(&input)) else {
+                    return;
+                };
+                self.routes.insert(source, s.id);
+                if !s.remotes.contains(&source) {
+                    if s.remotes.len() >= MAX_REMOTES {
+                        let old = s.remotes.remove(0);
+                        if self.routes.get(&old) == Some(&s.id) {
+                            self.routes.remove(&old);
+                        }
                     }
-                    let id = next_id;
-                    next_id += 1;
-                    match answer_offer(&offer, announced) {
-                        Ok((rtc, answer)) => {
-                            sessions.push(Session {
+                    s.remotes.push(source);
+                }
+                s.id
+            }
+        };
+        if let Some(s) = self.sessions.get_mut(&id)
+            && let Err(e) = s.rtc.handle_input(input)
+        {
+            debug!(session = id, error = %e, "WebRTC input refused");
+        }
+        self.settle(id);
+    }
+
+    /// One frame of `feed`: kept for late viewers, written to every live
+    /// viewer of it.
+    fn feed_frame(&mut self, feed: FeedId, frame: OutFrame) {
+        let Some(state) = self.feeds.get_mut(&feed) else {
+            return;
+        };
+        state.keep(&frame);
+        let mut viewers = std::mem::take(&mut self.scratch);
+        viewers.clear();
+        viewers.extend_from_slice(&state.viewers);
+        let now = Instant::now();
+        for id in &viewers {
+            if let Some(s) = self.sessions.get_mut(id)
+                && matches!(s.role, Role::Viewer { live: true, .. })
+            {
+                s.write(&frame, now);
+                self.settle(*id);
+            }
+        }
+        self.scratch = viewers;
+    }
+
+    /// After a mutation of session `id`: drains it, starts a viewer that
+    /// just became ready from its feed's last keyframe, notes keyframe
+    /// wishes, ends it if it ended, and re-arms its timer.
+    fn settle(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let before = s.timeout;
+        s.drain(&self.socket);
+        if let Some(by) = s.connect_by {
+            if Instant::now() >= by && s.ended.is_none() {
+                s.ended = Some("timeout");
+            }
+            // Woken at the deadline at the latest.
+            s.timeout = s.timeout.min(by);
+        }
+        if let Role::Viewer {
+            starting,
+            feed,
+            wants_keyframe,
+            source,
+            ..
+        } = &mut s.role
+        {
+            if std::mem::take(wants_keyframe)
+                && let Some(source) = source
+                && !self.keyframes_wanted.contains(source)
+            {
+                self.keyframes_wanted.push(*source);
+            }
+            if std::mem::take(starting)
+                && let Some(state) = self.feeds.get(feed)
+                && !state.gop.is_empty()
+            {
+                let now = Instant::now();
+                for frame in &state.gop {
+                    s.write(frame, now);
+                }
+                s.drain(&self.socket);
+            }
+        }
+        if let Some(reason) = s.ended {
+            self.end(id, reason);
+            return;
+        }
+        if s.timeout != before {
+            self.timers.push(Reverse((s.timeout, id)));
+        }
+    }
+
+    /// Removes session `id`, telling its sink or handle `reason`.
+    fn end(&mut self, id: SessionId, reason: &'static str) {
+        let Some(mut s) = self.sessions.remove(&id) else {
+            return;
+        };
+        info!(session = id, reason, "WebRTC session ended");
+        for remote in &s.remotes {
+            if self.routes.get(remote) == Some(&id) {
+                self.routes.remove(remote);
+            }
+        }
+        match &mut s.role {
+            Role::Publisher { sink, .. } => sink.ended(reason),
+            Role::Viewer { ended, feed, .. } => {
+                if let Some(state) = self.feeds.get_mut(feed) {
+                    state.viewers.retain(|v| *v != id);
+                }
+                if let Some(tx) = ended.take() {
+                    // The handle may be gone already.
+                    let _ = tx.send(reason);
+                }
+            }
+        }
+    }
+
+    /// Forwards viewers' keyframe wishes to the WHIP publishers feeding
+    /// them (PLI, at most one per [`KEYFRAME_REQUEST_INTERVAL`] per
+    /// publisher).
+    fn forward_keyframe_requests(&mut self) {
+        if self.keyframes_wanted.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for id in std::mem::take(&mut self.keyframes_wanted) {
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            s.request_keyframe(now);
+            self.settle(id);
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Play {
+                offer,
+                source,
+                feed,
+                ready,
+                ended,
+                reply,
+            } => {
+                if self.sessions.len() >= self.limits.max_sessions {
+                    let _ = reply.send(Err(WebRtcError::Full));
+                    return;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                match answer_offer(&offer, self.announced) {
+                    Ok((rtc, answer)) => {
+                        self.sessions.insert(
+                            id,
+                            Session {
                                 id,
                                 rtc,
                                 role: Role::Viewer {
@@ -978,61 +1386,76 @@ async fn run(
                                     needs_keyframe: true,
                                     source,
                                     wants_keyframe: false,
+                                    feed,
+                                    live: false,
+                                    starting: false,
                                 },
                                 ended: None,
+                                timeout: Instant::now(),
+                                remotes: Vec::new(),
                                 connect_by: Some(Instant::now() + CONNECT_TIMEOUT),
-                            });
-                            let _ = reply.send(Ok((id, answer)));
+                            },
+                        );
+                        // An ended feed has no state: its viewer gets
+                        // nothing.
+                        if let Some(state) = self.feeds.get_mut(&feed) {
+                            state.viewers.push(id);
                         }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
+                        self.settle(id);
+                        // The caller may have given up waiting.
+                        let _ = reply.send(Ok((id, answer)));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
                     }
                 }
-                Some(Command::Publish { offer, sink, reply }) => {
-                    if sessions.len() >= MAX_SESSIONS {
-                        let _ = reply.send(Err(WebRtcError::Full));
-                        continue;
+            }
+            Command::Publish { offer, sink, reply } => {
+                if self.sessions.len() >= self.limits.max_sessions {
+                    let _ = reply.send(Err(WebRtcError::Full));
+                    return;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                match accept(id, &offer, self.announced, sink) {
+                    Ok((session, answer)) => {
+                        self.sessions.insert(id, session);
+                        self.settle(id);
+                        let _ = reply.send(Ok((id, answer)));
                     }
-                    let id = next_id;
-                    next_id += 1;
-                    match accept(id, &offer, announced, sink) {
-                        Ok((session, answer)) => {
-                            sessions.push(session);
-                            let _ = reply.send(Ok((id, answer)));
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
                     }
                 }
-                Some(Command::Candidates { id, candidates, reply }) => {
-                    let found = sessions.iter_mut().find(|s| s.id == id);
-                    let known = found.is_some();
-                    if let Some(s) = found {
+            }
+            Command::Candidates {
+                id,
+                candidates,
+                reply,
+            } => {
+                let known = match self.sessions.get_mut(&id) {
+                    Some(s) => {
                         for c in candidates {
                             s.rtc.add_remote_candidate(c);
                         }
+                        true
                     }
-                    let _ = reply.send(known);
-                }
-                Some(Command::Close { id, reply }) => {
-                    let found = sessions.iter_mut().find(|s| s.id == id);
-                    let known = found.is_some();
-                    if let Some(s) = found {
+                    None => false,
+                };
+                self.settle(id);
+                let _ = reply.send(known);
+            }
+            Command::Close { id, reply } => {
+                let known = match self.sessions.get_mut(&id) {
+                    Some(s) => {
                         s.rtc.disconnect();
                         s.ended = Some("closed");
+                        true
                     }
-                    let _ = reply.send(known);
-                }
-            },
-            () = tokio::time::sleep_until(next.into()) => {
-                let now = Instant::now();
-                for s in &mut sessions {
-                    if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
-                        debug!(session = s.id, error = %e, "WebRTC timeout handling failed");
-                    }
-                }
+                    None => false,
+                };
+                self.settle(id);
+                let _ = reply.send(known);
             }
         }
     }

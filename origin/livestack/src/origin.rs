@@ -42,6 +42,10 @@ pub(crate) struct OriginArgs {
     /// (NAT, cloud VMs).
     #[arg(long, env = "LIVESTACK_WEBRTC_PUBLIC_IP")]
     webrtc_public_ip: Option<std::net::IpAddr>,
+    /// WebRTC sessions (WHIP publishers and WHEP viewers) held at once;
+    /// one more offer gets 503. Default 2048.
+    #[arg(long, env = "LIVESTACK_WEBRTC_MAX_SESSIONS", value_name = "N")]
+    webrtc_max_sessions: Option<usize>,
     /// PEM certificate chain for HTTPS (self-signed when omitted).
     #[arg(long, env = "LIVESTACK_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -184,6 +188,9 @@ impl OriginArgs {
         }
         if let Some(v) = self.webrtc_public_ip {
             c.webrtc_public_ip = Some(v);
+        }
+        if let Some(v) = self.webrtc_max_sessions {
+            c.webrtc_options.max_sessions = v;
         }
         if let Some(v) = self.webtransport {
             c.webtransport = Some(v);

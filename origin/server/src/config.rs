@@ -66,6 +66,8 @@ pub struct OriginConfig {
     /// SRT settings.
     #[serde(rename = "srt_options")]
     pub srt_options: SrtConfig,
+    /// WebRTC settings (`[webrtc_options]`).
+    pub webrtc_options: WebRtcConfig,
     /// LL-HLS packaging settings.
     pub hls: HlsConfig,
     /// Publish authorization.
@@ -95,6 +97,7 @@ impl Default for OriginConfig {
             tls_cert: None,
             tls_key: None,
             srt_options: SrtConfig::default(),
+            webrtc_options: WebRtcConfig::default(),
             hls: HlsConfig::default(),
             auth: AuthConfig::default(),
             access: AccessConfig::default(),
@@ -246,6 +249,28 @@ impl Default for SrtConfig {
             latency: Duration::from_millis(120),
             max_publishers: 256,
             max_bitrate: 50_000_000,
+        }
+    }
+}
+
+/// WebRTC settings (`[webrtc_options]`; the UDP address is `webrtc`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebRtcConfig {
+    /// WebRTC sessions (WHIP publishers and WHEP viewers together) this
+    /// node holds at once; one more offer is answered 503 with
+    /// `Retry-After`. Default 2048
+    /// ([`livestack_sfu::DEFAULT_MAX_SESSIONS`]); at least 1. Each viewer
+    /// session holds up to about 1.2 MB of sent packets for
+    /// retransmission; what one core forwards: `whep-load` in
+    /// `origin/bench/RESULTS.md`.
+    pub max_sessions: usize,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        Self {
+            max_sessions: livestack_sfu::DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -438,6 +463,11 @@ impl OriginConfig {
                 "srt_options.max_publishers must be at least 1".into(),
             ));
         }
+        if self.webrtc_options.max_sessions == 0 {
+            return Err(ConfigError::Invalid(
+                "webrtc_options.max_sessions must be at least 1".into(),
+            ));
+        }
         if self.srt_options.max_bitrate < 100_000 {
             return Err(ConfigError::Invalid(
                 "srt_options.max_bitrate must be at least 100000 (bit/s)".into(),
@@ -527,6 +557,9 @@ mod tests {
             latency = "200ms"
             max_publishers = 8
             max_bitrate = 20000000
+
+            [webrtc_options]
+            max_sessions = 3000
             [hls]
             part_target = "250ms"
             segment_target = "4s"
@@ -542,6 +575,7 @@ mod tests {
         assert_eq!(c.auth.keys[0].stream, "cam1");
         assert_eq!(c.srt_options.max_publishers, 8);
         assert_eq!(c.srt_options.max_bitrate, 20_000_000);
+        assert_eq!(c.webrtc_options.max_sessions, 3000);
         c.validate().unwrap();
     }
 

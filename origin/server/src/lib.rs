@@ -191,7 +191,10 @@ impl Origin {
         });
         let whip = match config.webrtc {
             Some(addr) => {
-                let webrtc = livestack_sfu::WebRtc::bind(addr, config.webrtc_public_ip)
+                let limits = livestack_sfu::Limits {
+                    max_sessions: config.webrtc_options.max_sessions,
+                };
+                let webrtc = livestack_sfu::WebRtc::bind(addr, config.webrtc_public_ip, limits)
                     .await
                     .map_err(bind_error("WebRTC (UDP)", addr))?;
                 Some(webrtc::Whip::new(webrtc, ctx.clone(), config.access.closed))

@@ -34,7 +34,9 @@ use livestack_media::{
     ingest::IngestEvent,
     model::{AudioCodec, Timescale, TrackParams, VideoCodec},
 };
-use livestack_sfu::{MAX_OFFER_BYTES, MediaSink, OutFrame, SessionId, Viewer, WebRtc, WebRtcError};
+use livestack_sfu::{
+    Feed, FeedId, MAX_OFFER_BYTES, MediaSink, OutFrame, SessionId, WebRtc, WebRtcError,
+};
 use tracing::{info, warn};
 
 use crate::{
@@ -45,7 +47,7 @@ use crate::{
     srt::IngestContext,
 };
 
-/// How long a WHEP viewer has to connect before its session is given up.
+/// How long a WHEP viewer has to connect before its session is closed.
 pub const VIEWER_READY: Duration = Duration::from_secs(15);
 
 /// How long a WHIP offer body may take to arrive.
@@ -84,10 +86,20 @@ pub struct Whip {
 }
 
 /// Keeps each broadcast's relay handle so WHEP viewers can subscribe to
-/// it (the newest session of a name replaces the older one).
+/// it (the newest session of a name replaces the older one), and the
+/// broadcast's WebRTC feed once it has a viewer.
 #[derive(Debug, Default)]
 pub struct WhepEgress {
-    subscribers: Mutex<HashMap<String, BroadcastSubscriber>>,
+    subscribers: Mutex<HashMap<String, WhepBroadcast>>,
+}
+
+/// A broadcast as WHEP viewers play it.
+#[derive(Debug)]
+struct WhepBroadcast {
+    media: BroadcastSubscriber,
+    /// Its feed ([`feed`] runs it from the first viewer to the broadcast's
+    /// end; every viewer of the broadcast plays it).
+    feed: Option<FeedId>,
 }
 
 /// Names of broadcasts kept for WHEP at most (ended ones are replaced by
@@ -110,7 +122,13 @@ impl crate::streams::Egress for WhepEgress {
         if map.len() >= MAX_BROADCASTS {
             map.clear();
         }
-        map.insert(name.to_owned(), media.clone());
+        map.insert(
+            name.to_owned(),
+            WhepBroadcast {
+                media: media.clone(),
+                feed: None,
+            },
+        );
     }
 }
 
@@ -256,14 +274,27 @@ impl Whip {
         token: Option<String>,
     ) -> Result<(String, String), http::Response<Body>> {
         let live = self.ctx.streams.get(name).is_some_and(|s| !s.ended());
-        let media = self
-            .broadcasts
-            .subscribers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned();
-        let Some(media) = media.filter(|_| live) else {
+        let feed = {
+            let mut map = self
+                .broadcasts
+                .subscribers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match map.get_mut(name).filter(|_| live) {
+                None => None,
+                Some(WhepBroadcast { feed: Some(id), .. }) => Some(*id),
+                Some(b) => {
+                    // The broadcast's first viewer: one relay consumer for
+                    // all of them from now on.
+                    let feed = self.webrtc.feed();
+                    let id = feed.id();
+                    b.feed = Some(id);
+                    tokio::spawn(run_feed(feed, b.media.subscribe()));
+                    Some(id)
+                }
+            }
+        };
+        let Some(feed) = feed else {
             return Err(plain(StatusCode::NOT_FOUND, "no such live stream"));
         };
         let source = self
@@ -272,15 +303,18 @@ impl Whip {
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
             .copied();
-        match self.webrtc.play(offer, source).await {
-            Ok((viewer, answer)) => {
+        match self.webrtc.play(offer, source, feed).await {
+            Ok((mut viewer, answer)) => {
                 let id = format!("{:x}", viewer.id);
                 self.remember(&id, name, viewer.id, token, offer);
                 info!(stream = %name, session = viewer.id, "WHEP viewer");
                 let (webrtc, resources, key) =
                     (self.webrtc.clone(), self.resources.clone(), id.clone());
                 tokio::spawn(async move {
-                    feed(viewer, media, webrtc).await;
+                    if !viewer.ready(VIEWER_READY).await {
+                        webrtc.close(viewer.id).await;
+                    }
+                    viewer.ended().await;
                     resources
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -569,37 +603,18 @@ pub(crate) fn created(location: &str, id: &str, answer: String) -> http::Respons
     r
 }
 
-/// Feeds a WHEP viewer from a consumer of the broadcast: the first H.264
-/// track as Annex B access units (parameter sets before each keyframe),
-/// the first Opus track as is; other codecs are not sent (AAC would need
-/// transcoding). Ends with the broadcast or the session.
-async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, webrtc: WebRtc) {
-    // Subscribed once the viewer can receive: a late consumer starts at
-    // each track's latest keyframe, which then reaches the viewer.
-    if !viewer.ready(VIEWER_READY).await {
-        webrtc.close(viewer.id).await;
-        return;
-    }
-    let id = viewer.id;
-    if feed_until_end(&mut viewer, media).await {
-        // The broadcast ended: so does its viewers' session (a WHEP
-        // player reconnects; a room participant was told who left).
-        webrtc.close(id).await;
-    }
-}
-
-/// Feeds `viewer` until the broadcast ends (true) or the session does.
-async fn feed_until_end(viewer: &mut Viewer, media: BroadcastSubscriber) -> bool {
-    let mut consumer = media.subscribe();
-    drop(media);
+/// Feeds a broadcast's WHEP viewers from one consumer of it (a late
+/// consumer starts at each track's latest keyframe; the feed keeps those
+/// frames for viewers that connect later): the first H.264 track as Annex
+/// B access units (parameter sets before each keyframe), the first Opus
+/// track as is; other codecs are not sent (AAC would need transcoding).
+/// Each frame is converted once, whatever the number of viewers. Ends with
+/// the broadcast.
+async fn run_feed(mut feed: Feed, mut consumer: fanout::BroadcastConsumer) {
     let mut video: Option<(u32, Vec<u8>)> = None;
     let mut audio: Option<u32> = None;
     loop {
-        let received = tokio::select! {
-            r = consumer.recv() => r,
-            _ = viewer.ended() => return false,
-        };
-        match received {
+        match consumer.recv().await {
             Received::Event(MediaEvent::Track { id, params }) => match params {
                 TrackParams::Video(v)
                     if v.codec == VideoCodec::H264
@@ -622,20 +637,20 @@ async fn feed_until_end(viewer: &mut Viewer, media: BroadcastSubscriber) -> bool
                         data.extend_from_slice(sets);
                     }
                     length_prefixed_to_annexb(&frame.data, &mut data);
-                    viewer.send(OutFrame::Video {
-                        data: Bytes::from(data),
+                    feed.send(OutFrame::Video {
+                        data: data.into(),
                         rtp_time,
                         keyframe: frame.keyframe,
                     });
                 } else if audio == Some(id) {
                     let rtp_time = rtp(frame.pts, Timescale::HZ_48000);
-                    viewer.send(OutFrame::Audio {
-                        data: frame.data,
+                    feed.send(OutFrame::Audio {
+                        data: frame.data.as_ref().into(),
                         rtp_time,
                     });
                 }
             }
-            Received::Event(MediaEvent::End) | Received::Closed => return true,
+            Received::Event(MediaEvent::End) | Received::Closed => return,
             Received::Event(MediaEvent::Loss { .. }) | Received::Skipped { .. } => {}
         }
     }
