@@ -56,7 +56,7 @@ use str0m::{
     change::SdpOffer,
     channel::ChannelId,
     format::Codec,
-    media::{Frequency, KeyframeRequestKind, MediaKind, Mid, Pt},
+    media::{Frequency, KeyframeRequestKind, MediaKind, Mid, Pt, Rid},
     net::{Protocol, Receive},
 };
 use tokio::{
@@ -568,14 +568,14 @@ enum Role {
     Publisher {
         sink: Box<dyn MediaSink>,
         /// Boxed: far larger than a viewer's state.
-        video: Box<AccessUnitIngest>,
+        /// Its video layers: one, or one per simulcast RID in the
+        /// offer's order (RFC 8853).
+        layers: Vec<Layer>,
         audio_announced: bool,
         /// The mid of the video it sends (keyframe requests go there).
         video_mid: Option<Mid>,
         /// When a keyframe was last asked of it.
         last_keyframe_request: Option<Instant>,
-        /// Video frames were lost: dropped until the next keyframe.
-        video_broken: bool,
         /// Its data channel, once open.
         channel: Option<ChannelId>,
         /// Text for the channel before it opened.
@@ -604,6 +604,41 @@ enum Role {
         /// to be written to it.
         starting: bool,
     },
+}
+
+/// Simulcast layers taken from one publisher at most (more RIDs are
+/// ignored).
+pub const MAX_LAYERS: usize = 4;
+
+/// The media model's track id of a publisher's video layer `index`: the
+/// first (the only one without simulcast) is [`VIDEO_TRACK`], the others
+/// follow [`AUDIO_TRACK`] (3, 4, 5).
+pub fn layer_track(index: usize) -> u32 {
+    match index {
+        0 => VIDEO_TRACK,
+        // At most MAX_LAYERS: no overflow.
+        i => AUDIO_TRACK + i as u32,
+    }
+}
+
+/// One video layer of a publisher: its RID (none without simulcast) and
+/// its access-unit assembly into its own track.
+struct Layer {
+    rid: Option<Rid>,
+    /// Boxed: large.
+    ingest: Box<AccessUnitIngest>,
+    /// Frames were lost: dropped until the next keyframe.
+    broken: bool,
+}
+
+impl Layer {
+    fn new(index: usize, rid: Option<Rid>) -> Self {
+        Self {
+            rid,
+            ingest: Box::new(AccessUnitIngest::new(layer_track(index), VideoCodec::H264)),
+            broken: false,
+        }
+    }
 }
 
 /// Keyframe requests forwarded to one publisher at most this often (the
@@ -656,13 +691,12 @@ impl Session {
             self.viewer_ready();
             return;
         }
-        let (sink, video, audio_announced, broken) = match &mut self.role {
+        let (sink, layers, audio_announced) = match &mut self.role {
             Role::Publisher {
                 sink,
-                video,
+                layers,
                 audio_announced,
                 video_mid,
-                video_broken,
                 channel,
                 pending,
                 ..
@@ -670,6 +704,21 @@ impl Session {
                 match &event {
                     Event::MediaAdded(m) if m.kind == MediaKind::Video => {
                         *video_mid = Some(m.mid);
+                        // Simulcast: a layer per RID the peer sends, in
+                        // its order (browsers list the largest first).
+                        if let Some(sim) = &m.simulcast {
+                            let rids = if sim.recv.is_empty() {
+                                &sim.send
+                            } else {
+                                &sim.recv
+                            };
+                            for layer in rids.iter().take(MAX_LAYERS) {
+                                let rid = Some(layer.rid);
+                                if !layers.iter().any(|l| l.rid == rid) {
+                                    layers.push(Layer::new(layers.len(), rid));
+                                }
+                            }
+                        }
                     }
                     Event::ChannelOpen(id, _label) => {
                         *channel = Some(*id);
@@ -702,7 +751,7 @@ impl Session {
                     }
                     _ => {}
                 }
-                (sink, video, audio_announced, video_broken)
+                (sink, layers, audio_announced)
             }
             Role::Viewer {
                 video,
@@ -729,26 +778,35 @@ impl Session {
         };
         match d.params.spec().codec {
             Codec::H264 => {
+                let layer = match layers.iter().position(|l| l.rid == d.rid) {
+                    Some(i) => i,
+                    None if layers.len() < MAX_LAYERS => {
+                        layers.push(Layer::new(layers.len(), d.rid));
+                        layers.len() - 1
+                    }
+                    None => return,
+                };
+                let layer = &mut layers[layer];
                 // Packets lost beyond what NACK/RTX recovered: the frames
                 // until the next keyframe would not decode, so they are
                 // dropped and the publisher is asked for a keyframe.
-                if !d.contiguous && !*broken {
-                    *broken = true;
+                if !d.contiguous && !layer.broken {
+                    layer.broken = true;
                     debug!(
                         session = self.id,
                         "H.264 frames lost: waiting for a keyframe"
                     );
                 }
-                if *broken {
+                if layer.broken {
                     if !d.is_keyframe() {
                         self.request_keyframe(Instant::now());
                         return;
                     }
-                    *broken = false;
+                    layer.broken = false;
                 }
                 let ticks = d.time.rebase(str0m::media::Frequency::NINETY_KHZ).numer();
                 let pts = MediaTime::new(ticks as i64, Timescale::MPEG_TS);
-                for ev in video.push_annexb(&d.data, pts, pts) {
+                for ev in layer.ingest.push_annexb(&d.data, pts, pts) {
                     sink.event(ev);
                 }
             }
@@ -836,11 +894,10 @@ fn accept(
             rtc,
             role: Role::Publisher {
                 sink,
-                video: Box::new(AccessUnitIngest::new(VIDEO_TRACK, VideoCodec::H264)),
+                layers: Vec::new(),
                 audio_announced: false,
                 video_mid: None,
                 last_keyframe_request: None,
-                video_broken: false,
                 channel: None,
                 pending: VecDeque::new(),
             },
@@ -860,6 +917,7 @@ impl Session {
         let Role::Publisher {
             video_mid: Some(mid),
             last_keyframe_request,
+            layers,
             ..
         } = &mut self.role
         else {
@@ -870,10 +928,19 @@ impl Session {
             return;
         }
         *last_keyframe_request = Some(now);
-        if let Some(mut writer) = self.rtc.writer(*mid)
-            && let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli)
-        {
-            debug!(session = self.id, error = %e, "keyframe request not sent");
+        // Every layer of a simulcast publisher (each has its own encoder).
+        let rids: Vec<Option<Rid>> = if layers.is_empty() {
+            vec![None]
+        } else {
+            layers.iter().map(|l| l.rid).collect()
+        };
+        let mid = *mid;
+        if let Some(mut writer) = self.rtc.writer(mid) {
+            for rid in rids {
+                if let Err(e) = writer.request_keyframe(rid, KeyframeRequestKind::Pli) {
+                    debug!(session = self.id, error = %e, "keyframe request not sent");
+                }
+            }
         }
     }
 

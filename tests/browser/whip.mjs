@@ -2,7 +2,11 @@
 // H.264 video, Opus audio, to ORIGIN/whip/NAME for SECONDS, then DELETEs
 // the session.
 //
-//   node whip.mjs ORIGIN NAME SECONDS
+//   node whip.mjs ORIGIN NAME SECONDS [simulcast]
+//
+// `simulcast`: the camera at 1280x720 sent as three layers (RIDs h, m, l
+// at full, half and quarter size; Chromium sends all three only from a
+// 720p capture).
 //
 // Prints ONE JSON line on stdout:
 //
@@ -17,7 +21,8 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
 
-const [origin, name, secondsArg] = process.argv.slice(2);
+const [origin, name, secondsArg, mode] = process.argv.slice(2);
+const simulcast = mode === 'simulcast';
 if (!origin || !name || !secondsArg) {
   process.stderr.write('usage: node whip.mjs ORIGIN NAME SECONDS\n');
   process.exit(2);
@@ -44,14 +49,24 @@ try {
   // Any page of the origin: http://127.0.0.1 is a secure context.
   await page.goto(`${origin}/healthz`);
   result = await page.evaluate(
-    async ({ name, seconds }) => {
+    async ({ name, seconds, simulcast }) => {
       const media = await navigator.mediaDevices.getUserMedia({
-        video: { width: 640, height: 360, frameRate: 25 },
+        video: simulcast
+          ? { width: 1280, height: 720, frameRate: 25 }
+          : { width: 640, height: 360, frameRate: 25 },
         audio: true,
       });
       const pc = new RTCPeerConnection();
       for (const track of media.getTracks()) {
-        const t = pc.addTransceiver(track, { direction: 'sendonly' });
+        const init = { direction: 'sendonly' };
+        if (simulcast && track.kind === 'video') {
+          init.sendEncodings = [
+            { rid: 'h' },
+            { rid: 'm', scaleResolutionDownBy: 2 },
+            { rid: 'l', scaleResolutionDownBy: 4 },
+          ];
+        }
+        const t = pc.addTransceiver(track, init);
         if (track.kind === 'video') {
           const h264 = RTCRtpSender.getCapabilities('video').codecs.filter(
             (c) => c.mimeType === 'video/H264' && /packetization-mode=1/.test(c.sdpFmtpLine ?? ''),
@@ -97,7 +112,7 @@ try {
         error: null,
       };
     },
-    { name, seconds: Number(secondsArg) },
+    { name, seconds: Number(secondsArg), simulcast },
   );
 } catch (e) {
   result = { ok: false, error: `driver: ${e}` };

@@ -109,6 +109,17 @@ pub async fn publish_whip(
     name: String,
     seconds: u32,
 ) -> (std::process::ExitStatus, serde_json::Value) {
+    publish_whip_with(origin, name, seconds, false).await
+}
+
+/// As [`publish_whip`]; `simulcast`: the camera at 1280x720 in three
+/// layers (RIDs `h`, `m`, `l`: full, half and quarter size).
+pub async fn publish_whip_with(
+    origin: String,
+    name: String,
+    seconds: u32,
+    simulcast: bool,
+) -> (std::process::ExitStatus, serde_json::Value) {
     crate::require("node");
     crate::require("chromium");
     let dir = browser_dir();
@@ -118,12 +129,11 @@ pub async fn publish_whip(
         dir.display()
     );
     let nothing = std::env::temp_dir().join("livestack-no-screenshot.png");
-    run_script(
-        "whip.mjs",
-        &nothing,
-        vec![origin, name, seconds.to_string()],
-    )
-    .await
+    let mut args = vec![origin, name, seconds.to_string()];
+    if simulcast {
+        args.push("simulcast".into());
+    }
+    run_script("whip.mjs", &nothing, args).await
 }
 
 /// In one Chromium: publishes the fake camera over WHIP to
