@@ -53,6 +53,7 @@ use livestack_media::{
 };
 use str0m::{
     Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig,
+    bwe::{Bitrate, BweKind},
     change::SdpOffer,
     channel::ChannelId,
     format::Codec,
@@ -224,6 +225,10 @@ pub enum OutFrame {
         rtp_time: u64,
         /// An IDR access unit (decoding can start here).
         keyframe: bool,
+        /// The layer it belongs to (the broadcast's track id): a feed
+        /// with several (simulcast) gives each viewer one at a time, the
+        /// one its bandwidth estimate affords, switching at keyframes.
+        layer: u32,
     },
     /// One Opus packet at a 48 kHz RTP time.
     Audio {
@@ -237,6 +242,13 @@ pub enum OutFrame {
 impl OutFrame {
     fn is_keyframe(&self) -> bool {
         matches!(self, Self::Video { keyframe: true, .. })
+    }
+
+    fn layer(&self) -> Option<u32> {
+        match self {
+            Self::Video { layer, .. } => Some(*layer),
+            Self::Audio { .. } => None,
+        }
     }
 
     fn len(&self) -> usize {
@@ -266,8 +278,9 @@ pub struct Feed {
     id: FeedId,
     media: mpsc::Sender<(FeedId, OutFrame)>,
     control: mpsc::UnboundedSender<FeedControl>,
-    /// A video frame was dropped: video waits for the next keyframe.
-    broken: bool,
+    /// Layers whose video frame was dropped: each waits for its next
+    /// keyframe.
+    broken: Vec<u32>,
 }
 
 impl Feed {
@@ -281,13 +294,19 @@ impl Feed {
     /// gone, or it is a video frame after a dropped one (decoders need the
     /// next keyframe first).
     pub fn send(&mut self, frame: OutFrame) -> bool {
-        let video = matches!(frame, OutFrame::Video { .. });
-        if video && self.broken && !frame.is_keyframe() {
+        let layer = frame.layer();
+        if let Some(layer) = layer
+            && self.broken.contains(&layer)
+            && !frame.is_keyframe()
+        {
             return false;
         }
         let sent = self.media.try_send((self.id, frame)).is_ok();
-        if video {
-            self.broken = !sent;
+        if let Some(layer) = layer {
+            self.broken.retain(|l| *l != layer);
+            if !sent {
+                self.broken.push(layer);
+            }
         }
         sent
     }
@@ -426,7 +445,7 @@ impl WebRtc {
             id,
             media: self.media.clone(),
             control: self.feed_control.clone(),
-            broken: false,
+            broken: Vec::new(),
         }
     }
 
@@ -603,6 +622,15 @@ enum Role {
         /// Just became ready: its feed's frames since the last keyframe are
         /// to be written to it.
         starting: bool,
+        /// The video layer it gets now, and the one it switches to at that
+        /// layer's next keyframe.
+        layer: Option<u32>,
+        target: Option<u32>,
+        /// str0m's estimate of the bandwidth towards it (TWCC), bits per
+        /// second.
+        estimate: Option<u64>,
+        /// The estimate changed: the layer is chosen again.
+        reselect: bool,
     },
 }
 
@@ -757,10 +785,17 @@ impl Session {
                 video,
                 audio,
                 wants_keyframe,
+                estimate,
+                reselect,
                 ..
             } => {
                 if let Event::KeyframeRequest(_) = event {
                     *wants_keyframe = true;
+                    return;
+                }
+                if let Event::EgressBitrateEstimate(BweKind::Twcc { estimate: e, .. }) = event {
+                    *estimate = Some(e.as_u64());
+                    *reselect = true;
                     return;
                 }
                 if let Event::MediaAdded(m) = event {
@@ -877,7 +912,7 @@ fn install_crypto() {
 /// [`WebRtcError::UnsupportedCodecs`].
 pub fn check_offer(offer: &str) -> Result<String, WebRtcError> {
     install_crypto();
-    answer_offer(offer, SocketAddr::from(([127, 0, 0, 1], 9))).map(|(_, answer)| answer)
+    answer_offer(offer, SocketAddr::from(([127, 0, 0, 1], 9)), false).map(|(_, answer)| answer)
 }
 
 /// A new publisher session for `offer`, answering from `announced`.
@@ -887,7 +922,7 @@ fn accept(
     announced: SocketAddr,
     sink: Box<dyn MediaSink>,
 ) -> Result<(Session, String), WebRtcError> {
-    let (rtc, answer) = answer_offer(offer, announced)?;
+    let (rtc, answer) = answer_offer(offer, announced, false)?;
     Ok((
         Session {
             id,
@@ -999,6 +1034,8 @@ impl Session {
             video,
             audio,
             needs_keyframe,
+            layer: current,
+            target,
             ..
         } = &mut self.role
         else {
@@ -1009,7 +1046,18 @@ impl Session {
                 data,
                 rtp_time,
                 keyframe,
+                layer,
             } => {
+                // One layer at a time: the current one, or the target from
+                // its keyframe on (the first layer seen when none is chosen).
+                if *current != Some(*layer) {
+                    let wanted = target.is_none_or(|t| t == *layer);
+                    if !(*keyframe && wanted) {
+                        return;
+                    }
+                    *current = Some(*layer);
+                    *needs_keyframe = false;
+                }
                 if *needs_keyframe && !keyframe {
                     return;
                 }
@@ -1068,20 +1116,35 @@ impl MediaTime90 {
     }
 }
 
-/// An ICE-lite `Rtc` receiving H.264 and Opus that accepted `offer`, and
-/// its answer, with the one candidate `announced`.
-fn answer_offer(offer: &str, announced: SocketAddr) -> Result<(Rtc, String), WebRtcError> {
+/// The bandwidth a viewer's estimate starts from (TWCC, RFC 8888 feedback
+/// via the transport-wide sequence extension): its first layer is the
+/// highest that fits, and probing finds more.
+pub const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
+
+/// An ICE-lite `Rtc` receiving (or, for a `viewer`, sending with
+/// bandwidth estimation) H.264 and Opus that accepted `offer`, and its
+/// answer, with the one candidate `announced`.
+fn answer_offer(
+    offer: &str,
+    announced: SocketAddr,
+    viewer: bool,
+) -> Result<(Rtc, String), WebRtcError> {
     if offer.len() > MAX_OFFER_BYTES {
         return Err(WebRtcError::BadOffer("offer too large".into()));
     }
     let offer =
         SdpOffer::from_sdp_string(offer).map_err(|e| WebRtcError::BadOffer(e.to_string()))?;
-    let mut rtc = RtcConfig::new()
+    let mut config = RtcConfig::new()
         .set_ice_lite(true)
         .clear_codecs()
         .enable_h264(true)
-        .enable_opus(true, false)
-        .build(Instant::now());
+        .enable_opus(true, false);
+    if viewer {
+        // Bandwidth estimation towards viewers: it picks their simulcast
+        // layer.
+        config = config.enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)));
+    }
+    let mut rtc = config.build(Instant::now());
     let candidate = Candidate::host(announced, "udp")
         .map_err(|e| WebRtcError::BadOffer(format!("candidate: {e}")))?;
     rtc.add_local_candidate(candidate);
@@ -1102,13 +1165,24 @@ fn answer_offer(offer: &str, announced: SocketAddr) -> Result<(Rtc, String), Web
 struct FeedState {
     /// The viewers playing it.
     viewers: Vec<SessionId>,
-    /// Its frames since the last video keyframe (none before the first,
-    /// none when they grew beyond [`MAX_GOP_BYTES`]).
-    gop: Vec<OutFrame>,
-    gop_bytes: usize,
+    /// Per video layer: its frames since its last keyframe, with the audio
+    /// frames since (none before the first keyframe, none when they grew
+    /// beyond [`MAX_GOP_BYTES`]), and its measured bit rate.
+    layers: HashMap<u32, LayerState>,
 }
 
-impl FeedState {
+#[derive(Default)]
+struct LayerState {
+    gop: Vec<OutFrame>,
+    gop_bytes: usize,
+    /// Bytes in the current second, since `window`.
+    bytes: usize,
+    window: Option<Instant>,
+    /// The bit rate of the last whole second (0 until one passed).
+    bps: u64,
+}
+
+impl LayerState {
     fn keep(&mut self, frame: &OutFrame) {
         if frame.is_keyframe() {
             self.gop.clear();
@@ -1123,6 +1197,79 @@ impl FeedState {
             return;
         }
         self.gop.push(frame.clone());
+    }
+
+    fn count(&mut self, bytes: usize, now: Instant) {
+        let start = *self.window.get_or_insert(now);
+        let elapsed = now.duration_since(start);
+        if elapsed >= Duration::from_secs(1) {
+            self.bps = (self.bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+            self.bytes = 0;
+            self.window = Some(now);
+        }
+        self.bytes += bytes;
+    }
+}
+
+/// Share of the bandwidth estimate a layer's bit rate may use (the rest
+/// is headroom for audio, RTP overhead and the estimate's noise).
+const LAYER_HEADROOM: f64 = 0.8;
+
+impl FeedState {
+    fn keep(&mut self, frame: &OutFrame, now: Instant) {
+        match frame.layer() {
+            Some(layer) => {
+                let state = self.layers.entry(layer).or_default();
+                state.count(frame.len(), now);
+                state.keep(frame);
+            }
+            None => {
+                for state in self.layers.values_mut() {
+                    state.keep(frame);
+                }
+            }
+        }
+    }
+
+    /// The frames a viewer starting on `layer` gets at once.
+    fn gop(&self, layer: Option<u32>) -> &[OutFrame] {
+        layer
+            .and_then(|l| self.layers.get(&l))
+            .map_or(&[], |s| s.gop.as_slice())
+    }
+
+    /// The layer for a viewer with bandwidth `estimate`: the one of the
+    /// highest measured bit rate within [`LAYER_HEADROOM`] of it, else the
+    /// lowest; without an estimate (or rates yet), the highest. `None`
+    /// without layers.
+    fn choose(&self, estimate: Option<u64>) -> Option<u32> {
+        let mut by_rate: Vec<(u64, u32)> = self.layers.iter().map(|(id, s)| (s.bps, *id)).collect();
+        by_rate.sort_unstable();
+        let Some(estimate) = estimate else {
+            return by_rate.last().map(|(_, id)| *id);
+        };
+        let budget = (estimate as f64 * LAYER_HEADROOM) as u64;
+        by_rate
+            .iter()
+            .rev()
+            .find(|(bps, _)| *bps <= budget)
+            .or(by_rate.first())
+            .map(|(_, id)| *id)
+    }
+
+    /// The bit rates a viewer on `layer` should keep probing for: the next
+    /// layer up (minimum) and the highest (desired), bits per second.
+    fn probe(&self, layer: u32) -> Option<(u64, u64)> {
+        let current = self.layers.get(&layer)?.bps;
+        let mut rates: Vec<u64> = self.layers.values().map(|s| s.bps).collect();
+        rates.sort_unstable();
+        let highest = *rates.last()?;
+        let next = rates
+            .iter()
+            .copied()
+            .find(|r| *r > current)
+            .unwrap_or(current);
+        Some((next, highest))
     }
 }
 
@@ -1313,7 +1460,7 @@ impl Sfu {
         let Some(state) = self.feeds.get_mut(&feed) else {
             return;
         };
-        state.keep(&frame);
+        state.keep(&frame, Instant::now());
         let mut viewers = std::mem::take(&mut self.scratch);
         viewers.clear();
         viewers.extend_from_slice(&state.viewers);
@@ -1350,9 +1497,36 @@ impl Sfu {
             feed,
             wants_keyframe,
             source,
+            layer,
+            target,
+            estimate,
+            reselect,
             ..
         } = &mut s.role
         {
+            // Simulcast: the layer its bandwidth estimate affords; a new
+            // target asks the publisher for keyframes (the switch happens
+            // at the target's next one), and BWE keeps probing for the
+            // next layer up.
+            let state = self.feeds.get(feed);
+            if (std::mem::take(reselect) || *starting)
+                && let Some(state) = state
+                && state.layers.len() > 1
+            {
+                let chosen = state.choose(*estimate);
+                if chosen != *target {
+                    debug!(session = id, layer = ?chosen, estimate = ?*estimate, "viewer layer target");
+                    *target = chosen;
+                    if chosen != *layer {
+                        *wants_keyframe = true;
+                    }
+                }
+                if let Some((minimum, desired)) = layer.or(chosen).and_then(|l| state.probe(l)) {
+                    s.rtc
+                        .bwe()
+                        .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired + desired / 4));
+                }
+            }
             if std::mem::take(wants_keyframe)
                 && let Some(source) = source
                 && !self.keyframes_wanted.contains(source)
@@ -1360,14 +1534,18 @@ impl Sfu {
                 self.keyframes_wanted.push(*source);
             }
             if std::mem::take(starting)
-                && let Some(state) = self.feeds.get(feed)
-                && !state.gop.is_empty()
+                && let Some(state) = state
             {
-                let now = Instant::now();
-                for frame in &state.gop {
-                    s.write(frame, now);
+                let start = target.or_else(|| state.choose(*estimate));
+                let gop = state.gop(start);
+                if !gop.is_empty() {
+                    *target = start;
+                    let now = Instant::now();
+                    for frame in gop {
+                        s.write(frame, now);
+                    }
+                    s.drain(&self.socket);
                 }
-                s.drain(&self.socket);
             }
         }
         if let Some(reason) = s.ended {
@@ -1437,7 +1615,7 @@ impl Sfu {
                 }
                 let id = self.next_id;
                 self.next_id += 1;
-                match answer_offer(&offer, self.announced) {
+                match answer_offer(&offer, self.announced, true) {
                     Ok((rtc, answer)) => {
                         self.sessions.insert(
                             id,
@@ -1456,6 +1634,10 @@ impl Sfu {
                                     feed,
                                     live: false,
                                     starting: false,
+                                    layer: None,
+                                    target: None,
+                                    estimate: None,
+                                    reselect: false,
                                 },
                                 ended: None,
                                 timeout: Instant::now(),

@@ -143,6 +143,7 @@ async fn frames_handed_once_reach_every_viewer_from_the_last_keyframe() {
         data: access_unit(n.is_multiple_of(10), n as u8),
         rtp_time: 1_000 + n * 3000,
         keyframe: n.is_multiple_of(10),
+        layer: 1,
     };
     assert!(feed.send(frame(0)), "queued");
     assert!(feed.send(frame(1)), "queued");

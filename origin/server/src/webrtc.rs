@@ -605,22 +605,24 @@ pub(crate) fn created(location: &str, id: &str, answer: String) -> http::Respons
 
 /// Feeds a broadcast's WHEP viewers from one consumer of it (a late
 /// consumer starts at each track's latest keyframe; the feed keeps those
-/// frames for viewers that connect later): the first H.264 track as Annex
-/// B access units (parameter sets before each keyframe), the first Opus
-/// track as is; other codecs are not sent (AAC would need transcoding).
-/// Each frame is converted once, whatever the number of viewers. Ends with
-/// the broadcast.
+/// frames for viewers that connect later): every H.264 track as a layer
+/// (simulcast, or an SRT publisher's renditions; each viewer gets the one
+/// its bandwidth affords) of Annex B access units (parameter sets before
+/// each keyframe), the first Opus track as is; other codecs are not sent
+/// (AAC would need transcoding). Each frame is converted once, whatever the
+/// number of viewers. Ends with the broadcast.
 async fn run_feed(mut feed: Feed, mut consumer: fanout::BroadcastConsumer) {
-    let mut video: Option<(u32, Vec<u8>)> = None;
+    // Track id → its parameter sets in Annex B.
+    let mut video: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut audio: Option<u32> = None;
     loop {
         match consumer.recv().await {
             Received::Event(MediaEvent::Track { id, params }) => match params {
                 TrackParams::Video(v)
                     if v.codec == VideoCodec::H264
-                        && video.as_ref().is_none_or(|(t, _)| *t == id) =>
+                        && (video.contains_key(&id) || video.len() < livestack_sfu::MAX_LAYERS) =>
                 {
-                    video = Some((id, annexb_parameter_sets(&v.decoder_config)));
+                    video.insert(id, annexb_parameter_sets(&v.decoder_config));
                 }
                 TrackParams::Audio(a) if a.codec == AudioCodec::Opus && audio.is_none() => {
                     audio = Some(id);
@@ -628,9 +630,7 @@ async fn run_feed(mut feed: Feed, mut consumer: fanout::BroadcastConsumer) {
                 _ => {}
             },
             Received::Event(MediaEvent::Frame { id, frame }) => {
-                if let Some((track, sets)) = &video
-                    && *track == id
-                {
+                if let Some(sets) = video.get(&id) {
                     let rtp_time = rtp(frame.pts, Timescale::MPEG_TS);
                     let mut data = Vec::with_capacity(frame.data.len() + sets.len() + 16);
                     if frame.keyframe {
@@ -641,6 +641,7 @@ async fn run_feed(mut feed: Feed, mut consumer: fanout::BroadcastConsumer) {
                         data: data.into(),
                         rtp_time,
                         keyframe: frame.keyframe,
+                        layer: id,
                     });
                 } else if audio == Some(id) {
                     let rtp_time = rtp(frame.pts, Timescale::HZ_48000);

@@ -180,6 +180,30 @@ pub async fn room(
     run_script("room.mjs", &screenshot, args).await
 }
 
+/// In one Chromium: publishes the fake camera at 720p in three simulcast
+/// layers over WHIP to `origin/whip/NAME`, plays `origin/whep/NAME` in a
+/// second page through the UDP relay at `relay` (the answer's candidate
+/// rewritten to it) and samples the decoded width and frames every 500 ms
+/// for `seconds` (see `tests/browser/simulcast.mjs`).
+pub async fn simulcast_through_relay(
+    origin: String,
+    name: String,
+    relay: std::net::SocketAddr,
+    seconds: u32,
+    screenshot: PathBuf,
+) -> (std::process::ExitStatus, serde_json::Value) {
+    crate::require("node");
+    crate::require("chromium");
+    let args = vec![
+        origin,
+        name,
+        relay.to_string(),
+        seconds.to_string(),
+        screenshot.display().to_string(),
+    ];
+    run_script("simulcast.mjs", &screenshot, args).await
+}
+
 /// Runs `node SCRIPT ARGS...` in `tests/browser` (one browser at a time)
 /// and parses the JSON report on the last line of its stdout.
 async fn run_script(

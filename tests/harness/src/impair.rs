@@ -12,6 +12,12 @@
 //! (SplitMix64, fixed here rather than taken from a crate whose generators
 //! may change between versions), one per direction: the same seed loses
 //! the same packets of the same sequence.
+//!
+//! The upstream → client direction can also be capped to a bit rate
+//! ([`Relay::set_downstream_rate`], changeable while it runs): a shaper
+//! like `tc tbf`, whose queue holds at most [`SHAPER_QUEUE`] of delay
+//! (datagrams beyond are dropped), so a congestion controller sees both
+//! the queueing delay and the losses a real bottleneck gives.
 
 use std::{
     net::SocketAddr,
@@ -24,6 +30,9 @@ use std::{
 
 use tokio::{net::UdpSocket, task::JoinHandle};
 
+/// Most delay the downstream shaper queues before it drops.
+pub const SHAPER_QUEUE: Duration = Duration::from_millis(250);
+
 /// The impairment of each direction.
 #[derive(Debug, Clone, Copy)]
 pub struct Impairment {
@@ -35,6 +44,16 @@ pub struct Impairment {
     pub jitter: Duration,
     /// Seed of the loss and jitter decisions.
     pub seed: u64,
+}
+
+impl Impairment {
+    /// No loss, no delay: a relay only there to be capped.
+    pub const NONE: Self = Self {
+        loss: 0.0,
+        delay: Duration::ZERO,
+        jitter: Duration::ZERO,
+        seed: 0,
+    };
 }
 
 /// Datagrams of one direction.
@@ -55,6 +74,8 @@ pub struct Relay {
     pub upstream: Arc<DirectionStats>,
     /// Upstream → client.
     pub downstream: Arc<DirectionStats>,
+    /// The downstream cap, bits per second (0: none).
+    downstream_rate: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -85,6 +106,12 @@ impl Rng {
 }
 
 impl Relay {
+    /// Caps the upstream → client direction at `bps` bits per second (0
+    /// lifts the cap).
+    pub fn set_downstream_rate(&self, bps: u64) {
+        self.downstream_rate.store(bps, Ordering::Relaxed);
+    }
+
     /// Starts a relay in front of `upstream` (a UDP address on loopback).
     ///
     /// # Panics
@@ -97,6 +124,7 @@ impl Relay {
         let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
         let up = Arc::new(DirectionStats::default());
         let down = Arc::new(DirectionStats::default());
+        let downstream_rate = Arc::new(AtomicU64::new(0));
 
         let to_upstream = {
             let (front, back, client, stats) =
@@ -120,18 +148,36 @@ impl Relay {
             })
         };
         let to_client = {
-            let (front, back, client, stats) =
-                (front.clone(), back.clone(), client.clone(), down.clone());
+            let (front, back, client, stats, rate) = (
+                front.clone(),
+                back.clone(),
+                client.clone(),
+                down.clone(),
+                downstream_rate.clone(),
+            );
             tokio::spawn(async move {
                 let mut rng = Rng(imp.seed ^ 0x5555_5555_5555_5555);
                 let mut buf = vec![0u8; 65_536];
+                // When the shaped link is free again.
+                let mut free = tokio::time::Instant::now();
                 while let Ok(n) = back.recv(&mut buf).await {
                     let Some(to) = *client.lock().expect("client") else {
                         continue;
                     };
-                    let Some(delay) = decide(&mut rng, &imp, &stats) else {
+                    let Some(mut delay) = decide(&mut rng, &imp, &stats) else {
                         continue;
                     };
+                    let bps = rate.load(Ordering::Relaxed);
+                    if bps > 0 {
+                        let now = tokio::time::Instant::now();
+                        let start = free.max(now);
+                        if start - now > SHAPER_QUEUE {
+                            stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        free = start + Duration::from_secs_f64(n as f64 * 8.0 / bps as f64);
+                        delay += free - now;
+                    }
                     let (front, stats, data) = (front.clone(), stats.clone(), buf[..n].to_vec());
                     tokio::spawn(async move {
                         tokio::time::sleep(delay).await;
@@ -146,6 +192,7 @@ impl Relay {
             addr,
             upstream: up,
             downstream: down,
+            downstream_rate,
             tasks: vec![to_upstream, to_client],
         }
     }
