@@ -18,7 +18,11 @@
 //! shared with SRT and MoQ).
 //!
 //! The media: H.264 passthrough into CMAF, Opus carried in CMAF
-//! (`livestack_sfu` docs).
+//! (`livestack_sfu` docs). WHEP viewers get H.264 passed through and Opus:
+//! passed through from a WHIP publisher, transcoded from AAC (SRT and MoQ
+//! publishers) once per broadcast by [`audio`].
+
+pub mod audio;
 
 use std::{
     collections::HashMap,
@@ -72,13 +76,16 @@ pub struct Whip {
     closed: bool,
     /// The WHIP publisher session of each stream published here.
     publishers: Arc<Mutex<HashMap<String, SessionId>>>,
+    /// AAC to Opus for WHEP viewers, one transcoder per broadcast.
+    transcodes: Arc<audio::AudioTranscodes>,
 }
 
 /// Keeps each broadcast's relay handle so WHEP viewers can subscribe to
 /// it (the newest session of a name replaces the older one).
 #[derive(Debug, Default)]
 pub struct WhepEgress {
-    subscribers: Mutex<HashMap<String, BroadcastSubscriber>>,
+    /// The publisher session and the relay of each name.
+    subscribers: Mutex<HashMap<String, (u64, BroadcastSubscriber)>>,
 }
 
 /// Names of broadcasts kept for WHEP at most (ended ones are replaced by
@@ -90,7 +97,7 @@ impl crate::streams::Egress for WhepEgress {
     fn broadcast_started(
         &self,
         name: &str,
-        _session: u64,
+        session: u64,
         _source: &crate::streams::Source,
         media: &BroadcastSubscriber,
     ) {
@@ -101,7 +108,7 @@ impl crate::streams::Egress for WhepEgress {
         if map.len() >= MAX_BROADCASTS {
             map.clear();
         }
-        map.insert(name.to_owned(), media.clone());
+        map.insert(name.to_owned(), (session, media.clone()));
     }
 }
 
@@ -120,6 +127,7 @@ impl Whip {
     pub fn new(webrtc: WebRtc, ctx: Arc<IngestContext>, closed: bool) -> Arc<Self> {
         let broadcasts = Arc::new(WhepEgress::default());
         ctx.streams.add_egress(broadcasts.clone());
+        let transcodes = Arc::new(audio::AudioTranscodes::new(ctx.metrics.clone()));
         Arc::new(Self {
             webrtc,
             ctx,
@@ -127,6 +135,7 @@ impl Whip {
             broadcasts,
             closed,
             publishers: Arc::default(),
+            transcodes,
         })
     }
 
@@ -193,7 +202,7 @@ impl Whip {
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
             .cloned();
-        let Some(media) = media.filter(|_| live) else {
+        let Some((session, media)) = media.filter(|_| live) else {
             return plain(StatusCode::NOT_FOUND, "no such live stream");
         };
         let source = self
@@ -207,7 +216,12 @@ impl Whip {
                 let id = format!("{:x}", viewer.id);
                 self.remember(&id, name, viewer.id, token);
                 info!(stream = %name, session = viewer.id, "WHEP viewer");
-                tokio::spawn(feed(viewer, media));
+                let aac = AacSource {
+                    transcodes: self.transcodes.clone(),
+                    name: name.to_owned(),
+                    session,
+                };
+                tokio::spawn(feed(viewer, media, aac));
                 created(&format!("/whep/{name}/{id}"), &id, answer)
             }
             Err(e @ (WebRtcError::BadOffer(_) | WebRtcError::UnsupportedCodecs)) => {
@@ -377,23 +391,40 @@ fn created(location: &str, id: &str, answer: String) -> http::Response<Body> {
     r
 }
 
+/// Where a WHEP viewer's Opus comes from when the broadcast's audio is AAC:
+/// the broadcast's shared transcoder ([`audio`]).
+struct AacSource {
+    transcodes: Arc<audio::AudioTranscodes>,
+    name: String,
+    /// The publisher session (a new one is a new transcoder).
+    session: u64,
+}
+
 /// Feeds a WHEP viewer from a consumer of the broadcast: the first H.264
 /// track as Annex B access units (parameter sets before each keyframe),
-/// the first Opus track as is; other codecs are not sent (AAC would need
-/// transcoding). Ends with the broadcast or the session.
-async fn feed(mut viewer: Viewer, media: BroadcastSubscriber) {
+/// the first Opus track as is, else the first AAC track transcoded to Opus
+/// (shared with the broadcast's other viewers). Ends with the broadcast or
+/// the session.
+async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, aac: AacSource) {
     // Subscribed once the viewer can receive: a late consumer starts at
     // each track's latest keyframe, which then reaches the viewer.
     if !viewer.ready(VIEWER_READY).await {
         return;
     }
     let mut consumer = media.subscribe();
-    drop(media);
     let mut video: Option<(u32, Vec<u8>)> = None;
     let mut audio: Option<u32> = None;
+    let mut transcoded: Option<audio::TranscodedAudio> = None;
     loop {
         let received = tokio::select! {
             r = consumer.recv() => r,
+            Some(p) = next_packet(&mut transcoded) => {
+                viewer.send(OutFrame::Audio {
+                    data: p.data,
+                    rtp_time: rtp(p.pts, Timescale::HZ_48000),
+                });
+                continue;
+            }
             _ = viewer.ended() => return,
         };
         match received {
@@ -406,6 +437,11 @@ async fn feed(mut viewer: Viewer, media: BroadcastSubscriber) {
                 }
                 TrackParams::Audio(a) if a.codec == AudioCodec::Opus && audio.is_none() => {
                     audio = Some(id);
+                }
+                TrackParams::Audio(a)
+                    if a.codec == AudioCodec::Aac && audio.is_none() && transcoded.is_none() =>
+                {
+                    transcoded = Some(aac.transcodes.join(&aac.name, aac.session, &media));
                 }
                 _ => {}
             },
@@ -435,6 +471,23 @@ async fn feed(mut viewer: Viewer, media: BroadcastSubscriber) {
             Received::Event(MediaEvent::End) | Received::Closed => return,
             Received::Event(MediaEvent::Loss { .. }) | Received::Skipped { .. } => {}
         }
+    }
+}
+
+/// The next packet of `transcoded`; never resolves without one (or once it
+/// ended, which then leaves the viewer without audio).
+async fn next_packet(
+    transcoded: &mut Option<audio::TranscodedAudio>,
+) -> Option<livestack_transcode::OpusPacket> {
+    match transcoded {
+        Some(t) => match t.recv().await {
+            Some(p) => Some(p),
+            None => {
+                *transcoded = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 
