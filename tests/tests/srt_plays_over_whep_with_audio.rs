@@ -136,5 +136,13 @@ async fn an_srt_publish_plays_over_whep_with_opus_audio() {
         "one transcoder: {transcoded} frames"
     );
     assert_eq!(refused, 0.0, "no AAC frame refused");
+    assert_eq!(
+        metric(
+            &metrics,
+            "livestack_origin_webrtc_reordered_video_frames_total"
+        ),
+        0.0,
+        "no B-frames"
+    );
     assert!(shot.is_file(), "screenshot kept");
 }

@@ -174,6 +174,9 @@ pub struct Metrics {
     /// truncated), or of a track it cannot take (not AAC-LC, more than two
     /// channels).
     pub webrtc_audio_frames_refused: Counter,
+    /// Video frames with B-frame reordering (PTS ≠ DTS) sent to WHEP
+    /// viewers, which browsers cannot play (publish without B-frames).
+    pub webrtc_reordered_video_frames: Counter,
     /// SRT data packets of every publisher, by kind: received,
     /// retransmitted, dropped as too late (from each socket's
     /// statistics, once a second and at its end).
@@ -260,6 +263,7 @@ impl Metrics {
             relay_frames_refused: Counter::default(),
             webrtc_audio_frames_transcoded: Counter::default(),
             webrtc_audio_frames_refused: Counter::default(),
+            webrtc_reordered_video_frames: Counter::default(),
             srt_packets: Family::default(),
             frames_dropped: Counter::default(),
             consumer_lagged_events: Counter::default(),
@@ -367,6 +371,11 @@ impl Metrics {
             "webrtc_audio_frames_refused",
             "AAC frames the WHEP audio transcoder refused (undecodable, or a track it cannot take)",
             m.webrtc_audio_frames_refused.clone(),
+        );
+        r.register(
+            "webrtc_reordered_video_frames",
+            "Video frames with B-frames (PTS != DTS) sent to WHEP viewers, which browsers cannot play",
+            m.webrtc_reordered_video_frames.clone(),
         );
         r.register(
             "srt_packets",

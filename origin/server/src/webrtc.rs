@@ -216,12 +216,12 @@ impl Whip {
                 let id = format!("{:x}", viewer.id);
                 self.remember(&id, name, viewer.id, token);
                 info!(stream = %name, session = viewer.id, "WHEP viewer");
-                let aac = AacSource {
+                let context = ViewerContext {
                     transcodes: self.transcodes.clone(),
                     name: name.to_owned(),
                     session,
                 };
-                tokio::spawn(feed(viewer, media, aac));
+                tokio::spawn(feed(viewer, media, context));
                 created(&format!("/whep/{name}/{id}"), &id, answer)
             }
             Err(e @ (WebRtcError::BadOffer(_) | WebRtcError::UnsupportedCodecs)) => {
@@ -391,9 +391,10 @@ fn created(location: &str, id: &str, answer: String) -> http::Response<Body> {
     r
 }
 
-/// Where a WHEP viewer's Opus comes from when the broadcast's audio is AAC:
-/// the broadcast's shared transcoder ([`audio`]).
-struct AacSource {
+/// What a WHEP viewer's feed needs besides its media: the broadcast's
+/// shared AAC transcoder ([`audio`]) when its audio is AAC, and the
+/// origin's metrics through it.
+struct ViewerContext {
     transcodes: Arc<audio::AudioTranscodes>,
     name: String,
     /// The publisher session (a new one is a new transcoder).
@@ -405,7 +406,7 @@ struct AacSource {
 /// the first Opus track as is, else the first AAC track transcoded to Opus
 /// (shared with the broadcast's other viewers). Ends with the broadcast or
 /// the session.
-async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, aac: AacSource) {
+async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, context: ViewerContext) {
     // Subscribed once the viewer can receive: a late consumer starts at
     // each track's latest keyframe, which then reaches the viewer.
     if !viewer.ready(VIEWER_READY).await {
@@ -415,6 +416,7 @@ async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, aac: AacSource) {
     let mut video: Option<(u32, Vec<u8>)> = None;
     let mut audio: Option<u32> = None;
     let mut transcoded: Option<audio::TranscodedAudio> = None;
+    let mut warned = false;
     loop {
         let received = tokio::select! {
             r = consumer.recv() => r,
@@ -441,7 +443,11 @@ async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, aac: AacSource) {
                 TrackParams::Audio(a)
                     if a.codec == AudioCodec::Aac && audio.is_none() && transcoded.is_none() =>
                 {
-                    transcoded = Some(aac.transcodes.join(&aac.name, aac.session, &media));
+                    transcoded = Some(context.transcodes.join(
+                        &context.name,
+                        context.session,
+                        &media,
+                    ));
                 }
                 _ => {}
             },
@@ -449,6 +455,9 @@ async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, aac: AacSource) {
                 if let Some((track, sets)) = &video
                     && *track == id
                 {
+                    if frame.pts != frame.dts {
+                        reordered(&context, &mut warned);
+                    }
                     let rtp_time = rtp(frame.pts, Timescale::MPEG_TS);
                     let mut data = Vec::with_capacity(frame.data.len() + sets.len() + 16);
                     if frame.keyframe {
@@ -471,6 +480,24 @@ async fn feed(mut viewer: Viewer, media: BroadcastSubscriber, aac: AacSource) {
             Received::Event(MediaEvent::End) | Received::Closed => return,
             Received::Event(MediaEvent::Loss { .. }) | Received::Skipped { .. } => {}
         }
+    }
+}
+
+/// A video frame with B-frame reordering (PTS ≠ DTS) goes to a WHEP
+/// viewer: counted, and said once per viewer. WebRTC's H.264 has no
+/// B-frames; Chromium decodes almost none of such a stream (14 frames in
+/// 12 s here). The publisher fixes it (`-bf 0`, `-tune zerolatency`).
+fn reordered(viewer: &ViewerContext, warned: &mut bool) {
+    viewer
+        .transcodes
+        .metrics()
+        .webrtc_reordered_video_frames
+        .inc();
+    if !std::mem::replace(warned, true) {
+        warn!(
+            stream = %viewer.name,
+            "the video has B-frames, which WebRTC viewers cannot play: publish without (-bf 0, -tune zerolatency)"
+        );
     }
 }
 

@@ -174,13 +174,10 @@ fn corrupt_frames_are_refused_and_skipped_never_a_panic() {
         let mut f = frames[10 + i].clone();
         f.data = Bytes::from(data);
         let before = out.len();
-        match t.push(&f, &mut out) {
-            Err(_) => {
-                refused += 1;
-                assert_eq!(out.len(), before, "nothing out of a refused frame");
-            }
-            // Some garbage is valid AAC syntax (silence, noise): it decodes.
-            Ok(()) => {}
+        // Some garbage is valid AAC syntax (silence, noise): it decodes.
+        if t.push(&f, &mut out).is_err() {
+            refused += 1;
+            assert_eq!(out.len(), before, "nothing out of a refused frame");
         }
     }
     assert!(refused >= 3, "{refused} of 5 refused");

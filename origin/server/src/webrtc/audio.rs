@@ -92,6 +92,11 @@ impl AudioTranscodes {
         }
     }
 
+    /// The metrics it counts into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Transcoders running now.
     pub fn running(&self) -> usize {
         self.lock()
