@@ -7,9 +7,9 @@
 //! first AAC track; every later viewer of the same publisher session gets
 //! a receiver of the same packets. The task ends when the last viewer's
 //! [`TranscodedAudio`] is dropped or the broadcast ends. So 100 viewers
-//! cost one decoder, one resampler and one encoder (about 1 % of a core
+//! cost one decoder, one resampler and one encoder (under 1 % of a core
 //! for a stereo 44.1 kHz source in a release build, see the README), not
-//! 100.
+//! 100. The work runs on the task itself: about 0.2 ms per 23 ms AAC frame.
 //!
 //! Packets reach viewers through a bounded `tokio::sync::broadcast`
 //! channel of [`PACKET_QUEUE`] packets: a viewer that falls behind misses
