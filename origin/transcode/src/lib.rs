@@ -65,12 +65,13 @@ use symphonia_core::{
 /// 48 000, whatever the coded bandwidth).
 pub const OPUS_RATE: Timescale = Timescale::HZ_48000;
 
-/// Samples per channel in one Opus packet: 20 ms at 48 kHz, the frame size
-/// WebRTC peers use by default (RFC 7587 §4.1 `ptime`).
+/// Samples per channel in one Opus packet: 20 ms at 48 kHz, the packet
+/// duration browsers send and expect by default (RFC 7587 §6.1 `ptime`).
 pub const OPUS_FRAME_SAMPLES: usize = 960;
 
-/// Samples per channel of one AAC-LC frame (ISO/IEC 14496-3 §4.5.1.1,
-/// `frameLengthFlag` 0); the decoder takes no other length.
+/// Samples per channel of one AAC-LC frame (ISO/IEC 14496-3 §4.4.1,
+/// GASpecificConfig `frameLengthFlag` 0); the decoder takes no other
+/// length.
 pub const AAC_FRAME_SAMPLES: usize = 1024;
 
 /// The Opus encoder's lookahead at 48 kHz, in samples: what a decoder
