@@ -234,6 +234,11 @@ impl AacToOpus {
         if let Some(r) = &mut self.resampler {
             r.reset();
         }
+        // A fresh encoder too: its lookahead would otherwise carry the
+        // audio from before the gap into the first packet after it.
+        if let Ok(encoder) = new_encoder(self.channels) {
+            self.encoder = encoder;
+        }
         self.decoded.clear();
         self.pcm.clear();
     }
@@ -252,7 +257,8 @@ impl AacToOpus {
             pts.checked_sub(t.next_frame)
                 .is_ok_and(|d| d.ticks().unsigned_abs() <= (AAC_FRAME_SAMPLES / 2) as u64)
         });
-        if !continues {
+        // Before the first frame (or after a restart) all is fresh already.
+        if !continues && self.timeline.is_some() {
             self.discontinuity();
         }
         let timeline = match self.timeline {
