@@ -167,6 +167,16 @@ pub struct Metrics {
     pub relay_pulls_ended: Family<Labels, Counter>,
     /// Relayed frames or parameter records refused as malformed.
     pub relay_frames_refused: Counter,
+    /// AAC frames transcoded to Opus for WHEP viewers (once per broadcast,
+    /// whatever the number of viewers; `crate::webrtc` audio).
+    pub webrtc_audio_frames_transcoded: Counter,
+    /// AAC frames the WHEP transcoder refused: undecodable (corrupt,
+    /// truncated), or of a track it cannot take (not AAC-LC, more than two
+    /// channels).
+    pub webrtc_audio_frames_refused: Counter,
+    /// Video frames with B-frame reordering (PTS ≠ DTS) sent to WHEP
+    /// viewers, which browsers cannot play (publish without B-frames).
+    pub webrtc_reordered_video_frames: Counter,
     /// SRT data packets of every publisher, by kind: received,
     /// retransmitted, dropped as too late (from each socket's
     /// statistics, once a second and at its end).
@@ -251,6 +261,9 @@ impl Metrics {
             relay_pulls: Gauge::default(),
             relay_pulls_ended: Family::default(),
             relay_frames_refused: Counter::default(),
+            webrtc_audio_frames_transcoded: Counter::default(),
+            webrtc_audio_frames_refused: Counter::default(),
+            webrtc_reordered_video_frames: Counter::default(),
             srt_packets: Family::default(),
             frames_dropped: Counter::default(),
             consumer_lagged_events: Counter::default(),
@@ -348,6 +361,21 @@ impl Metrics {
             "relay_frames_refused",
             "Relayed frames or parameter records refused as malformed",
             m.relay_frames_refused.clone(),
+        );
+        r.register(
+            "webrtc_audio_frames_transcoded",
+            "AAC frames transcoded to Opus for WHEP viewers (one transcoder per broadcast)",
+            m.webrtc_audio_frames_transcoded.clone(),
+        );
+        r.register(
+            "webrtc_audio_frames_refused",
+            "AAC frames the WHEP audio transcoder refused (undecodable, or a track it cannot take)",
+            m.webrtc_audio_frames_refused.clone(),
+        );
+        r.register(
+            "webrtc_reordered_video_frames",
+            "Video frames with B-frames (PTS != DTS) sent to WHEP viewers, which browsers cannot play",
+            m.webrtc_reordered_video_frames.clone(),
         );
         r.register(
             "srt_packets",

@@ -18,7 +18,11 @@
 //! shared with SRT and MoQ).
 //!
 //! The media: H.264 passthrough into CMAF, Opus carried in CMAF
-//! (`livestack_sfu` docs).
+//! (`livestack_sfu` docs). WHEP viewers get H.264 passed through and Opus:
+//! passed through from a WHIP publisher, transcoded from AAC (SRT and MoQ
+//! publishers) once per broadcast by [`audio`].
+
+pub mod audio;
 
 use std::{
     collections::HashMap,
@@ -79,6 +83,8 @@ pub struct Whip {
     /// Every broadcast's relay, by name, for WHEP viewers.
     broadcasts: Arc<WhepEgress>,
     closed: bool,
+    /// AAC to Opus for WHEP viewers, one transcoder per broadcast.
+    transcodes: Arc<audio::AudioTranscodes>,
     /// The WHIP publisher session of each stream published here.
     publishers: Arc<Mutex<HashMap<String, SessionId>>>,
     /// The SFU rooms held here.
@@ -97,6 +103,8 @@ pub struct WhepEgress {
 #[derive(Debug)]
 struct WhepBroadcast {
     media: BroadcastSubscriber,
+    /// The publisher session (a new one is a new transcoder).
+    session: u64,
     /// Its feed ([`feed`] runs it from the first viewer to the broadcast's
     /// end; every viewer of the broadcast plays it).
     feed: Option<FeedId>,
@@ -111,7 +119,7 @@ impl crate::streams::Egress for WhepEgress {
     fn broadcast_started(
         &self,
         name: &str,
-        _session: u64,
+        session: u64,
         _source: &crate::streams::Source,
         media: &BroadcastSubscriber,
     ) {
@@ -126,6 +134,7 @@ impl crate::streams::Egress for WhepEgress {
             name.to_owned(),
             WhepBroadcast {
                 media: media.clone(),
+                session,
                 feed: None,
             },
         );
@@ -149,6 +158,7 @@ impl Whip {
         ctx.streams.add_egress(broadcasts.clone());
         Arc::new(Self {
             rooms: Arc::new(crate::rooms::Rooms::new(webrtc.clone())),
+            transcodes: Arc::new(audio::AudioTranscodes::new(ctx.metrics.clone())),
             webrtc,
             ctx,
             resources: Resources::default(),
@@ -289,7 +299,13 @@ impl Whip {
                     let feed = self.webrtc.feed();
                     let id = feed.id();
                     b.feed = Some(id);
-                    tokio::spawn(run_feed(feed, b.media.subscribe()));
+                    let context = FeedContext {
+                        transcodes: self.transcodes.clone(),
+                        name: name.to_owned(),
+                        session: b.session,
+                        media: b.media.clone(),
+                    };
+                    tokio::spawn(run_feed(feed, b.media.subscribe(), context));
                     Some(id)
                 }
             }
@@ -608,15 +624,27 @@ pub(crate) fn created(location: &str, id: &str, answer: String) -> http::Respons
 /// frames for viewers that connect later): every H.264 track as a layer
 /// (simulcast, or an SRT publisher's renditions; each viewer gets the one
 /// its bandwidth affords) of Annex B access units (parameter sets before
-/// each keyframe), the first Opus track as is; other codecs are not sent
-/// (AAC would need transcoding). Each frame is converted once, whatever the
-/// number of viewers. Ends with the broadcast.
-async fn run_feed(mut feed: Feed, mut consumer: fanout::BroadcastConsumer) {
+/// each keyframe), the first Opus track as is, else the first AAC track
+/// transcoded to Opus ([`audio`]). Each frame is converted once, whatever
+/// the number of viewers. Ends with the broadcast.
+async fn run_feed(mut feed: Feed, mut consumer: fanout::BroadcastConsumer, context: FeedContext) {
     // Track id → its parameter sets in Annex B.
     let mut video: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut audio: Option<u32> = None;
+    let mut transcoded: Option<audio::TranscodedAudio> = None;
+    let mut warned = false;
     loop {
-        match consumer.recv().await {
+        let received = tokio::select! {
+            r = consumer.recv() => r,
+            Some(p) = next_packet(&mut transcoded) => {
+                feed.send(OutFrame::Audio {
+                    data: p.data.as_ref().into(),
+                    rtp_time: rtp(p.pts, Timescale::HZ_48000),
+                });
+                continue;
+            }
+        };
+        match received {
             Received::Event(MediaEvent::Track { id, params }) => match params {
                 TrackParams::Video(v)
                     if v.codec == VideoCodec::H264
@@ -626,11 +654,25 @@ async fn run_feed(mut feed: Feed, mut consumer: fanout::BroadcastConsumer) {
                 }
                 TrackParams::Audio(a) if a.codec == AudioCodec::Opus && audio.is_none() => {
                     audio = Some(id);
+                    // A WHIP publisher's own Opus wins over a transcode.
+                    transcoded = None;
+                }
+                TrackParams::Audio(a)
+                    if a.codec == AudioCodec::Aac && audio.is_none() && transcoded.is_none() =>
+                {
+                    transcoded = Some(context.transcodes.join(
+                        &context.name,
+                        context.session,
+                        &context.media,
+                    ));
                 }
                 _ => {}
             },
             Received::Event(MediaEvent::Frame { id, frame }) => {
                 if let Some(sets) = video.get(&id) {
+                    if frame.pts != frame.dts {
+                        reordered(&context, &mut warned);
+                    }
                     let rtp_time = rtp(frame.pts, Timescale::MPEG_TS);
                     let mut data = Vec::with_capacity(frame.data.len() + sets.len() + 16);
                     if frame.keyframe {
@@ -654,6 +696,52 @@ async fn run_feed(mut feed: Feed, mut consumer: fanout::BroadcastConsumer) {
             Received::Event(MediaEvent::End) | Received::Closed => return,
             Received::Event(MediaEvent::Loss { .. }) | Received::Skipped { .. } => {}
         }
+    }
+}
+
+/// What a broadcast's feed needs besides its media: the shared AAC
+/// transcoders ([`audio`]), through which the origin's metrics, and the
+/// broadcast's name, publisher session and relay.
+struct FeedContext {
+    transcodes: Arc<audio::AudioTranscodes>,
+    name: String,
+    /// The publisher session (a new one is a new transcoder).
+    session: u64,
+    media: BroadcastSubscriber,
+}
+
+/// A video frame with B-frame reordering (PTS ≠ DTS) goes to WHEP
+/// viewers: counted, and said once per feed. WebRTC's H.264 has no
+/// B-frames; Chromium decodes almost none of such a stream (14 frames in
+/// 12 s here). The publisher fixes it (`-bf 0`, `-tune zerolatency`).
+fn reordered(context: &FeedContext, warned: &mut bool) {
+    context
+        .transcodes
+        .metrics()
+        .webrtc_reordered_video_frames
+        .inc();
+    if !std::mem::replace(warned, true) {
+        warn!(
+            stream = %context.name,
+            "the video has B-frames, which WebRTC viewers cannot play: publish without (-bf 0, -tune zerolatency)"
+        );
+    }
+}
+
+/// The next packet of `transcoded`; never resolves without one (or once it
+/// ended, which then leaves the viewers without audio).
+async fn next_packet(
+    transcoded: &mut Option<audio::TranscodedAudio>,
+) -> Option<livestack_transcode::OpusPacket> {
+    match transcoded {
+        Some(t) => match t.recv().await {
+            Some(p) => Some(p),
+            None => {
+                *transcoded = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -204,6 +204,34 @@ pub async fn simulcast_through_relay(
     run_script("simulcast.mjs", &screenshot, args).await
 }
 
+/// Plays `origin/whep/NAME` alone (a WHEP viewer receiving video and
+/// audio) in headless Chromium for `seconds`, screenshots it at
+/// `screenshot`, DELETEs the session; returns whep_play.mjs's exit status
+/// and its JSON report (`getStats()` early and at the end: video frames
+/// decoded, audio packets, samples and concealment; see whep_play.mjs).
+pub async fn play_whep(
+    origin: String,
+    name: String,
+    seconds: u32,
+    screenshot: PathBuf,
+) -> (std::process::ExitStatus, serde_json::Value) {
+    crate::require("node");
+    crate::require("chromium");
+    let dir = browser_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "{} has no node_modules/playwright-core: run the README test command (npm ci in tests/browser)",
+        dir.display()
+    );
+    let args = vec![
+        origin,
+        name,
+        seconds.to_string(),
+        screenshot.display().to_string(),
+    ];
+    run_script("whep_play.mjs", &screenshot, args).await
+}
+
 /// Runs `node SCRIPT ARGS...` in `tests/browser` (one browser at a time)
 /// and parses the JSON report on the last line of its stdout.
 async fn run_script(
