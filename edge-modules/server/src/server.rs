@@ -472,7 +472,12 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, state: &State) -> Response
             );
             r
         }
-        (_, p) if p.starts_with("/whip/") || p.starts_with("/whep/") || p.starts_with("/wt/") => {
+        (_, p)
+            if p.starts_with("/whip/")
+                || p.starts_with("/whep/")
+                || p.starts_with("/wt/")
+                || p.starts_with("/rooms/") =>
+        {
             // The query (it may carry a token) stays out of the span.
             let span =
                 tracing::info_span!("signaling", http.request.method = %req.method(), url.path = p);

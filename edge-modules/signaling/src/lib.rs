@@ -24,6 +24,7 @@
 //! | `POST /whip/NAME`, `Content-Type: application/sdp`, `Authorization: Bearer T` (publish) | 307, `Location: <node>/whip/NAME?token=S` | 400, 401, 403, 405, 413, 415, 503 |
 //! | `POST /whep/NAME` (same headers, play) | 307, `Location: <node>/whep/NAME?token=S` | as WHIP, plus 409 when the stream is not live |
 //! | `POST /wt/NAME` or `GET /wt/NAME?token=T` (`access=publish` for publishers, play by default) | 200 JSON `{"url", "token", "certificateHashes"?}` | as WHEP |
+//! | `POST /rooms/ROOM/publish/ID` (publish token for the room `ROOM`) and `POST /rooms/ROOM/subscribe/ID` (play token for it) | 307, `Location: <node>/rooms/ROOM/publish/ID?token=S` (resp. `subscribe`): the room's node, by rendezvous hashing of `ROOM` over every healthy node whatever the client's location (a room lives on one node) | as WHIP |
 //! | `OPTIONS` on any of them | 204 with CORS and `Accept-Post: application/sdp` | |
 //!
 //! # Why the session token is in the `Location` URL

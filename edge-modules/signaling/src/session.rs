@@ -22,6 +22,40 @@ pub enum Endpoint {
     /// `/wt/NAME`: WebTransport / Media over QUIC session set-up. Play, or
     /// publish with `?access=publish`.
     WebTransport,
+    /// `/rooms/ROOM/publish/ID`: an SFU room participant's publication
+    /// (WHIP-shaped). Publish, with a token for the room `ROOM`.
+    RoomPublish,
+    /// `/rooms/ROOM/subscribe/ID`: a subscription to participant `ID`
+    /// (WHEP-shaped). Play, with a token for the room.
+    RoomSubscribe,
+}
+
+/// The room, kind and participant of a `/rooms/ROOM/{publish,subscribe}/ID`
+/// path; `None` for another path.
+///
+/// # Errors
+/// [`Refusal::InvalidName`] for a room or participant name that is not a
+/// valid stream name or has a `.` (the origin names the participant's
+/// broadcast `ROOM.ID`), or another shape under `/rooms/`.
+pub fn parse_room(path: &str) -> Option<Result<(Endpoint, &str, &str), Refusal>> {
+    let rest = path.strip_prefix("/rooms/")?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let mut parts = rest.split('/');
+    let parsed = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(room), Some(kind), Some(id), None) => {
+            let endpoint = match kind {
+                "publish" => Some(Endpoint::RoomPublish),
+                "subscribe" => Some(Endpoint::RoomSubscribe),
+                _ => None,
+            };
+            let valid = |n: &str| is_valid_stream_name(n) && !n.contains('.');
+            endpoint
+                .filter(|_| valid(room) && valid(id))
+                .map(|e| (e, room, id))
+        }
+        _ => None,
+    };
+    Some(parsed.ok_or(Refusal::InvalidName))
 }
 
 impl Endpoint {
@@ -51,19 +85,24 @@ impl Endpoint {
         }
     }
 
-    /// The path segment: `whip`, `whep` or `wt`.
+    /// The path segment: `whip`, `whep` or `wt` (`publish` or `subscribe`
+    /// under `/rooms/ROOM/`).
     pub fn segment(self) -> &'static str {
         match self {
             Endpoint::Whip => "whip",
             Endpoint::Whep => "whep",
             Endpoint::WebTransport => "wt",
+            Endpoint::RoomPublish => "publish",
+            Endpoint::RoomSubscribe => "subscribe",
         }
     }
 
     /// The methods the endpoint takes (`Allow`, RFC 9110 §10.2.1).
     pub fn allow(self) -> &'static str {
         match self {
-            Endpoint::Whip | Endpoint::Whep => "POST, OPTIONS",
+            Endpoint::Whip | Endpoint::Whep | Endpoint::RoomPublish | Endpoint::RoomSubscribe => {
+                "POST, OPTIONS"
+            }
             Endpoint::WebTransport => "GET, POST, OPTIONS",
         }
     }
@@ -76,7 +115,16 @@ pub fn handle(request: &Request, ctx: &Context<'_>) -> Response {
 }
 
 fn decide(request: &Request, ctx: &Context<'_>) -> Result<Response, Refusal> {
-    let (endpoint, name) = Endpoint::parse(request.path_only())?;
+    let (endpoint, name, participant) = match parse_room(request.path_only()) {
+        Some(room) => {
+            let (endpoint, room, id) = room?;
+            (endpoint, room, Some(id))
+        }
+        None => {
+            let (endpoint, name) = Endpoint::parse(request.path_only())?;
+            (endpoint, name, None)
+        }
+    };
     let method = request.method.as_str();
     if method.eq_ignore_ascii_case("OPTIONS") {
         let mut answer = Response::preflight(endpoint.allow());
@@ -88,7 +136,7 @@ fn decide(request: &Request, ctx: &Context<'_>) -> Result<Response, Refusal> {
     }
 
     let (access, token) = match endpoint {
-        Endpoint::Whip | Endpoint::Whep => {
+        Endpoint::Whip | Endpoint::Whep | Endpoint::RoomPublish | Endpoint::RoomSubscribe => {
             if !method.eq_ignore_ascii_case("POST") {
                 return Err(Refusal::MethodNotAllowed {
                     allow: endpoint.allow(),
@@ -103,7 +151,7 @@ fn decide(request: &Request, ctx: &Context<'_>) -> Result<Response, Refusal> {
             if request.body_len > MAX_OFFER_BYTES {
                 return Err(Refusal::OfferTooLarge);
             }
-            let access = if endpoint == Endpoint::Whip {
+            let access = if matches!(endpoint, Endpoint::Whip | Endpoint::RoomPublish) {
                 Access::Publish
             } else {
                 Access::Play
@@ -127,19 +175,26 @@ fn decide(request: &Request, ctx: &Context<'_>) -> Result<Response, Refusal> {
 
     let token = token.ok_or(Refusal::MissingToken)?;
     verify(&token, name, access, ctx)?;
-    let node = route(name, access, ctx)?;
+    let node = match participant {
+        Some(_) => route_room(name, ctx)?,
+        None => route(name, access, ctx)?,
+    };
     let session = mint(name, access, &node.node_id, ctx)?;
 
+    // The same path on the node, the session token in its query.
+    let path = match participant {
+        Some(id) => format!("rooms/{name}/{}/{id}", endpoint.segment()),
+        None => format!("{}/{name}", endpoint.segment()),
+    };
     Ok(match endpoint {
-        Endpoint::Whip | Endpoint::Whep => {
+        Endpoint::WebTransport => webtransport_answer(node, &session),
+        Endpoint::Whip | Endpoint::Whep | Endpoint::RoomPublish | Endpoint::RoomSubscribe => {
             let location = format!(
-                "{}/{}/{name}?{TOKEN_PARAM}={session}",
+                "{}/{path}?{TOKEN_PARAM}={session}",
                 node.base_url.trim_end_matches('/'),
-                endpoint.segment()
             );
             Response::new(307).with("location", location)
         }
-        Endpoint::WebTransport => webtransport_answer(node, &session),
     })
 }
 
@@ -180,6 +235,20 @@ fn route<'c>(name: &str, access: Access, ctx: &Context<'c>) -> Result<&'c NodeEn
     {
         return Err(Refusal::PlacementUnavailable);
     }
+    ctx.endpoints
+        .iter()
+        .find(|e| e.node_id == route.node_id)
+        .ok_or(Refusal::NoEndpoint)
+}
+
+/// The node an SFU room lives on: rendezvous hashing of the room's name
+/// over every healthy node with bounded load, whatever the client's
+/// location (a room is held by one node, so every participant, wherever
+/// it is, must reach the same one).
+fn route_room<'c>(room: &str, ctx: &Context<'c>) -> Result<&'c NodeEndpoint, Refusal> {
+    let anywhere = livestack_routing::ClientGeo::default();
+    let route = livestack_routing::pick(room, &anywhere, ctx.nodes, None, ctx.policy)
+        .map_err(Refusal::NoRoute)?;
     ctx.endpoints
         .iter()
         .find(|e| e.node_id == route.node_id)

@@ -164,6 +164,65 @@ fn whip_redirects_the_publisher_with_a_fresh_session_token() {
 }
 
 #[test]
+fn rooms_go_to_one_node_whatever_the_client_location() {
+    let mut f = Fixture::new();
+    f.nodes = vec![
+        node("o1", "eu-west", true),
+        node("o2", "us-east", true),
+        node("o3", "us-east", true),
+    ];
+    let publish = f.token("standup", Access::Publish);
+    let play = f.token("standup", Access::Play);
+    let mut nodes = Vec::new();
+    for geo in [
+        ClientGeo::default(),
+        ClientGeo {
+            location: Some(GeoPoint::new(53.3, -6.3)),
+            ..ClientGeo::default()
+        },
+        ClientGeo {
+            location: Some(GeoPoint::new(38.9, -77.4)),
+            ..ClientGeo::default()
+        },
+    ] {
+        f.geo = geo;
+        for (path, token, access) in [
+            ("/rooms/standup/publish/alice", &publish, Access::Publish),
+            ("/rooms/standup/subscribe/bob", &play, Access::Play),
+        ] {
+            let r = f.run(&offer(path, Some(token)));
+            assert_eq!(r.status, 307, "{path}: {r:?}");
+            let location = r.header("location").expect("location");
+            let (node, rest) = location
+                .strip_prefix("https://")
+                .and_then(|l| l.split_once(".example:8443"))
+                .expect("a node URL");
+            let session = session_of(rest, &format!("{path}?token="));
+            verify_session(&f.keys, session, "standup", access, node);
+            nodes.push(node.to_owned());
+        }
+    }
+    nodes.dedup();
+    assert_eq!(nodes.len(), 1, "one node for the whole room: {nodes:?}");
+
+    // A play token does not publish; bad shapes and names are refused.
+    assert_eq!(
+        f.run(&offer("/rooms/standup/publish/alice", Some(&play)))
+            .status,
+        403
+    );
+    for path in [
+        "/rooms/standup/talk/alice",
+        "/rooms/standup/publish",
+        "/rooms/a.b/publish/alice",
+        "/rooms/standup/publish/al.ice",
+        "/rooms/standup/publish/alice/extra",
+    ] {
+        assert_eq!(f.run(&offer(path, Some(&publish))).status, 400, "{path}");
+    }
+}
+
+#[test]
 fn whip_accepts_a_cat_as_bearer_token() {
     let f = Fixture::new();
     let cat = mint_cat(

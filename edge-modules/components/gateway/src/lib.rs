@@ -14,7 +14,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET`/`HEAD /live/NAME/...` | token (`token` query parameter or `CTA-Common-Access-Token` header) verified for this URL and stream (CAT or JWT, play access); the same path fetched from `LIVESTACK_ORIGIN` with the token dropped and every other query parameter (`_HLS_msn`, `_HLS_part`, `_HLS_skip`) kept; playlists (`.m3u8`) rewritten so every URI carries `token=...`; the origin's status, `Content-Type` and `Cache-Control`; media streamed through |
-//! | `POST`/`OPTIONS /whip/NAME`, `/whep/NAME`; `GET`/`POST`/`OPTIONS /wt/NAME` | `livestack-signaling`: 307 to the chosen node with a fresh session token, 401/403/409/503 refusals |
+//! | `POST`/`OPTIONS /whip/NAME`, `/whep/NAME`, `/rooms/ROOM/{publish,subscribe}/ID`; `GET`/`POST`/`OPTIONS /wt/NAME` | `livestack-signaling`: 307 to the chosen node with a fresh session token, 401/403/409/503 refusals |
 //! | anything else | 404 |
 //!
 //! Refusals carry `x-livestack-reason` and a one-line text body; tokens and
@@ -45,7 +45,11 @@ async fn route(request: Request<Body>) -> Response<Body> {
     let path = request.uri().path();
     if path.starts_with("/live/") {
         live::handle(request, &config).await
-    } else if path.starts_with("/whip/") || path.starts_with("/whep/") || path.starts_with("/wt/") {
+    } else if path.starts_with("/whip/")
+        || path.starts_with("/whep/")
+        || path.starts_with("/wt/")
+        || path.starts_with("/rooms/")
+    {
         signal::handle(request, &config).await
     } else {
         answer::refuse(&answer::Refusal::NotFound)
