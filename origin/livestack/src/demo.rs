@@ -89,6 +89,9 @@ pub(crate) async fn run(args: DemoArgs, config: &OriginConfig) -> Result<()> {
         println!(
             "  WebRTC: watch over WHEP, or publish your camera over WHIP: http://{http}/webrtc.html?stream={name}"
         );
+        println!(
+            "  WebRTC room (open it in several tabs, one name each): http://{http}/room.html?room=demo&name=you"
+        );
     }
     println!("  through the edge, with a viewer token (CTA-5007 CAT, valid 24 h):");
     println!("  player:   http://{edge_addr}/?stream={name}&token={token}");
