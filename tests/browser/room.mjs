@@ -22,11 +22,7 @@
 // Diagnostics go to stderr. Exit status 0 if every step ran, else 1
 // (2 for bad usage); the Rust test asserts on the numbers.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
+import { WAIT_GATHERED, launchWebRtc } from './chromium.mjs';
 
 const [origin, room, screenshot] = process.argv.slice(2);
 if (!origin || !room || !screenshot) {
@@ -47,21 +43,10 @@ async function until(what, ms, check) {
   }
 }
 
-const profile = await mkdtemp(join(tmpdir(), 'livestack-room-'));
 const result = { ok: false, error: null };
 let browser;
 try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      ...CHROMIUM_ARGS,
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ],
-    env: { ...process.env, XDG_CONFIG_HOME: profile },
-  });
+  browser = await launchWebRtc('livestack-room-');
   const names = ['alice', 'bob', 'carol'];
   const pages = {};
   for (const name of names) {
@@ -96,26 +81,20 @@ try {
   // A plain WHEP viewer of bob's publication (it is a broadcast too).
   const watcher = await browser.newPage();
   await watcher.goto(`${origin}/healthz`);
-  await watcher.evaluate(async ({ name }) => {
+  await watcher.evaluate(async ({ name, gathered }) => {
     const pc = new RTCPeerConnection();
     window.pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
     await pc.setLocalDescription(await pc.createOffer());
-    await new Promise((resolve) => {
-      if (pc.iceGatheringState === 'complete') return resolve();
-      pc.addEventListener('icegatheringstatechange', () => {
-        if (pc.iceGatheringState === 'complete') resolve();
-      });
-      setTimeout(resolve, 3000);
-    });
+    await eval(gathered)(pc);
     const resp = await fetch(`/whep/${name}`, {
       method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp,
     });
     const text = await resp.text();
     if (resp.status !== 201) throw new Error(`WHEP ${resp.status} ${text}`);
     await pc.setRemoteDescription({ type: 'answer', sdp: text });
-  }, { name: `${room}.bob` });
+  }, { name: `${room}.bob`, gathered: WAIT_GATHERED });
   const watcherFrames = () => watcher.evaluate(async () => {
     let n = 0;
     for (const r of (await window.pc.getStats()).values()) {
@@ -164,7 +143,6 @@ try {
   result.error = String(e?.stack ?? e);
 } finally {
   if (browser) await browser.close().catch(() => {});
-  await rm(profile, { recursive: true, force: true }).catch(() => {});
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(result.ok ? 0 : 1);

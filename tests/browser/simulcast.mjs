@@ -14,11 +14,7 @@
 //
 // Diagnostics go to stderr. Exit status 0 if ok, else 1 (2 for bad usage).
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
+import { WAIT_GATHERED, launchWebRtc } from './chromium.mjs';
 
 const [origin, name, relay, secondsArg, screenshot] = process.argv.slice(2);
 if (!origin || !name || !relay || !secondsArg || !screenshot) {
@@ -30,13 +26,7 @@ const log = (...a) => process.stderr.write(`[simulcast.mjs] ${a.join(' ')}\n`);
 /** An offer/answer exchange of `pc` with `url` (no trickle ICE). */
 const exchange = `async (pc, url, rewrite) => {
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    if (pc.iceGatheringState === 'complete') return resolve();
-    pc.addEventListener('icegatheringstatechange', () => {
-      if (pc.iceGatheringState === 'complete') resolve();
-    });
-    setTimeout(resolve, 3000);
-  });
+  await (${WAIT_GATHERED})(pc);
   const resp = await fetch(url, {
     method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp,
   });
@@ -50,21 +40,10 @@ const exchange = `async (pc, url, rewrite) => {
   return new URL(resp.headers.get('location'), resp.url).href;
 }`;
 
-const profile = await mkdtemp(join(tmpdir(), 'livestack-simulcast-'));
 let result = { ok: false, error: 'not run' };
 let browser;
 try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      ...CHROMIUM_ARGS,
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ],
-    env: { ...process.env, XDG_CONFIG_HOME: profile },
-  });
+  browser = await launchWebRtc('livestack-simulcast-');
   const publisher = browser.pages()[0] ?? (await browser.newPage());
   publisher.on('console', (m) => log(`publisher console.${m.type()}: ${m.text()}`));
   await publisher.goto(`${origin}/healthz`);
@@ -147,7 +126,6 @@ try {
   result = { ok: false, error: `driver: ${e}` };
 } finally {
   if (browser) await browser.close();
-  await rm(profile, { recursive: true, force: true });
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(result.ok ? 0 : 1);

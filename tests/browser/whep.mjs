@@ -18,11 +18,7 @@
 //
 // Diagnostics go to stderr. Exit status 0 if ok, else 1 (2 for bad usage).
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
+import { WAIT_GATHERED, launchWebRtc } from './chromium.mjs';
 
 const [origin, name, secondsArg, screenshot, publishToken, playToken] = process.argv.slice(2);
 if (!origin || !name || !secondsArg || !screenshot) {
@@ -32,29 +28,12 @@ if (!origin || !name || !secondsArg || !screenshot) {
 const log = (...a) => process.stderr.write(`[whep.mjs] ${a.join(' ')}\n`);
 
 /** Waits for ICE gathering to complete (no trickle ICE), at most 3 s. */
-const gathered = `(pc) => new Promise((resolve) => {
-  if (pc.iceGatheringState === 'complete') return resolve();
-  pc.addEventListener('icegatheringstatechange', () => {
-    if (pc.iceGatheringState === 'complete') resolve();
-  });
-  setTimeout(resolve, 3000);
-})`;
+const gathered = WAIT_GATHERED;
 
-const profile = await mkdtemp(join(tmpdir(), 'livestack-whep-'));
 let result = { ok: false, error: 'not run' };
 let browser;
 try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      ...CHROMIUM_ARGS,
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ],
-    env: { ...process.env, XDG_CONFIG_HOME: profile },
-  });
+  browser = await launchWebRtc('livestack-whep-');
   const publisher = browser.pages()[0] ?? (await browser.newPage());
   publisher.on('console', (m) => log(`publisher console.${m.type()}: ${m.text()}`));
   await publisher.goto(`${origin}/healthz`);
@@ -183,7 +162,6 @@ try {
   result = { ok: false, error: `driver: ${e}` };
 } finally {
   if (browser) await browser.close();
-  await rm(profile, { recursive: true, force: true });
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(result.ok ? 0 : 1);

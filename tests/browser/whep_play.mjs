@@ -17,11 +17,7 @@
 // Diagnostics go to stderr. Exit status 0 if ok (video frames decoded and
 // the DELETE answered 200), else 1 (2 for bad usage).
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
+import { WAIT_GATHERED, launchWebRtc } from './chromium.mjs';
 
 const [origin, name, secondsArg, screenshot] = process.argv.slice(2);
 if (!origin || !name || !secondsArg || !screenshot) {
@@ -59,16 +55,10 @@ const collect = `async (pc) => {
   return r;
 }`;
 
-const profile = await mkdtemp(join(tmpdir(), 'livestack-whep-play-'));
 let result = { ok: false, error: 'not run' };
 let browser;
 try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [...CHROMIUM_ARGS, '--disable-features=WebRtcHideLocalIpsWithMdns'],
-    env: { ...process.env, XDG_CONFIG_HOME: profile },
-  });
+  browser = await launchWebRtc('livestack-whep-play-', { fakeMedia: false });
   const page = browser.pages()[0] ?? (await browser.newPage());
   page.on('console', (m) => log(`console.${m.type()}: ${m.text()}`));
   await page.goto(`${origin}/healthz`);
@@ -76,7 +66,7 @@ try {
   // itself is muted (--mute-audio).
   await page.setContent('<video id="v" autoplay playsinline width="640" height="360"></video>');
   const whep = await page.evaluate(
-    async ({ origin, name }) => {
+    async ({ origin, name, gathered }) => {
       const pc = new RTCPeerConnection();
       window.pc = pc;
       pc.addTransceiver('video', { direction: 'recvonly' });
@@ -89,13 +79,7 @@ try {
         v.play().catch(() => {});
       };
       await pc.setLocalDescription(await pc.createOffer());
-      await new Promise((resolve) => {
-        if (pc.iceGatheringState === 'complete') return resolve();
-        pc.addEventListener('icegatheringstatechange', () => {
-          if (pc.iceGatheringState === 'complete') resolve();
-        });
-        setTimeout(resolve, 3000);
-      });
+      await eval(gathered)(pc);
       const resp = await fetch(`${origin}/whep/${name}`, {
         method: 'POST',
         headers: { 'content-type': 'application/sdp' },
@@ -107,7 +91,7 @@ try {
       await pc.setRemoteDescription({ type: 'answer', sdp: text });
       return { status: resp.status, error: null };
     },
-    { origin, name },
+    { origin, name, gathered: WAIT_GATHERED },
   );
   if (whep.status !== 201) throw new Error(`WHEP ${whep.status}: ${whep.error}`);
   const early = Math.max(2, Math.floor(seconds / 3));
@@ -134,7 +118,6 @@ try {
   result = { ok: false, error: `driver: ${e}` };
 } finally {
   if (browser) await browser.close();
-  await rm(profile, { recursive: true, force: true });
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(result.ok ? 0 : 1);

@@ -15,11 +15,7 @@
 //
 // Diagnostics go to stderr. Exit status 0 if ok, else 1 (2 for bad usage).
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
+import { WAIT_GATHERED, launchWebRtc } from './chromium.mjs';
 
 const [origin, name, secondsArg, mode] = process.argv.slice(2);
 const simulcast = mode === 'simulcast';
@@ -29,27 +25,16 @@ if (!origin || !name || !secondsArg) {
 }
 const log = (...a) => process.stderr.write(`[whip.mjs] ${a.join(' ')}\n`);
 
-const profile = await mkdtemp(join(tmpdir(), 'livestack-whip-'));
 let result = { ok: false, error: 'not run' };
 let browser;
 try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      ...CHROMIUM_ARGS,
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ],
-    env: { ...process.env, XDG_CONFIG_HOME: profile },
-  });
+  browser = await launchWebRtc('livestack-whip-');
   const page = browser.pages()[0] ?? (await browser.newPage());
   page.on('console', (m) => log(`console.${m.type()}: ${m.text()}`));
   // Any page of the origin: http://127.0.0.1 is a secure context.
   await page.goto(`${origin}/healthz`);
   result = await page.evaluate(
-    async ({ name, seconds, simulcast }) => {
+    async ({ name, seconds, simulcast, gathered }) => {
       const media = await navigator.mediaDevices.getUserMedia({
         video: simulcast
           ? { width: 1280, height: 720, frameRate: 25 }
@@ -76,13 +61,7 @@ try {
       }
       await pc.setLocalDescription(await pc.createOffer());
       // No trickle ICE: the offer goes out with every candidate.
-      await new Promise((resolve) => {
-        if (pc.iceGatheringState === 'complete') return resolve();
-        pc.addEventListener('icegatheringstatechange', () => {
-          if (pc.iceGatheringState === 'complete') resolve();
-        });
-        setTimeout(resolve, 3000);
-      });
+      await eval(gathered)(pc);
       const resp = await fetch(`/whip/${name}`, {
         method: 'POST',
         headers: { 'content-type': 'application/sdp' },
@@ -112,13 +91,12 @@ try {
         error: null,
       };
     },
-    { name, seconds: Number(secondsArg), simulcast },
+    { name, seconds: Number(secondsArg), simulcast, gathered: WAIT_GATHERED },
   );
 } catch (e) {
   result = { ok: false, error: `driver: ${e}` };
 } finally {
   if (browser) await browser.close();
-  await rm(profile, { recursive: true, force: true });
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(result.ok ? 0 : 1);

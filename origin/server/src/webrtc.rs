@@ -383,20 +383,9 @@ impl Whip {
         body: Incoming,
         creds: &Credentials,
     ) -> http::Response<Body> {
-        let (session, ice_ufrag) = {
-            let resources = self
-                .resources
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match resources.get(id) {
-                Some(r) if r.name == name => {
-                    if !creds.open(r.token.as_deref()) {
-                        return plain(StatusCode::UNAUTHORIZED, "the session's token is required");
-                    }
-                    (r.session, r.ice_ufrag.clone())
-                }
-                _ => return plain(StatusCode::NOT_FOUND, "no such WebRTC session"),
-            }
+        let (session, ice_ufrag) = match self.resource(name, id, creds) {
+            Ok(found) => found,
+            Err(refusal) => return refusal.answer(),
         };
         let if_match = head
             .headers
@@ -503,6 +492,31 @@ impl Whip {
         }
     }
 
+    /// The session whose resource is `name`/`id`, and its client's ICE
+    /// username fragment, when `creds` open it; else the refusal:
+    /// [`ResourceRefusal`].
+    fn resource(
+        &self,
+        name: &str,
+        id: &str,
+        creds: &Credentials,
+    ) -> Result<(SessionId, Option<String>), ResourceRefusal> {
+        let resources = self
+            .resources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match resources.get(id) {
+            Some(r) if r.name == name => {
+                if creds.open(r.token.as_deref()) {
+                    Ok((r.session, r.ice_ufrag.clone()))
+                } else {
+                    Err(ResourceRefusal::Unauthorized)
+                }
+            }
+            _ => Err(ResourceRefusal::Unknown),
+        }
+    }
+
     /// Ends the session whose resource is `name`/`id` if `token` is the
     /// one it was created with.
     pub(crate) async fn delete(
@@ -511,20 +525,9 @@ impl Whip {
         id: &str,
         creds: &Credentials,
     ) -> http::Response<Body> {
-        let session = {
-            let resources = self
-                .resources
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match resources.get(id) {
-                Some(r) if r.name == name => {
-                    if !creds.open(r.token.as_deref()) {
-                        return plain(StatusCode::UNAUTHORIZED, "the session's token is required");
-                    }
-                    r.session
-                }
-                _ => return plain(StatusCode::NOT_FOUND, "no such WHIP session"),
-            }
+        let session = match self.resource(name, id, creds) {
+            Ok((session, _)) => session,
+            Err(refusal) => return refusal.answer(),
         };
         self.resources
             .lock()
@@ -777,6 +780,26 @@ fn length_prefixed_to_annexb(data: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&[0, 0, 0, 1]);
         out.extend_from_slice(nal);
         rest = &rest[4 + len..];
+    }
+}
+
+/// Why a call on a session's resource is refused.
+#[derive(Debug, Clone, Copy)]
+enum ResourceRefusal {
+    /// No such session (`404`).
+    Unknown,
+    /// Not the session's token (`401`).
+    Unauthorized,
+}
+
+impl ResourceRefusal {
+    fn answer(self) -> http::Response<Body> {
+        match self {
+            Self::Unknown => plain(StatusCode::NOT_FOUND, "no such WebRTC session"),
+            Self::Unauthorized => {
+                plain(StatusCode::UNAUTHORIZED, "the session's token is required")
+            }
+        }
     }
 }
 
