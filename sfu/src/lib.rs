@@ -12,7 +12,9 @@
 //! accepted by (a map, one lookup); only a datagram from an unknown
 //! address is offered to every session's `Rtc::accepts` (the first STUN
 //! check of a new peer). After a mutation, only the sessions it touched are
-//! drained; each session's next timeout waits in a timer heap.
+//! drained; each session's next timeout waits in a timer heap. A session's
+//! consecutive datagrams of one size (a video frame's packets) leave in one
+//! `sendmsg` with UDP GSO where Linux offers it.
 //!
 //! # Media
 //!
@@ -63,6 +65,9 @@ use tokio::{
     sync::{mpsc, oneshot},
 };
 use tracing::{debug, info, warn};
+
+mod send;
+use send::Batcher;
 
 /// Sessions (publishers and viewers) one node holds at most unless
 /// [`Limits::max_sessions`] says otherwise.
@@ -301,6 +306,13 @@ impl WebRtc {
     ) -> std::io::Result<Self> {
         install_crypto();
         let socket = UdpSocket::bind(addr).await?;
+        // One socket takes every session's datagrams: a publisher's burst
+        // arriving while the task writes a keyframe to many viewers must
+        // not overflow the kernel's default (about 200 KB). The kernel caps
+        // it at net.core.rmem_max.
+        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER) {
+            warn!(error = %e, "WebRTC socket receive buffer not enlarged");
+        }
         let bound = socket.local_addr()?;
         let announced = public_ip.map_or(bound, |ip| SocketAddr::new(ip, bound.port()));
         let (commands, rx) = mpsc::channel(64);
@@ -318,6 +330,7 @@ impl WebRtc {
             next_id: 1,
             keyframes_wanted: Vec::new(),
             scratch: Vec::new(),
+            out: Batcher::new(),
         };
         tokio::spawn(sfu.run(rx, media_rx, control_rx));
         Ok(Self {
@@ -489,22 +502,20 @@ pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 impl Session {
     /// Drains the session's output: sends datagrams, hands media to the
     /// sink, notes the next timeout in `self.timeout`.
-    fn drain(&mut self, socket: &UdpSocket) {
+    fn drain(&mut self, socket: &UdpSocket, out: &mut Batcher) {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
                     self.timeout = t;
+                    out.flush(socket);
                     return;
                 }
-                Ok(Output::Transmit(t)) => {
-                    if let Err(e) = socket.try_send_to(&t.contents, t.destination) {
-                        debug!(session = self.id, error = %e, "WebRTC send dropped");
-                    }
-                }
+                Ok(Output::Transmit(t)) => out.push(socket, &t.contents, t.destination),
                 Ok(Output::Event(e)) => self.event(e),
                 Err(e) => {
                     warn!(session = self.id, error = %e, "WebRTC session failed");
                     self.ended = Some("failed");
+                    out.flush(socket);
                     return;
                 }
             }
@@ -850,7 +861,12 @@ struct Sfu {
     keyframes_wanted: Vec<SessionId>,
     /// A reused list of session ids.
     scratch: Vec<SessionId>,
+    /// Datagrams on their way out, batched per destination.
+    out: Batcher,
 }
+
+/// Receive buffer asked for the WebRTC socket (bytes).
+const RECV_BUFFER: usize = 4 << 20;
 
 /// Datagrams read in one go before other work gets a turn.
 const RECV_BATCH: usize = 64;
@@ -1021,7 +1037,7 @@ impl Sfu {
             return;
         };
         let before = s.timeout;
-        s.drain(&self.socket);
+        s.drain(&self.socket, &mut self.out);
         if let Role::Viewer {
             starting,
             feed,
@@ -1044,7 +1060,7 @@ impl Sfu {
                 for frame in &state.gop {
                     s.write(frame, now);
                 }
-                s.drain(&self.socket);
+                s.drain(&self.socket, &mut self.out);
             }
         }
         if let Some(reason) = s.ended {
