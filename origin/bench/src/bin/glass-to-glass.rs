@@ -71,6 +71,10 @@ struct Args {
     /// CPU the origin is pinned to.
     #[arg(long, default_value_t = 1)]
     origin_cpu: usize,
+    /// Niceness of the origin and of this process (e.g. -10, needs root),
+    /// so that other work on a shared machine does not take their cores.
+    #[arg(long, allow_hyphen_values = true)]
+    nice: Option<i32>,
 }
 
 /// Goal for the p95 latency, milliseconds.
@@ -83,7 +87,7 @@ async fn run(args: &Args, source: &Arc<Source>) -> Result<(Vec<f64>, usize)> {
         threads: Some(1),
         cpu: Some(args.origin_cpu),
         part_target: Duration::from_millis(200),
-        nice: None,
+        nice: args.nice,
         webtransport: false,
         https: false,
         webrtc: true,
@@ -162,6 +166,9 @@ async fn run(args: &Args, source: &Arc<Source>) -> Result<(Vec<f64>, usize)> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(n) = args.nice {
+        livestack_bench::process::renice_self(n)?;
+    }
     let source = Arc::new(webrtc::source(&SourceSpec {
         width: 640,
         height: 360,

@@ -89,6 +89,10 @@ struct Args {
     /// CPU the origin is pinned to.
     #[arg(long, default_value_t = 1)]
     origin_cpu: usize,
+    /// Niceness of the origin and of this process (e.g. -10, needs root),
+    /// so that other work on a shared machine does not take their cores.
+    #[arg(long, allow_hyphen_values = true)]
+    nice: Option<i32>,
     /// How viewers treat media packets.
     #[arg(long, value_enum, default_value_t = Mode::ControlOnly)]
     decrypt: Mode,
@@ -146,7 +150,11 @@ struct Step {
     delivered_bps: f64,
     lost: u64,
     missing_frames: u64,
+    missing_audio: u64,
     video_frames: u64,
+    /// UDP datagrams the kernel dropped for a full receive buffer, any
+    /// socket of the machine (`RcvbufErrors` in `/proc/net/snmp`).
+    rcvbuf_errors: u64,
     slow: usize,
     failed: usize,
     origin_cpu: f64,
@@ -180,7 +188,7 @@ async fn step(args: &Args, source: &Arc<Source>, n: usize) -> Result<Step> {
         threads: Some(1),
         cpu: Some(args.origin_cpu),
         part_target: Duration::from_millis(200),
-        nice: None,
+        nice: args.nice,
         webtransport: false,
         https: false,
         webrtc: true,
@@ -226,17 +234,19 @@ async fn step(args: &Args, source: &Arc<Source>, n: usize) -> Result<Step> {
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let pid = origin.child.pid().to_string();
     let (o0, g0, t0) = (cpu_time(&pid)?, cpu_time("self")?, Instant::now());
+    let r0 = rcvbuf_errors();
     let s0: Vec<Snap> = counters.iter().map(|c| snap(c)).collect();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let s1: Vec<Snap> = counters.iter().map(|c| snap(c)).collect();
     let (o1, g1, elapsed) = (cpu_time(&pid)?, cpu_time("self")?, t0.elapsed());
+    let rcvbuf = rcvbuf_errors().saturating_sub(r0);
     let secs = elapsed.as_secs_f64();
     let connected = counters
         .iter()
         .filter(|c| c.connected.load(Ordering::Relaxed))
         .count();
     let mut delivered = 0.0;
-    let (mut lost, mut missing, mut video, mut slow) = (0, 0, 0, 0);
+    let (mut lost, mut missing, mut video, mut slow, mut missing_audio) = (0, 0, 0, 0, 0);
     for (a, b) in s0.iter().zip(&s1) {
         let rate = (b.bytes - a.bytes) as f64 * 8.0 / secs;
         delivered += rate;
@@ -246,6 +256,7 @@ async fn step(args: &Args, source: &Arc<Source>, n: usize) -> Result<Step> {
         lost += b.lost - a.lost;
         missing += (b.video_missing - a.video_missing) + (b.audio_missing - a.audio_missing);
         video += b.video - a.video;
+        missing_audio += b.audio_missing - a.audio_missing;
         let _ = (b.packets, b.audio);
     }
     let failed: usize = failures
@@ -274,7 +285,9 @@ async fn step(args: &Args, source: &Arc<Source>, n: usize) -> Result<Step> {
         delivered_bps: delivered,
         lost,
         missing_frames: missing,
+        missing_audio,
         video_frames: video,
+        rcvbuf_errors: rcvbuf,
         slow,
         failed,
         origin_cpu,
@@ -283,9 +296,29 @@ async fn step(args: &Args, source: &Arc<Source>, n: usize) -> Result<Step> {
     })
 }
 
+/// The machine's count of UDP datagrams dropped for a full receive
+/// buffer (0 when unreadable).
+fn rcvbuf_errors() -> u64 {
+    // Unreadable (not Linux): no count, and the column says 0.
+    let text = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(n) = args.nice {
+        livestack_bench::process::renice_self(n)?;
+    }
     let source = Arc::new(
         webrtc::source(&SourceSpec {
             width: 640,
@@ -312,12 +345,14 @@ async fn main() -> Result<()> {
                 ""
             };
             println!(
-                "run {run} clients={n}: connected {}, delivered {:.1} Mbit/s, video frames {}, lost packets {}, missing frames {}, below 90% rate {}, failed {}; origin CPU {:.1} % ({:.1} µs per viewer-second), generator CPU {:.1} %{bound} -> {}",
+                "run {run} clients={n}: connected {}, delivered {:.1} Mbit/s, video frames {}, lost packets {}, missing frames {} (audio {}), kernel receive-buffer drops {}, below 90% rate {}, failed {}; origin CPU {:.1} % ({:.1} µs per viewer-second), generator CPU {:.1} %{bound} -> {}",
                 s.connected,
                 s.delivered_bps / 1e6,
                 s.video_frames,
                 s.lost,
                 s.missing_frames,
+                s.missing_audio,
+                s.rcvbuf_errors,
                 s.slow,
                 s.failed,
                 s.origin_cpu * 100.0,
@@ -361,7 +396,8 @@ async fn main() -> Result<()> {
             "ok_runs": ok_runs,
             "runs": runs.iter().map(|s| json!({
                 "connected": s.connected, "delivered_bps": s.delivered_bps, "lost": s.lost,
-                "missing_frames": s.missing_frames, "video_frames": s.video_frames, "slow": s.slow,
+                "missing_frames": s.missing_frames, "missing_audio": s.missing_audio,
+                "rcvbuf_errors": s.rcvbuf_errors, "video_frames": s.video_frames, "slow": s.slow,
                 "failed": s.failed, "origin_cpu": s.origin_cpu, "generator_cpu": s.generator_cpu, "ok": s.ok,
             })).collect::<Vec<_>>(),
         }));
