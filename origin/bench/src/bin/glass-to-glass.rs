@@ -28,7 +28,10 @@
 //!    number from the SEI (the origin passes SEI NAL units through) and
 //!    takes **latency = frame complete at the viewer − frame handed over
 //!    by the publisher** (one clock: the same process).
-//! 4. The first `--skip` seconds (connection, the first GOP that the feed
+//! 4. With `--load N`, N more WHEP viewers (counting only, as
+//!    `whep-load`'s) play the stream during the run: the latency with the
+//!    SFU loaded.
+//! 5. The first `--skip` seconds (connection, the first GOP that the feed
 //!    replays at once to a new viewer) are left out.
 //!
 //! The run repeats `--runs` times (fresh origin each); the report gives
@@ -68,6 +71,11 @@ struct Args {
     /// Seconds left out at the start of a run.
     #[arg(long, default_value_t = 3)]
     skip: u64,
+    /// Other WHEP viewers of the stream during the run (counting RTP
+    /// headers only, as `whep-load`'s), started 200 per second before the
+    /// measured one: the latency with the SFU loaded.
+    #[arg(long, default_value_t = 0)]
+    load: usize,
     /// CPU the origin is pinned to.
     #[arg(long, default_value_t = 1)]
     origin_cpu: usize,
@@ -109,6 +117,15 @@ async fn run(args: &Args, source: &Arc<Source>) -> Result<(Vec<f64>, usize)> {
         || Ok(()),
     )
     .await?;
+    let mut load = Vec::with_capacity(args.load);
+    for _ in 0..args.load {
+        let stop = stop.clone();
+        load.push(tokio::spawn(async move {
+            let counters = Arc::new(ViewerCounters::default());
+            let _ = webrtc::view(http, "g2g", Decrypt::ControlOnly, counters, |_| {}, stop).await;
+        }));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let received: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let viewer = {
         let (received, stop) = (received.clone(), stop.clone());
@@ -138,6 +155,9 @@ async fn run(args: &Args, source: &Arc<Source>) -> Result<(Vec<f64>, usize)> {
     tokio::time::sleep(Duration::from_secs(args.skip + args.seconds)).await;
     let _ = stop_tx.send(true);
     viewer.await?.context("viewer")?;
+    for l in load {
+        l.abort();
+    }
     publisher.await?.context("publisher")?;
     drop(origin);
     let sent = sent
@@ -182,10 +202,11 @@ async fn main() -> Result<()> {
     );
     println!("command: {}", command_line());
     println!(
-        "source: 640x360 30 fps H.264 + Opus, {:.2} Mbit/s; {} run(s) of {} s",
+        "source: 640x360 30 fps H.264 + Opus, {:.2} Mbit/s; {} run(s) of {} s; {} other viewers",
         source.bps / 1e6,
         args.runs,
-        args.seconds
+        args.seconds,
+        args.load
     );
     let mut sums = Vec::new();
     let mut per_run = Vec::new();
@@ -223,6 +244,7 @@ async fn main() -> Result<()> {
             "bench": "glass-to-glass",
             "command": command_line(),
             "source_bps": source.bps,
+            "load": args.load,
             "median_ms": {"p50": p50, "p95": p95, "p99": p99, "max": max},
             "frames": frames,
             "goal_p95_ms": GOAL_P95_MS,
