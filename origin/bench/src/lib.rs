@@ -1,7 +1,8 @@
 //! The origin benchmarks' helpers (the binaries in `src/bin/`): cached
 //! ffmpeg test sources ([`media`]), the LL-HLS viewers the load generator
 //! runs ([`llhls`]), nginx as a reference server ([`nginx`]), a counting
-//! allocator ([`alloc_count`]) and the origin process ([`process`]); with
+//! allocator ([`alloc_count`]), the origin process ([`process`]) and str0m
+//! WHIP/WHEP peers ([`webrtc`]); with
 //! what every livestack benchmark shares, from `livestack-bench-support`
 //! (re-exported): percentile summaries ([`stats`]), the HTTP/1.1 keep-alive
 //! client ([`http1`]), guarded child processes.
@@ -15,5 +16,6 @@ pub mod llhls;
 pub mod media;
 pub mod nginx;
 pub mod process;
+pub mod webrtc;
 
 pub use livestack_bench_support::{command_line, http1, stats};

@@ -50,6 +50,9 @@ pub struct OriginSpec {
     /// Also serve HTTPS (HTTP/1.1 and HTTP/2 over TLS, HTTP/3; `--https`
     /// on a free port, self-signed certificate).
     pub https: bool,
+    /// Also serve WebRTC (`--webrtc` on a free loopback UDP port, WHIP and
+    /// WHEP on the HTTP listener).
+    pub webrtc: bool,
 }
 
 /// A running origin process on free loopback ports.
@@ -65,6 +68,8 @@ pub struct OriginProcess {
     pub webtransport: Option<SocketAddr>,
     /// Its HTTPS listener, if asked for.
     pub https: Option<SocketAddr>,
+    /// Its WebRTC UDP port, if asked for.
+    pub webrtc: Option<SocketAddr>,
 }
 
 impl OriginProcess {
@@ -111,6 +116,13 @@ impl OriginProcess {
         } else {
             None
         };
+        let webrtc = if spec.webrtc {
+            let addr = free_udp_addr()?;
+            args.extend(["--webrtc".to_owned(), addr.to_string()]);
+            Some(addr)
+        } else {
+            None
+        };
         if std::env::var_os("LIVESTACK_LOG").is_none() {
             // Through env(1), which execs: the pid stays the origin's.
             prefix.splice(0..0, ["env".to_owned(), "LIVESTACK_LOG=warn".to_owned()]);
@@ -136,6 +148,7 @@ impl OriginProcess {
             http,
             webtransport,
             https,
+            webrtc,
         })
     }
 }

@@ -43,7 +43,8 @@ pub(crate) struct OriginArgs {
     #[arg(long, env = "LIVESTACK_WEBRTC_PUBLIC_IP")]
     webrtc_public_ip: Option<std::net::IpAddr>,
     /// WebRTC sessions (WHIP publishers and WHEP viewers) held at once;
-    /// one more offer gets 503. Default 2048.
+    /// one more offer gets 503. Default 512 (what one core serves at
+    /// 1 Mbit/s).
     #[arg(long, env = "LIVESTACK_WEBRTC_MAX_SESSIONS", value_name = "N")]
     webrtc_max_sessions: Option<usize>,
     /// PEM certificate chain for HTTPS (self-signed when omitted).

@@ -259,11 +259,12 @@ impl Default for SrtConfig {
 pub struct WebRtcConfig {
     /// WebRTC sessions (WHIP publishers and WHEP viewers together) this
     /// node holds at once; one more offer is answered 503 with
-    /// `Retry-After`. Default 2048
-    /// ([`livestack_sfu::DEFAULT_MAX_SESSIONS`]); at least 1. Each viewer
-    /// session holds up to about 1.2 MB of sent packets for
-    /// retransmission; what one core forwards: `whep-load` in
-    /// `origin/bench/RESULTS.md`.
+    /// `Retry-After`. Default 512
+    /// ([`livestack_sfu::DEFAULT_MAX_SESSIONS`]): the WebRTC task uses one
+    /// core, which served 500 viewers of a 1 Mbit/s stream without loss
+    /// (`whep-load` in `origin/bench/RESULTS.md`); beyond it every viewer
+    /// degrades. At least 1. Each viewer session holds up to about 1.2 MB
+    /// of sent packets for retransmission.
     pub max_sessions: usize,
 }
 

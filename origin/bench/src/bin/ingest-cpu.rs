@@ -79,6 +79,7 @@ async fn step(args: &Args, source: &std::path::Path, k: usize) -> Result<Step> {
         nice: None,
         webtransport: false,
         https: false,
+        webrtc: false,
     })
     .await?;
     let mut publishers = Vec::new();

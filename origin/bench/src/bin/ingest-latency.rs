@@ -142,6 +142,7 @@ async fn run(
         nice,
         webtransport: false,
         https: false,
+        webrtc: false,
     })
     .await?;
     let _ffmpeg = publish(origin.srt, "bench", source, false, None, nice)?;

@@ -112,6 +112,7 @@ async fn main() -> Result<()> {
         nice: None,
         webtransport: false,
         https: true,
+        webrtc: false,
     })
     .await?;
     let https = origin.https.context("HTTPS listener")?;

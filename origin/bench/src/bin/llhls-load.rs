@@ -495,6 +495,7 @@ async fn main() -> Result<()> {
         nice: args.nice,
         webtransport: false,
         https: false,
+        webrtc: false,
     })
     .await?;
     let ffmpeg = publish(

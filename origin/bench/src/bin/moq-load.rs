@@ -156,6 +156,7 @@ async fn main() -> Result<()> {
         nice: None,
         webtransport: true,
         https: false,
+        webrtc: false,
     })
     .await?;
     let wt = origin.webtransport.context("MoQ listener")?;

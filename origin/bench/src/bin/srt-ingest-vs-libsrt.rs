@@ -68,6 +68,7 @@ async fn origin_run(args: &Args, source: &std::path::Path) -> Result<f64> {
         nice: None,
         webtransport: false,
         https: false,
+        webrtc: false,
     })
     .await?;
     let mut publisher = publish(origin.srt, "bench", source, true, None, None)?;
