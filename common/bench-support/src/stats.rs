@@ -64,6 +64,25 @@ impl Summary {
         })
     }
 
+    /// The per-field median of several runs' summaries (`n` is their
+    /// total sample size, `min`/`mean` medians too): how the latency
+    /// benchmarks report "median of N runs". `None` without a run.
+    pub fn median_of(runs: &[Self]) -> Option<Self> {
+        if runs.is_empty() {
+            return None;
+        }
+        let med = |f: fn(&Self) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+        Some(Self {
+            n: runs.iter().map(|s| s.n).sum(),
+            min: med(|s| s.min),
+            p50: med(|s| s.p50),
+            p95: med(|s| s.p95),
+            p99: med(|s| s.p99),
+            max: med(|s| s.max),
+            mean: med(|s| s.mean),
+        })
+    }
+
     /// The summary as a JSON object (`null` for an empty sample).
     pub fn json(this: Option<&Self>) -> Value {
         match this {
@@ -102,5 +121,12 @@ mod tests {
         assert_eq!((s.p50, s.p95, s.p99, s.max), (50.0, 95.0, 99.0, 100.0));
         assert_eq!(percentile(&[3.0], 0.99), 3.0);
         assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        let runs: Vec<Summary> = [1.0, 3.0, 2.0]
+            .iter()
+            .filter_map(|k| Summary::of(&v.iter().map(|x| x * k).collect::<Vec<_>>()))
+            .collect();
+        let m = Summary::median_of(&runs).expect("runs");
+        assert_eq!((m.n, m.p50, m.p99), (300, 100.0, 198.0));
+        assert!(Summary::median_of(&[]).is_none());
     }
 }

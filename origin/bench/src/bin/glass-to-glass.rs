@@ -53,7 +53,7 @@ use clap::Parser;
 use livestack_bench::{
     command_line,
     process::{OriginProcess, OriginSpec},
-    stats::{Summary, median, show},
+    stats::{Summary, show},
     webrtc::{self, Decrypt, SentLog, Source, SourceSpec, ViewerCounters},
 };
 use serde_json::json;
@@ -221,17 +221,17 @@ async fn main() -> Result<()> {
         per_run.push(json!({"latency_ms": Summary::json(s.as_ref()), "unmatched": unmatched}));
         sums.extend(s);
     }
-    if sums.is_empty() {
+    let Some(Summary {
+        n: frames,
+        p50,
+        p95,
+        p99,
+        max,
+        ..
+    }) = Summary::median_of(&sums)
+    else {
         bail!("no frame was measured");
-    }
-    let med = |f: fn(&Summary) -> f64| median(&sums.iter().map(f).collect::<Vec<_>>());
-    let (p50, p95, p99, max) = (
-        med(|s| s.p50),
-        med(|s| s.p95),
-        med(|s| s.p99),
-        med(|s| s.max),
-    );
-    let frames: usize = sums.iter().map(|s| s.n).sum();
+    };
     let verdict = if p95 <= GOAL_P95_MS { "MET" } else { "NOT MET" };
     println!(
         "median of {} runs ({frames} frames): p50={p50:.3} ms p95={p95:.3} ms p99={p99:.3} ms max={max:.3} ms; goal p95 <= {GOAL_P95_MS} ms: {verdict} ({:.3}x of goal)",

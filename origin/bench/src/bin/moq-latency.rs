@@ -41,7 +41,7 @@ use livestack_bench::{
     command_line,
     media::{self, EncodeSpec},
     process::renice_self,
-    stats::{Summary, median, show},
+    stats::{Summary, show},
 };
 use livestack_media::model::Timescale;
 use livestack_origin::fanout::{MediaEvent, broadcast};
@@ -170,17 +170,17 @@ async fn main() -> Result<()> {
         per_run.push(json!({"latency_ms": Summary::json(s.as_ref()), "unmatched": unmatched}));
         sums.extend(s);
     }
-    if sums.is_empty() {
+    let Some(Summary {
+        n: frames,
+        p50,
+        p95,
+        p99,
+        max,
+        ..
+    }) = Summary::median_of(&sums)
+    else {
         bail!("no frame was measured");
-    }
-    let med = |f: fn(&Summary) -> f64| median(&sums.iter().map(f).collect::<Vec<_>>());
-    let (p50, p95, p99, max) = (
-        med(|s| s.p50),
-        med(|s| s.p95),
-        med(|s| s.p99),
-        med(|s| s.max),
-    );
-    let frames: usize = sums.iter().map(|s| s.n).sum();
+    };
     let verdict = if p99 <= GOAL_P99_MS { "MET" } else { "NOT MET" };
     println!(
         "median of {} runs ({frames} frames): p50={p50:.3} ms p95={p95:.3} ms p99={p99:.3} ms max={max:.3} ms; goal p99 <= {GOAL_P99_MS} ms: {verdict} ({:.2}x of goal)",

@@ -56,7 +56,7 @@ use livestack_bench::{
     command_line,
     media::{self, EncodeSpec},
     process::renice_self,
-    stats::{Summary, median, show},
+    stats::{Summary, show},
 };
 use livestack_origin::fanout::broadcast;
 use livestack_test_harness::hls::{HttpClient, MediaPlaylist};
@@ -276,17 +276,17 @@ async fn main() -> Result<()> {
         runs.push(r);
     }
     let sums: Vec<Summary> = runs.iter().filter_map(|r| Summary::of(&r.total)).collect();
-    if sums.is_empty() {
+    let Some(Summary {
+        n: parts,
+        p50,
+        p95,
+        p99,
+        max,
+        ..
+    }) = Summary::median_of(&sums)
+    else {
         bail!("no part was measured");
-    }
-    let med = |f: fn(&Summary) -> f64| median(&sums.iter().map(f).collect::<Vec<_>>());
-    let (p50, p95, p99, max) = (
-        med(|s| s.p50),
-        med(|s| s.p95),
-        med(|s| s.p99),
-        med(|s| s.max),
-    );
-    let parts: usize = sums.iter().map(|s| s.n).sum();
+    };
     let verdict = if p99 <= GOAL_P99_MS { "MET" } else { "NOT MET" };
     println!(
         "median of {} runs ({parts} parts): p50={p50:.3} ms p95={p95:.3} ms p99={p99:.3} ms max={max:.3} ms; goal p99 <= {GOAL_P99_MS} ms: {verdict} ({:.2}x of goal)",

@@ -300,7 +300,9 @@ async fn step(args: &Args, source: &Arc<Source>, n: usize) -> Result<Step> {
 /// buffer (0 when unreadable).
 fn rcvbuf_errors() -> u64 {
     // Unreadable (not Linux): no count, and the column says 0.
-    let text = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let Ok(text) = std::fs::read_to_string("/proc/net/snmp") else {
+        return 0;
+    };
     let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
     let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
         return 0;
